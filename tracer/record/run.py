@@ -1,0 +1,165 @@
+"""`tracer record`: run one workload on one backend under one profiler and write the trace and its sidecar.
+
+torch.profiler and `none` run in this process. nsys and ncu run this same command again in a child process under
+the tool, with `--profiler capture`: the child brackets its measured run with cudaProfilerStart/Stop so the
+tool's capture leaves the warm-ups out.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from tracer.errors import TracerError
+from tracer.record.environment import device_properties, library_versions, resolve_device
+from tracer.record.nvml_sampler import NvmlSampler
+from tracer.record.sidecar import trace_stem, write_sidecar
+from workloads.spec import Workload
+from workloads.vllm_engine import VllmOptions
+
+PROFILERS = ("torch", "nsys", "ncu", "none")
+BACKENDS = ("hf", "vllm")
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    workload: Workload
+    backend: str = "hf"
+    model: str = "gpt2"
+    layers: int | None = None
+    device: str = "auto"
+    dtype: str | None = None
+    profiler: str = "torch"
+    out: str | None = None
+    warmup: int = 1
+    vllm: VllmOptions = field(default_factory=VllmOptions)
+    ncu_range: str | None = None       # phase whose kernels ncu measures (prefill or decode)
+    ncu_launch_count: int = 400
+    tool_path: str | None = None       # explicit nsys / ncu executable
+
+
+def default_dtype(device: str) -> str:
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
+def default_out(req: RecordRequest, device: str) -> Path:
+    model = Path(req.model).name if Path(req.model).is_dir() else req.model
+    layers = f"_L{req.layers}" if req.layers else ""
+    eager = "_eager" if req.backend == "vllm" and req.vllm.enforce_eager else ""
+    stem = f"{req.backend}_{model}{layers}_{req.workload.name}_{device.split(':')[0]}{eager}"
+    suffix = {"torch": ".json.gz", "nsys": ".nsys-rep", "ncu": ".ncu.csv", "none": ".json.gz",
+              "capture": ".json.gz"}[req.profiler]
+    return Path("traces") / (stem + suffix)
+
+
+def record(req: RecordRequest) -> list[Path]:
+    """Run the request; return the files written (trace first, sidecar last)."""
+    if req.backend not in BACKENDS:
+        raise TracerError(f"--backend {req.backend}: expected one of {', '.join(BACKENDS)}")
+    device = resolve_device(req.device)
+    req = replace(req, device=device, dtype=req.dtype or default_dtype(device))
+    out = Path(req.out) if req.out else default_out(req, device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if req.profiler in ("nsys", "ncu"):
+        if not device.startswith("cuda"):
+            raise TracerError(f"--profiler {req.profiler} needs a CUDA GPU; this run's device is {device}")
+        from tracer.record import ncu, nsys
+        return (nsys if req.profiler == "nsys" else ncu).record_under_tool(req, out)
+    return _record_in_process(req, out)
+
+
+def _record_in_process(req: RecordRequest, out: Path) -> list[Path]:
+    import torch
+
+    dtype = getattr(torch, req.dtype)
+    clock: list = []
+    written: list[Path] = []
+    index = int(req.device.split(":")[1]) if ":" in req.device else 0
+    if req.backend == "hf":
+        from tracer.record.torch_profiler import export_chrome_trace
+        from workloads.hf import run_hf
+        from workloads.models import build_model
+
+        progress(f"building {req.model} ({req.dtype}) on {req.device}")
+        lm, config = build_model(req.model, req.layers, dtype, req.device)
+        prof = _measured_context(req)
+        progress(f"running {req.workload.name}: {req.warmup} warm-up(s), then the measured run")
+        with NvmlSampler(index) as sampler:
+            result = run_hf(lm, config, req.workload, req.device, req.warmup, profiler=prof, clock=clock)
+        if req.profiler == "torch":
+            written.append(export_chrome_trace(prof, out, sampler.samples, clock))
+    else:
+        from workloads.models import model_config, saved_checkpoint
+        from workloads.vllm_engine import build_engine, newest_profiler_trace, run_vllm
+
+        config = model_config(req.model, req.layers)
+        progress(f"saving {req.model} ({req.dtype}) as a local checkpoint for vLLM")
+        model_dir = saved_checkpoint(req.model, req.layers, req.dtype)
+        max_len = req.workload.prompt_tokens + req.workload.output_tokens + 16
+        with tempfile.TemporaryDirectory(prefix="tracer-vllm-prof-") as pdir:
+            progress(f"starting the vLLM engine on {req.device}")
+            llm = build_engine(model_dir, req.device, req.dtype, req.vllm, max_len,
+                               profile_dir=pdir if req.profiler == "torch" else None)
+            progress(f"running {req.workload.name}: {req.warmup} warm-up(s), then the measured run")
+            with NvmlSampler(index) as sampler, _measured_context(req, vllm=True) or contextlib.nullcontext():
+                result = run_vllm(llm, config, req.workload, req.warmup, profile=req.profiler == "torch")
+            if req.profiler == "torch":
+                written.append(_move_trace(newest_profiler_trace(pdir), out))
+    meta = run_metadata(req, config, result.figures() | sampler.summary() | {"peak_rss_bytes": _peak_rss_bytes()})
+    written.append(write_sidecar(out, meta))
+    return written
+
+
+def _measured_context(req: RecordRequest, vllm: bool = False):
+    """What brackets the measured run: torch.profiler, or the CUDA profiler API range for nsys/ncu children."""
+    if req.profiler == "torch" and not vllm:
+        from tracer.record.torch_profiler import torch_profile
+        return torch_profile(req.device)
+    if req.profiler == "capture":
+        import torch
+        return torch.cuda.profiler.profile()  # cudaProfilerStart / cudaProfilerStop
+    return None
+
+
+def _move_trace(src: Path, out: Path) -> Path:
+    import gzip
+    if src.name.endswith(".gz") == out.name.endswith(".gz"):
+        shutil.move(src, out)
+    elif out.name.endswith(".gz"):
+        from tracer.record.sidecar import write_atomic
+        write_atomic(out, gzip.compress(src.read_bytes(), compresslevel=6))
+    else:
+        from tracer.record.sidecar import write_atomic
+        write_atomic(out, gzip.decompress(src.read_bytes()))
+    return out
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (on the CPU backend, model and activations live here)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_metadata(req: RecordRequest, config, figures: dict) -> dict:
+    wl = req.workload
+    return {
+        "tracer_sidecar_version": 1,
+        "workload": {"name": wl.name, "kind": wl.kind, "batch": wl.batch, "prompt_tokens": wl.prompt_tokens,
+                     "output_tokens": wl.output_tokens, "decode_steps": wl.decode_steps},
+        "backend": req.backend,
+        "profiler": req.profiler,
+        "model": {"name": req.model, "layers_override": req.layers, "dtype": req.dtype,
+                  "config": config.to_dict() if hasattr(config, "to_dict") else {}},
+        "vllm_options": asdict(req.vllm) if req.backend == "vllm" else None,
+        "warmup_runs": req.warmup,
+        "device": device_properties(req.device),
+        "versions": library_versions(),
+        "figures": figures,
+    }
+
+
+def progress(message: str) -> None:
+    print(f"tracer: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,119 @@
+"""Model presets with published architectures, built from a transformers config with seeded random weights.
+
+No model hub is reachable where this runs, and kernel timings do not depend on weight values, so a preset is a
+config, not a checkpoint. `--model PATH` loads a local Hugging Face checkpoint instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from tracer.errors import TracerError
+
+SEED = 0
+
+
+def _gpt2(**kw):
+    from transformers import GPT2Config
+    return GPT2Config(**kw)  # transformers' defaults are GPT-2 small (124M)
+
+
+def _opt_125m(**kw):
+    from transformers import OPTConfig
+    return OPTConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, ffn_dim=3072,
+                     vocab_size=50272, max_position_embeddings=2048, word_embed_proj_dim=768, **kw)
+
+
+def _llama_1b(**kw):
+    from transformers import LlamaConfig
+    # Llama-3.2-1B. Its "llama3" RoPE frequency scaling only changes the inverse frequencies' values, not the
+    # kernels, so it is left out: every backend then reads the same plain config.
+    return LlamaConfig(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                       head_dim=64, intermediate_size=8192, vocab_size=128256, rope_theta=500000.0,
+                       max_position_embeddings=131072, rms_norm_eps=1e-5, tie_word_embeddings=True,
+                       bos_token_id=128000, eos_token_id=128001, **kw)
+
+
+def _qwen25_7b(**kw):
+    from transformers import Qwen2Config
+    return Qwen2Config(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+                       intermediate_size=18944, vocab_size=152064, rope_theta=1000000.0,
+                       max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=False, **kw)
+
+
+PRESETS = {
+    "gpt2": (_gpt2, "GPT-2 small, 124M: transformers' GPT2Config defaults"),
+    "opt-125m": (_opt_125m, "OPT-125m: hidden 768, 12 layers, 12 heads, FFN 3072, vocab 50272"),
+    "llama-1b": (_llama_1b, "Llama-3.2-1B: hidden 2048, 16 layers, 32 heads / 8 KV heads, FFN 8192, vocab 128256"),
+    "qwen2.5-7b": (_qwen25_7b, "Qwen2.5-7B: hidden 3584, 28 layers, 28 heads / 4 KV heads, FFN 18944, vocab 152064"),
+}
+DEFAULT_MODEL = "gpt2"
+
+
+def layer_count_key(config) -> str:
+    return "n_layer" if hasattr(config, "n_layer") else "num_hidden_layers"
+
+
+def model_config(model: str, layers: int | None = None):
+    """The transformers config of a preset or a local checkpoint folder, optionally cut to `layers` layers."""
+    if model in PRESETS:
+        config = PRESETS[model][0]()
+    elif Path(model).is_dir():
+        from transformers import AutoConfig
+        config = AutoConfig.from_pretrained(model, local_files_only=True)
+    else:
+        raise TracerError(f"unknown model {model!r}: use a preset ({', '.join(PRESETS)}) or a local checkpoint folder")
+    if layers is not None:
+        full = getattr(config, layer_count_key(config))
+        if not 1 <= layers <= full:
+            raise TracerError(f"--layers {layers}: {model} has {full} layers")
+        setattr(config, layer_count_key(config), layers)
+    return config
+
+
+def build_model(model: str, layers: int | None, dtype, device: str):
+    """A causal LM on `device`: seeded random weights for a preset, the checkpoint's weights for a folder."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = model_config(model, layers)
+    if model in PRESETS:
+        torch.manual_seed(SEED)
+        with torch.device(device):  # initialise in place: a 7B model is not built on the CPU and then copied
+            lm = AutoModelForCausalLM.from_config(config, **_dtype_kwarg(dtype))
+    else:
+        lm = AutoModelForCausalLM.from_pretrained(model, config=config, local_files_only=True, **_dtype_kwarg(dtype))
+        lm = lm.to(device)
+    return lm.eval(), config
+
+
+def _dtype_kwarg(dtype) -> dict:
+    import transformers
+    major = int(transformers.__version__.split(".")[0])
+    return {"dtype": dtype} if major >= 5 else {"torch_dtype": dtype}
+
+
+def saved_checkpoint(model: str, layers: int | None, dtype_name: str) -> str:
+    """A local HF checkpoint folder of the model, for engines that load from disk (vLLM).
+
+    A preset is saved once per (config, dtype) under ~/.cache/tracer/models (TRACER_MODEL_CACHE overrides), so the
+    HF and vLLM runs of one workload use the same architecture, dtype and seeded weights.
+    """
+    if model not in PRESETS:
+        if layers is not None:
+            raise TracerError("--layers works with presets only; a checkpoint folder is loaded as it is")
+        return model
+    import torch
+    config = model_config(model, layers)
+    key = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    root = Path(os.environ.get("TRACER_MODEL_CACHE", Path.home() / ".cache" / "tracer" / "models"))
+    folder = root / f"{model}-{dtype_name}-{key}"
+    if (folder / "config.json").exists():
+        return str(folder)
+    lm, _ = build_model(model, layers, getattr(torch, dtype_name), "cpu")
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    lm.save_pretrained(tmp)
+    os.replace(tmp, folder)
+    return str(folder)

