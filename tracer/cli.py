@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -47,7 +48,9 @@ def _vllm_opts(kw):
 
 
 @cli.command()
-@click.option("--workload", "-w", required=True, help="e.g. decode_b16, prefill_b1_s512 (see `tracer workloads`)")
+@click.option("--workload", "-w", required=True,
+              help="e.g. decode_b16, prefill_b1_s512 (see `tracer workloads`); several, comma-separated, share "
+                   "one loaded model or engine")
 @click.option("--backend", default="hf", show_default=True, help="hf, vllm, or both: hf,vllm (then compared)")
 @click.option("--model", default="gpt2", show_default=True, help="preset name or local checkpoint folder")
 @click.option("--layers", type=int, help="shorten the preset to N layers (recorded in the sidecar)")
@@ -57,7 +60,8 @@ def _vllm_opts(kw):
 @click.option("--profiler", default="torch", show_default=True,
               type=click.Choice(["torch", "nsys", "ncu", "none", "capture"]),
               help="none: timing only, no profiler overhead")
-@click.option("--out", help="trace path (default traces/<backend>_<model>_<workload>_<device>.json.gz)")
+@click.option("--out", help="trace path (default traces/<backend>_<model>_<workload>_<device>.json.gz); "
+                           "with several workloads, a folder")
 @click.option("--warmup", default=1, show_default=True, type=int, help="warm-up runs before the measured run")
 @click.option("--ncu-range", type=click.Choice(["prefill", "decode"]), help="ncu: the phase to measure")
 @click.option("--ncu-launch-count", default=400, show_default=True, type=int, help="ncu: kernels at most")
@@ -69,12 +73,13 @@ def record(**kw):
     from workloads.spec import parse_workload
 
     backends = [b.strip() for b in kw["backend"].split(",") if b.strip()]
-    req = RecordRequest(workload=parse_workload(kw["workload"]), backend=backends[0], model=kw["model"],
+    wls = [parse_workload(w) for w in kw["workload"].split(",") if w.strip()]
+    req = RecordRequest(workload=wls[0], backend=backends[0], model=kw["model"],
                         layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], profiler=kw["profiler"],
                         out=kw["out"], warmup=kw["warmup"], vllm=_vllm_opts(kw), ncu_range=kw["ncu_range"],
                         ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"])
     if len(backends) == 1:
-        written = do_record(req)
+        written = do_record(req, tuple(wls[1:]))
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         return
     from dataclasses import replace
@@ -85,6 +90,68 @@ def record(**kw):
         traces.append(str(written[0]))
     from tracer.commands import compare_paths
     compare_paths(traces, out_dir=None, as_json=False)
+
+
+@cli.command()
+@click.option("--out", help="where to store the peaks (default ~/.cache/tracer/peaks/<device>.json)")
+def calibrate(out):
+    """Measure this GPU's achievable GEMM FLOP/s per dtype and copy bandwidth, for the roofline."""
+    from tracer.record.calibrate import calibrate as measure, save_calibration
+
+    result = measure()
+    for key, value in result.items():
+        click.echo(f"{key}: {value:.1f}" if isinstance(value, float) else f"{key}: {value}")
+    click.echo(f"wrote {save_calibration(result, out)}", err=True)
+
+
+@cli.command()
+@click.option("--backend", default="hf", show_default=True, help="hf, vllm or hf,vllm")
+@click.option("--model", default="gpt2", show_default=True)
+@click.option("--layers", type=int)
+@click.option("--batch", default="1", show_default=True, help="batch sizes, e.g. 1,2,4,8,16,32,64")
+@click.option("--prompt", default="128", show_default=True, help="prompt lengths, e.g. 32,64,128,256,512,1024")
+@click.option("--output", default="64", show_default=True, help="output lengths")
+@click.option("--requests", default=None, help="request counts (request-count mode), e.g. 10,50,100,200,500")
+@click.option("--hf-batch", default=16, show_default=True, help="HF static batch size in request-count mode")
+@click.option("--repeats", default=3, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]))
+@click.option("--trace", "keep_traces", is_flag=True, help="keep a torch.profiler trace per point")
+@click.option("--out", default="traces/sweep", show_default=True, help="output folder")
+@click.option("--no-plots", is_flag=True)
+def sweep(**kw):
+    """Latency, throughput, memory and GPU utilisation over batch size, prompt length or request count."""
+    from tqdm import tqdm
+
+    from tracer.record.sweep import SweepPlan, parse_int_list, run_sweep
+
+    out = kw["out"]
+    plan = SweepPlan(backends=tuple(b.strip() for b in kw["backend"].split(",") if b.strip()), model=kw["model"],
+                     batches=parse_int_list(kw["batch"], "batch"), prompts=parse_int_list(kw["prompt"], "prompt"),
+                     outputs=parse_int_list(kw["output"], "output"),
+                     requests=parse_int_list(kw["requests"], "requests"), repeats=kw["repeats"],
+                     layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], hf_batch=kw["hf_batch"],
+                     trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None)
+    try:
+        df = run_sweep(plan, out, progress=lambda total: tqdm(total=total, unit="run", file=sys.stderr))
+    except KeyboardInterrupt:
+        click.echo(f"tracer: interrupted; finished points kept in {out}", err=True)
+        sys.exit(130)
+    click.echo(summarize_sweep(df))
+    if not kw["no_plots"]:
+        from analysis.sweep_plots import plot_sweep
+        for path in plot_sweep(out):
+            click.echo(f"wrote {path}", err=True)
+    click.echo(f"wrote {out}/sweep.parquet {out}/sweep.csv {out}/sweep.json", err=True)
+
+
+def summarize_sweep(df) -> str:
+    cols = [c for c in ("backend", "mode", "requests", "prompt_tokens", "output_tokens", "status", "ttft_ms",
+                        "decode_ms_per_token_mean", "output_tokens_per_s", "peak_allocated_bytes",
+                        "nvml_peak_memory_used_bytes", "gpu_util_pct_mean") if c in df.columns]
+    keys = ["backend", "mode", "requests", "prompt_tokens", "output_tokens"]
+    agg = df[df.status == "ok"][cols].groupby(keys, dropna=False).median(numeric_only=True).reset_index()
+    return agg.round(2).to_string(index=False)
 
 
 def main():

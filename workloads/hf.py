@@ -15,15 +15,15 @@ from workloads.spec import Workload
 
 
 def run_hf(lm, config, workload: Workload, device: str, warmup: int = 1, profiler=None,
-           clock: list | None = None) -> RunResult:
+           clock: list | None = None, prompts: list[list[int]] | None = None) -> RunResult:
     """Warm up `warmup` times, then run `workload` once inside `profiler` (a context manager such as a
     torch.profiler.profile, entered for the measured run alone) and return the measured figures."""
     import contextlib
 
     import torch
 
-    ids = torch.tensor(synthetic_prompt_ids(workload.batch, workload.prompt_tokens, config.vocab_size),
-                       device=device)
+    prompts = prompts or synthetic_prompt_ids(workload.batch, workload.prompt_tokens, config.vocab_size)
+    ids = torch.tensor(prompts, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     keep_last_logits = _last_logits_kwarg(lm)
     for _ in range(warmup):

@@ -6,6 +6,7 @@ tracer.parse.ncu reads it.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tracer.errors import TracerError
@@ -42,12 +43,16 @@ def record_under_tool(req, out: Path) -> list[Path]:
     if phase_range not in ("prefill", "decode"):
         raise TracerError(f"--ncu-range {phase_range}: expected prefill or decode")
     known = available_metrics(ncu)
-    metrics = [m for m in METRICS if m.rsplit(".", 1)[0] in known] if known else METRICS
+    metrics = [m for m in METRICS if m.rsplit(".", 1)[0] in known]
+    if "gpu__time_duration.sum" not in metrics:  # the query's format was not understood: ask for all
+        metrics = METRICS
     stem = trace_stem(out)
     report = stem.with_name(stem.name + ".ncu-rep")
     csv = stem.with_name(stem.name + ".ncu.csv")
     child_out = stem.with_name(stem.name + ".json.gz")
-    cmd = [ncu, "--profile-from-start", "off", "--nvtx", "--nvtx-include", f"tracer@{phase_range}/",
+    # NVTX push/pop ranges of domain `tracer` are written `tracer@<range>/` in ncu's filter syntax
+    include = os.environ.get("TRACER_NCU_NVTX_INCLUDE", "tracer@{range}/").format(range=phase_range)
+    cmd = [ncu, "--profile-from-start", "off", "--nvtx", "--nvtx-include", include,
            "--clock-control", "none", "--launch-count", str(req.ncu_launch_count),
            "--metrics", ",".join(metrics), "-o", str(stem), "-f"] + child_record_command(req, child_out)
     progress(f"ncu on the {phase_range} range ({len(metrics)} metrics, at most {req.ncu_launch_count} kernels)")

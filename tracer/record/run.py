@@ -55,27 +55,39 @@ def default_out(req: RecordRequest, device: str) -> Path:
     return Path("traces") / (stem + suffix)
 
 
-def record(req: RecordRequest) -> list[Path]:
-    """Run the request; return the files written (trace first, sidecar last)."""
+def record(req: RecordRequest, more_workloads: tuple[Workload, ...] = ()) -> list[Path]:
+    """Run the request (and `more_workloads` on the same loaded model or engine, which saves engine starts);
+    return the files written: for each workload, its trace files first and its sidecar last."""
     if req.backend not in BACKENDS:
         raise TracerError(f"--backend {req.backend}: expected one of {', '.join(BACKENDS)}")
     device = resolve_device(req.device)
     req = replace(req, device=device, dtype=req.dtype or default_dtype(device))
-    out = Path(req.out) if req.out else default_out(req, device)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    workloads = (req.workload,) + tuple(more_workloads)
+    if len(workloads) > 1 and req.out and not Path(req.out).is_dir():
+        raise TracerError("with several workloads, --out names an existing folder")
+    outs = []
+    for wl in workloads:
+        one = replace(req, workload=wl)
+        out = Path(req.out) if req.out and len(workloads) == 1 else None
+        if out is None:
+            out = default_out(one, device)
+            if req.out:
+                out = Path(req.out) / out.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        outs.append(out)
     if req.profiler in ("nsys", "ncu"):
         if not device.startswith("cuda"):
             raise TracerError(f"--profiler {req.profiler} needs a CUDA GPU; this run's device is {device}")
         from tracer.record import ncu, nsys
-        return (nsys if req.profiler == "nsys" else ncu).record_under_tool(req, out)
-    return _record_in_process(req, out)
+        tool = nsys if req.profiler == "nsys" else ncu
+        return [p for wl, out in zip(workloads, outs) for p in tool.record_under_tool(replace(req, workload=wl), out)]
+    return _record_in_process(req, list(zip(workloads, outs)))
 
 
-def _record_in_process(req: RecordRequest, out: Path) -> list[Path]:
+def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) -> list[Path]:
     import torch
 
     dtype = getattr(torch, req.dtype)
-    clock: list = []
     written: list[Path] = []
     index = int(req.device.split(":")[1]) if ":" in req.device else 0
     if req.backend == "hf":
@@ -85,32 +97,51 @@ def _record_in_process(req: RecordRequest, out: Path) -> list[Path]:
 
         progress(f"building {req.model} ({req.dtype}) on {req.device}")
         lm, config = build_model(req.model, req.layers, dtype, req.device)
-        prof = _measured_context(req)
-        progress(f"running {req.workload.name}: {req.warmup} warm-up(s), then the measured run")
-        with NvmlSampler(index) as sampler:
-            result = run_hf(lm, config, req.workload, req.device, req.warmup, profiler=prof, clock=clock)
-        if req.profiler == "torch":
-            written.append(export_chrome_trace(prof, out, sampler.samples, clock))
-    else:
-        from workloads.models import model_config, saved_checkpoint
-        from workloads.vllm_engine import build_engine, newest_profiler_trace, run_vllm
+        for wl, out in runs:
+            clock: list = []
+            prof = _measured_context(req)
+            progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
+            with NvmlSampler(index) as sampler:
+                result = run_hf(lm, config, wl, req.device, req.warmup, profiler=prof, clock=clock)
+            if req.profiler == "torch":
+                written.append(export_chrome_trace(prof, out, sampler.samples, clock))
+            written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler))
+        return written
 
-        config = model_config(req.model, req.layers)
-        progress(f"saving {req.model} ({req.dtype}) as a local checkpoint for vLLM")
-        model_dir = saved_checkpoint(req.model, req.layers, req.dtype)
-        max_len = req.workload.prompt_tokens + req.workload.output_tokens + 16
-        with tempfile.TemporaryDirectory(prefix="tracer-vllm-prof-") as pdir:
-            progress(f"starting the vLLM engine on {req.device}")
-            llm = build_engine(model_dir, req.device, req.dtype, req.vllm, max_len,
-                               profile_dir=pdir if req.profiler == "torch" else None)
-            progress(f"running {req.workload.name}: {req.warmup} warm-up(s), then the measured run")
+    from workloads.models import model_config, saved_checkpoint
+    from workloads.vllm_engine import build_engine, newest_profiler_trace, run_vllm
+
+    config = model_config(req.model, req.layers)
+    progress(f"saving {req.model} ({req.dtype}) as a local checkpoint for vLLM")
+    model_dir = saved_checkpoint(req.model, req.layers, req.dtype)
+    max_len = max(wl.prompt_tokens + wl.output_tokens for wl, _ in runs) + 16
+    with tempfile.TemporaryDirectory(prefix="tracer-vllm-prof-") as pdir:
+        progress(f"starting the vLLM engine on {req.device}")
+        opts = req.vllm if req.vllm.max_num_seqs else replace(req.vllm, max_num_seqs=max(256, *(wl.batch for wl, _ in runs)))
+        llm = build_engine(model_dir, req.device, req.dtype, opts, max_len,
+                           profile_dir=pdir if req.profiler == "torch" else None)
+        for wl, out in runs:
+            progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
             with NvmlSampler(index) as sampler, _measured_context(req, vllm=True) or contextlib.nullcontext():
-                result = run_vllm(llm, config, req.workload, req.warmup, profile=req.profiler == "torch")
+                result = run_vllm(llm, config, wl, req.warmup, profile=req.profiler == "torch")
             if req.profiler == "torch":
                 written.append(_move_trace(newest_profiler_trace(pdir), out))
-    meta = run_metadata(req, config, result.figures() | sampler.summary() | {"peak_rss_bytes": _peak_rss_bytes()})
-    written.append(write_sidecar(out, meta))
+            written.append(_write_run_sidecar(replace(req, workload=wl, vllm=opts), out, config, result, sampler))
+        shutdown_engine(llm)
     return written
+
+
+def shutdown_engine(llm) -> None:
+    """Stop vLLM's worker processes now, so their shutdown logs come before our last line."""
+    try:
+        llm.llm_engine.engine_core.shutdown()
+    except Exception:
+        pass
+
+
+def _write_run_sidecar(req: RecordRequest, out: Path, config, result, sampler) -> Path:
+    figures = result.figures() | sampler.summary() | {"peak_rss_bytes": _peak_rss_bytes()}
+    return write_sidecar(out, run_metadata(req, config, figures))
 
 
 def _measured_context(req: RecordRequest, vllm: bool = False):

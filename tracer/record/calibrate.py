@@ -1,0 +1,65 @@
+"""`tracer calibrate`: measure the achievable peaks of the local GPU (dense GEMM per dtype, device-to-device copy
+bandwidth) and store them, so the roofline can use what this card really reaches instead of the datasheet."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+from tracer.errors import TracerError
+from tracer.record.sidecar import write_atomic
+
+
+def peaks_dir() -> Path:
+    return Path(os.environ.get("TRACER_PEAKS_DIR", Path.home() / ".cache" / "tracer" / "peaks"))
+
+
+def calibrate(device: str = "cuda", gemm_n: int = 8192, copy_bytes: int = 2 * 2**30, repeats: int = 20) -> dict:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise TracerError("tracer calibrate needs a CUDA GPU; none is visible to torch")
+    dev = torch.device(device)
+    name = torch.cuda.get_device_name(dev)
+    result = {"device_name": name, "method": f"median of {repeats} timed runs after warm-up, CUDA events",
+              "gemm_n": gemm_n, "copy_bytes": copy_bytes}
+    for dtype_name, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16),
+                              ("float32", torch.float32), ("tf32", torch.float32)):
+        torch.backends.cuda.matmul.allow_tf32 = dtype_name == "tf32"
+        a = torch.randn(gemm_n, gemm_n, device=dev, dtype=dtype)  # random data: zeros run faster than real data
+        b = torch.randn(gemm_n, gemm_n, device=dev, dtype=dtype)
+        ms = _median_ms(lambda: torch.mm(a, b), repeats)
+        result[f"gemm_{dtype_name}_tflops"] = 2 * gemm_n**3 / (ms * 1e-3) / 1e12
+        del a, b
+    torch.backends.cuda.matmul.allow_tf32 = False
+    src = torch.empty(copy_bytes // 4, device=dev, dtype=torch.float32).uniform_()
+    dst = torch.empty_like(src)
+    ms = _median_ms(lambda: dst.copy_(src), repeats)
+    result["dram_gbps"] = 2 * copy_bytes / (ms * 1e-3) / 1e9  # bytes read plus bytes written
+    return result
+
+
+def _median_ms(fn, repeats: int) -> float:
+    import torch
+
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def save_calibration(result: dict, out: str | Path | None = None) -> Path:
+    path = Path(out) if out else peaks_dir() / (result["device_name"].replace(" ", "_") + ".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    return path
