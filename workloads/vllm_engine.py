@@ -45,6 +45,8 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
     vllm = import_vllm()
     if device == "cpu":
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on the CPU backend
+    # A forked worker cannot use CUDA once this process has touched it (NVML, device queries): spawn instead.
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     kwargs = dict(model=model_dir, skip_tokenizer_init=True, dtype=dtype_name, seed=0,
                   max_model_len=opts.max_model_len or max_len,
                   gpu_memory_utilization=opts.gpu_memory_utilization or (0.3 if device == "cpu" else 0.5),

@@ -1,6 +1,6 @@
 # Device call 2b: vLLM 0.26.0 recordings under its torch profiler, eager and CUDA graphs, gpt2 and llama-1b.
 source tests/device/setup.sh
-source .carry/vllm2/load.sh || exit 1
+if [ -d /root/vb/site ]; then source /root/vb/load.sh; else source .carry/vllm2/load.sh; fi || exit 1
 export VLLM_USE_FLASHINFER_SAMPLER=0
 for m in gpt2 llama-1b; do
   extra=""; [ $m = gpt2 ] && extra=",decode_b16_s128_o16"

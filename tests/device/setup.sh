@@ -7,3 +7,5 @@ export TRACER_NCU=$(command -v ncu)
 T="python3 -m tracer.cli"
 mkdir -p traces/gpu
 step() { echo "=== $*"; local t0=$(date +%s); "$@" 2>&1 | grep -vE "^(\(|INFO|DEBUG)" | tail -4; echo "--- rc=${PIPESTATUS[0]} $(( $(date +%s) - t0 ))s"; }
+# Copy what is finished so far to $OUT after every step: a call cut off at its limit still returns it.
+snapshot() { tar czf /tmp/snap.tgz traces/gpu 2>/dev/null && split -b 15m -d /tmp/snap.tgz $OUT/$1.tgz.; }
