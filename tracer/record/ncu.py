@@ -50,8 +50,10 @@ def record_under_tool(req, out: Path) -> list[Path]:
     report = stem.with_name(stem.name + ".ncu-rep")
     csv = stem.with_name(stem.name + ".ncu.csv")
     child_out = stem.with_name(stem.name + ".json.gz")
-    # NVTX push/pop ranges of domain `tracer` are written `tracer@<range>/` in ncu's filter syntax
-    include = os.environ.get("TRACER_NCU_NVTX_INCLUDE", "tracer@{range}/").format(range=phase_range)
+    # ncu's push/pop filter names the whole range stack of the domain from the outside in: decode kernels run
+    # inside decode/decode_step/ (seen on the H100: "tracer@decode/" alone matched none of them).
+    default = "tracer@decode/decode_step/" if phase_range == "decode" else "tracer@{range}/"
+    include = os.environ.get("TRACER_NCU_NVTX_INCLUDE", default).format(range=phase_range)
     cmd = [ncu, "--profile-from-start", "off", "--nvtx", "--nvtx-include", include,
            "--clock-control", "none", "--launch-count", str(req.ncu_launch_count),
            "--metrics", ",".join(metrics), "-o", str(stem), "-f"] + child_record_command(req, child_out)
