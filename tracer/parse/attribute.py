@@ -1,0 +1,276 @@
+"""From raw event frames to the schema's tables: launch correlation, launching ops, phases and steps.
+
+A kernel belongs to the CPU-side range that encloses its launch, not to whatever overlaps it in GPU time:
+kernel --correlation--> runtime/driver launch (or cudaGraphLaunch for graph replays) --thread and time-->
+innermost enclosing op and phase range on that thread.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from tracer import schema
+from tracer.parse.classify import classify_kernels, short_kernel_name
+
+OUR_PHASES = {"prefill": "prefill", "decode": "decode", "decode_step": "decode"}
+VLLM_STEP = re.compile(r"^execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)\)")
+
+
+def build_tables(raw: dict) -> dict:
+    """Raw frames (chrome.py or nsys.py) -> {"kernels", "memops", "ops", "ranges", "meta"}."""
+    ranges = ranges_table(raw["annotations"], raw.get("range_source", "annotation"))
+    runtime = _runtime(raw["runtime"])
+    ops = ops_table(raw["ops"], ranges)
+    kernels = kernels_table(raw["kernels"], runtime, ops, ranges)
+    memops = memops_table(raw["memcpy"], raw["memset"], runtime, ranges)
+    return {"kernels": kernels, "memops": memops, "ops": ops, "ranges": ranges, "meta": raw["meta"]}
+
+
+def _num(series, dtype="Int64"):
+    return pd.to_numeric(series, errors="coerce").astype(dtype) if len(series) else pd.Series(dtype=dtype)
+
+
+def ranges_table(ann: pd.DataFrame, source: str) -> pd.DataFrame:
+    if ann.empty:
+        return schema.empty("ranges")
+    df = pd.DataFrame({"name": ann["name"].astype("string").fillna(""),
+                       "start_us": pd.to_numeric(ann["ts"], errors="coerce").astype(float),
+                       "pid": _num(ann.get("pid", pd.Series([pd.NA] * len(ann)))),
+                       "tid": _num(ann.get("tid", pd.Series([pd.NA] * len(ann))))})
+    df["end_us"] = df["start_us"] + pd.to_numeric(ann["dur"], errors="coerce").fillna(0).astype(float)
+    df = df.sort_values(["start_us", "end_us"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    df["depth"] = _depths(df)
+    m = df["name"].str.extract(VLLM_STEP)
+    is_vllm = m[0].notna()
+    df["source"] = np.where(is_vllm, "vllm_step", source)
+    prefill_tok = pd.to_numeric(m[1], errors="coerce")   # execute_context_<n>(<prompt tokens>)
+    decode_seq = pd.to_numeric(m[3], errors="coerce")    # _generation_<m>(<decode tokens>)
+    has_p = (prefill_tok.fillna(0) > 0).to_numpy(dtype=bool)
+    has_d = (decode_seq.fillna(0) > 0).to_numpy(dtype=bool)
+    vllm_phase = np.select([has_p & has_d, has_p, has_d], ["mixed", "prefill", "decode"], "none")
+    ours = df["name"].map(OUR_PHASES).fillna("none")
+    df["phase"] = np.where(is_vllm, vllm_phase, ours)
+    df["prefill_tokens"] = prefill_tok.astype("Int64")
+    df["decode_tokens"] = decode_seq.astype("Int64")
+    step = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    is_step = (df["name"] == "decode_step") | is_vllm
+    for _, idx in df[is_step].groupby(df.loc[is_step, "name"] == "decode_step").groups.items():
+        step.loc[idx] = np.arange(len(idx))
+    df["step"] = step
+    return schema.conform(df, "ranges")
+
+
+def _depths(df: pd.DataFrame) -> np.ndarray:
+    """Nesting depth per thread; ranges sorted by start, then longest first."""
+    depth = np.zeros(len(df), dtype=np.int64)
+    stacks: dict = {}
+    for i, (tid, s, e) in enumerate(zip(df["tid"].fillna(-1), df["start_us"].to_numpy(), df["end_us"].to_numpy())):
+        stack = stacks.setdefault(tid, [])
+        while stack and stack[-1] <= s:
+            stack.pop()
+        depth[i] = len(stack)
+        stack.append(e)
+    return depth
+
+
+def innermost_enclosing(t: np.ndarray, t_tid: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                        tids: np.ndarray) -> np.ndarray:
+    """For each time point, the index of the innermost interval of the same thread that contains it, or -1.
+    Intervals on one thread nest properly (ranges and ops are scopes), so the candidate is the latest-starting
+    interval at or before t, or, if that one ended, the nearest of its ancestors that still encloses t."""
+    out = np.full(len(t), -1, dtype=np.int64)
+    if len(starts) == 0 or len(t) == 0:
+        return out
+    for tid in np.unique(tids):
+        sel = np.flatnonzero(tids == tid)
+        order = sel[np.lexsort((-ends[sel], starts[sel]))]
+        s, e = starts[order], ends[order]
+        parent = _parents(s, e)
+        pts = np.flatnonzero(t_tid == tid)
+        if len(pts) == 0:
+            continue
+        cand = np.searchsorted(s, t[pts], side="right") - 1
+        for j, (p, c) in enumerate(zip(pts, cand)):
+            tp = t[p]
+            while c >= 0 and e[c] < tp:
+                c = parent[c]
+            out[p] = order[c] if c >= 0 else -1
+    return out
+
+
+def _parents(s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    parent = np.full(len(s), -1, dtype=np.int64)
+    stack: list[int] = []
+    for i in range(len(s)):
+        while stack and e[stack[-1]] < s[i]:
+            stack.pop()
+        parent[i] = stack[-1] if stack else -1
+        stack.append(i)
+    return parent
+
+
+def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
+    if rt.empty:
+        return pd.DataFrame({"correlation": pd.Series(dtype="Int64"), "launch_api": pd.Series(dtype="string"),
+                             "launch_start_us": pd.Series(dtype=float), "launch_tid": pd.Series(dtype="Int64"),
+                             "launch_external_id": pd.Series(dtype="Int64")})
+    df = pd.DataFrame({"correlation": _num(rt["correlation"]), "launch_api": rt["name"].astype("string"),
+                       "launch_start_us": pd.to_numeric(rt["ts"], errors="coerce").astype(float),
+                       "launch_tid": _num(rt["tid"]),
+                       "launch_external_id": _num(rt.get("External id", pd.Series([pd.NA] * len(rt))))})
+    return df.dropna(subset=["correlation"]).drop_duplicates("correlation")
+
+
+def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
+    if raw_ops.empty:
+        return schema.empty("ops")
+    df = pd.DataFrame({"name": raw_ops["name"].astype("string"),
+                       "start_us": pd.to_numeric(raw_ops["ts"], errors="coerce").astype(float),
+                       "dur_us": pd.to_numeric(raw_ops["dur"], errors="coerce").astype(float),
+                       "pid": _num(raw_ops["pid"]), "tid": _num(raw_ops["tid"]),
+                       "external_id": _num(raw_ops.get("External id", pd.Series([pd.NA] * len(raw_ops))))})
+    df["input_shapes"] = _json_col(raw_ops.get("Input Dims"), len(df))
+    df["input_dtypes"] = _json_col(raw_ops.get("Input type"), len(df))
+    df["profiler_flops"] = pd.to_numeric(raw_ops.get("flops", pd.Series([None] * len(df))), errors="coerce")
+    phase, step, _ = _phase_of(df["start_us"].to_numpy(), df["tid"], ranges)
+    df["phase"], df["step"] = phase, step
+    return schema.conform(df, "ops")
+
+
+def _json_col(values, n: int) -> pd.Series:
+    if values is None:
+        return pd.Series([""] * n, dtype="string")
+    return pd.Series([orjson.dumps(v).decode() if v is not None else "" for v in values], dtype="string")
+
+
+def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
+    """Phase, step and range name of the innermost phase range (ours or vLLM's) enclosing each time point."""
+    n = len(t)
+    phase = np.full(n, "none", dtype=object)
+    step = pd.array([pd.NA] * n, dtype="Int64")
+    name = np.full(n, "", dtype=object)
+    pr = ranges[ranges["phase"] != "none"]
+    if pr.empty or n == 0:
+        return phase, step, name
+    tids = tid.fillna(-1).to_numpy(dtype=np.int64)
+    rt = pr["tid"].fillna(-1).to_numpy(dtype=np.int64)
+    ends = _vllm_step_ends(pr)
+    if not np.isin(tids, rt).any():  # e.g. nsys NVTX on another thread id scheme: fall back to time alone
+        tids = np.zeros(n, dtype=np.int64)
+        rt = np.zeros(len(pr), dtype=np.int64)
+    idx = innermost_enclosing(t, tids, pr["start_us"].to_numpy(), ends, rt)
+    hit = idx >= 0
+    phase[hit] = pr["phase"].to_numpy()[idx[hit]]
+    name[hit] = pr["name"].to_numpy()[idx[hit]]
+    steps = pr["step"].to_numpy()
+    step = pd.array([steps[i] if i >= 0 else pd.NA for i in idx], dtype="Int64")
+    return phase, step, name
+
+
+def _innermost_range_name(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame) -> np.ndarray:
+    """Name of the innermost range of any kind (annotation, NVTX) enclosing each launch on its thread."""
+    names = np.full(len(t), "", dtype=object)
+    if ranges.empty or len(t) == 0:
+        return names
+    idx = innermost_enclosing(t, tid.fillna(-1).to_numpy(dtype=np.int64), ranges["start_us"].to_numpy(),
+                              ranges["end_us"].to_numpy(), ranges["tid"].fillna(-1).to_numpy(dtype=np.int64))
+    names[idx >= 0] = ranges["name"].to_numpy()[idx[idx >= 0]]
+    return names
+
+
+def _vllm_step_ends(pr: pd.DataFrame) -> np.ndarray:
+    """vLLM runs the LM head and sampling after its step annotation closes (V1 `sample_tokens`), so a vLLM step
+    owns what its thread launches until the next step begins (the last step: for as long again as it lasted)."""
+    ends = pr["end_us"].to_numpy().copy()
+    steps = pr[pr["source"] == "vllm_step"].sort_values("start_us")
+    for _, g in steps.groupby("tid", dropna=False):
+        pos = [pr.index.get_loc(i) for i in g.index]
+        starts = g["start_us"].to_numpy()
+        for j, p in enumerate(pos):
+            nxt = starts[j + 1] if j + 1 < len(pos) else ends[p] + (ends[p] - starts[j])
+            ends[p] = max(ends[p], nxt - 1e-3)
+    return ends
+
+
+def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
+    if raw.empty:
+        return schema.empty("kernels")
+    df = pd.DataFrame({"name": raw["name"].astype("string"),
+                       "start_us": pd.to_numeric(raw["ts"], errors="coerce").astype(float),
+                       "dur_us": pd.to_numeric(raw["dur"], errors="coerce").astype(float),
+                       "device": _num(raw.get("device", pd.Series([pd.NA] * len(raw)))),
+                       "stream": _num(raw.get("stream", pd.Series([pd.NA] * len(raw)))),
+                       "correlation": _num(raw["correlation"]),
+                       "external_id": _num(raw.get("External id", pd.Series([pd.NA] * len(raw)))),
+                       "registers_per_thread": _num(raw.get("registers per thread", pd.Series([pd.NA] * len(raw)))),
+                       "shared_mem_bytes": _num(raw.get("shared memory", pd.Series([pd.NA] * len(raw))))})
+    df["grid"] = _dims(raw.get("grid"), len(df))
+    df["block"] = _dims(raw.get("block"), len(df))
+    df = df.merge(runtime, on="correlation", how="left")
+    df["graph_launch"] = df["launch_api"].fillna("").str.contains("GraphLaunch")
+    _attach_ops(df, ops)
+    launch_t = df["launch_start_us"].fillna(-1).to_numpy()
+    df["phase"], df["step"], _ = _phase_of(launch_t, df["launch_tid"], ranges)
+    df["range_name"] = _innermost_range_name(launch_t, df["launch_tid"], ranges)
+    df["short_name"] = df["name"].map(short_kernel_name)
+    df["kernel_class"] = classify_kernels(df["name"], df["op_name"])
+    df = df.sort_values("start_us", kind="stable").reset_index(drop=True)
+    return schema.conform(df, "kernels")
+
+
+def _dims(values, n: int) -> pd.Series:
+    if values is None:
+        return pd.Series([""] * n, dtype="string")
+    return pd.Series([",".join(str(x) for x in v) if isinstance(v, list) else "" for v in values], dtype="string")
+
+
+def _attach_ops(df: pd.DataFrame, ops: pd.DataFrame) -> None:
+    """The launching op: by the profiler's external id where it links them, else the innermost op enclosing the
+    launch on the launch thread."""
+    n = len(df)
+    op_idx = np.full(n, -1, dtype=np.int64)
+    if not ops.empty:
+        ext = df["external_id"].fillna(df["launch_external_id"])
+        by_ext = pd.Series(np.arange(len(ops)), index=ops["external_id"]).loc[lambda s: ~s.index.duplicated()]
+        by_ext = by_ext[by_ext.index.notna()]
+        m = ext.map(by_ext)
+        op_idx = m.fillna(-1).to_numpy(dtype=np.int64)
+        missing = (op_idx < 0) & df["launch_start_us"].notna().to_numpy()
+        if missing.any():
+            ends = (ops["start_us"] + ops["dur_us"]).to_numpy()
+            found = innermost_enclosing(df["launch_start_us"].to_numpy()[missing],
+                                        df["launch_tid"].fillna(-1).to_numpy(dtype=np.int64)[missing],
+                                        ops["start_us"].to_numpy(), ends,
+                                        ops["tid"].fillna(-2).to_numpy(dtype=np.int64))
+            op_idx[missing] = found
+    hit = op_idx >= 0
+    for col, src in (("op_name", "name"), ("op_input_shapes", "input_shapes"), ("op_input_dtypes", "input_dtypes")):
+        vals = np.full(n, "", dtype=object)
+        if hit.any():
+            vals[hit] = ops[src].to_numpy()[op_idx[hit]]
+        df[col] = vals
+    df["op_id"] = pd.array(np.where(hit, op_idx, -1), dtype="Int64")
+    df.loc[~hit, "op_id"] = pd.NA
+
+
+def memops_table(memcpy: pd.DataFrame, memset: pd.DataFrame, runtime: pd.DataFrame, ranges: pd.DataFrame):
+    parts = []
+    for kind, raw in (("memcpy", memcpy), ("memset", memset)):
+        if raw.empty:
+            continue
+        parts.append(pd.DataFrame({"kind": kind, "name": raw["name"].astype("string"),
+                                   "start_us": pd.to_numeric(raw["ts"], errors="coerce").astype(float),
+                                   "dur_us": pd.to_numeric(raw["dur"], errors="coerce").astype(float),
+                                   "bytes": _num(raw.get("bytes", pd.Series([pd.NA] * len(raw)))),
+                                   "device": _num(raw.get("device", pd.Series([pd.NA] * len(raw)))),
+                                   "stream": _num(raw.get("stream", pd.Series([pd.NA] * len(raw)))),
+                                   "correlation": _num(raw.get("correlation", pd.Series([pd.NA] * len(raw))))}))
+    if not parts:
+        return schema.empty("memops")
+    df = pd.concat(parts, ignore_index=True).merge(runtime, on="correlation", how="left")
+    phase, step, _ = _phase_of(df["launch_start_us"].fillna(-1).to_numpy(), df["launch_tid"], ranges)
+    df["phase"], df["step"] = phase, step
+    return schema.conform(df.sort_values("start_us", kind="stable").reset_index(drop=True), "memops")

@@ -1,0 +1,81 @@
+"""Kernel classes: by the launching op first (it says what the kernel computes), by kernel-name patterns second."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+CLASSES = ("gemm", "attention", "norm", "elementwise", "reduction", "copy", "communication", "sampling", "other")
+
+# (class, regex on the launching op name), first match wins
+_BY_OP = [
+    ("communication", r"c10d|nccl|all_reduce|allreduce|all_gather|reduce_scatter|broadcast"),
+    ("attention", r"attention|attn|sdpa|flash|fmha|paged"),
+    ("gemm", r"aten::(mm|addmm|bmm|baddbmm|linear|matmul|_scaled_mm|addmv|mv|einsum)$|gemm|cutlass_scaled_mm"),
+    ("norm", r"layer_norm|rms_norm|group_norm|batch_norm"),
+    ("sampling", r"sampler|sample|top_k|topk|top_p|multinomial|argmax|logits"),
+    ("reduction", r"softmax|aten::(sum|mean|max|min|amax|cumsum|argmin|norm|var|std|all|any)$"),
+    ("copy", r"aten::(copy_|cat|contiguous|clone|index|index_select|index_put_|embedding|gather|scatter|"
+             r"_to_copy|to|slice_scatter|fill_|zero_|zeros|ones|full|empty|arange|stack|repeat|expand_as)|"
+             r"reshape_and_cache|cache|rotary|_C::"),
+    ("elementwise", r"aten::(add|add_|mul|mul_|sub|div|neg|pow|rsqrt|sqrt|exp|tanh|gelu|silu|relu|sigmoid|where|"
+                    r"masked_fill|clamp|baddbmm_|lt|gt|eq|ne|ge|le|cos|sin|abs|bitwise|logical|mean)|silu_and_mul|"
+                    r"gelu_and_mul|activation"),
+]
+_BY_NAME = [
+    ("communication", r"nccl|all_reduce|allreduce|multimem|cross_device"),
+    ("attention", r"flash|fmha|attention|attn|paged|mha|unified_attention"),
+    ("gemm", r"gemm|gemv|nvjet|xmma|cutlass|cublas|sm\d+_.*_(tn|nt|nn|tt)|ampere_.*(s|h)\d+|volta_|turing_|"
+             r"splitk|matmul|dot_kernel|bmm_|mma"),
+    ("norm", r"layer_?norm|rms_?norm|rmsnorm|layernorm|batch_norm|bn_fw|norm_kernel"),
+    ("sampling", r"sampl|topk|top_k|argmax|multinomial"),
+    ("reduction", r"softmax|reduce|triton_per_|triton_red_|cunn_|sum_kernel|max_kernel"),
+    ("copy", r"copy|cat_|catarray|index|gather|scatter|embedding|fill|memcpy|memset|reshape_and_cache|"
+             r"_apply_write|transpose|permute|rotary|arange"),
+    ("elementwise", r"elementwise|vectorized|unrolled|triton_poi_|pointwise|activation|gelu|silu|relu|add|mul"),
+]
+_OP_RE = [(c, re.compile(p, re.I)) for c, p in _BY_OP]
+_NAME_RE = [(c, re.compile(p, re.I)) for c, p in _BY_NAME]
+# Ops that wrap many kernels of different kinds: the kernel name decides for them
+_COMPOSITE_OPS = re.compile(r"^(aten::(to|_to_copy|copy_)|## Call CompiledFxGraph|CompiledFunction|"
+                            r"cudaGraphLaunch|Torch-Compiled Region|vllm::unified_attention_with_output)$", re.I)
+
+
+def classify_kernel(name: str, op_name: str = "") -> str:
+    if op_name and not _COMPOSITE_OPS.match(op_name):
+        for cls, rx in _OP_RE:
+            if rx.search(op_name):
+                # the op can launch helper kernels (a gemm's memset, an attention op's copy): keep it honest
+                if cls in ("gemm", "attention") and re.search(r"memset|fill|copy|reshape_and_cache", name, re.I):
+                    break
+                return cls
+    for cls, rx in _NAME_RE:
+        if rx.search(name):
+            return cls
+    return "other"
+
+
+def classify_kernels(names: pd.Series, op_names: pd.Series) -> pd.Series:
+    pairs = pd.DataFrame({"n": names.fillna(""), "o": op_names.fillna("")})
+    uniq = pairs.drop_duplicates()
+    table = {(n, o): classify_kernel(n, o) for n, o in zip(uniq["n"], uniq["o"])}
+    return pd.Series([table[(n, o)] for n, o in zip(pairs["n"], pairs["o"])], dtype="string", index=names.index)
+
+
+_TEMPLATE = re.compile(r"<[^<>]*>")
+
+
+def short_kernel_name(name) -> str:
+    """`void at::native::vectorized_elementwise_kernel<4, ...>(int, ...)` -> `vectorized_elementwise_kernel`."""
+    if not isinstance(name, str):
+        return ""
+    s = name.replace("(anonymous namespace)", "anon")
+    for _ in range(6):  # nested templates, innermost first
+        t = _TEMPLATE.sub("", s)
+        if t == s:
+            break
+        s = t
+    s = s.split("(")[0].strip()
+    if s.startswith("void "):
+        s = s[5:]
+    return s.split("::")[-1].strip() or name[:80]
