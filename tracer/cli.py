@@ -1,6 +1,7 @@
 """The `tracer` command line: click commands only, each a few lines that call library functions."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -93,6 +94,32 @@ def record(**kw):
 
 
 @cli.command()
+@click.argument("trace")
+@click.option("--out", help="output folder (default <trace stem>_analysis beside the trace)")
+@click.option("--json", "as_json", is_flag=True, help="print summary.json to stdout")
+@click.option("--peaks", type=click.Path(exists=True, dir_okay=False), help="peaks JSON from `tracer calibrate`")
+@click.option("--ncu", "ncu_file", type=click.Path(exists=True, dir_okay=False),
+              help="Nsight Compute CSV of the same workload: measured against analytic work")
+@click.option("--ncu-phase", type=click.Choice(["prefill", "decode"]), help="phase the ncu CSV measured")
+def analyze(trace, out, as_json, peaks, ncu_file, ncu_phase):
+    """Per-kernel tables, roofline and memory/compute/latency breakdowns of a trace (Chrome/Kineto JSON,
+    nsys .sqlite or .nsys-rep)."""
+    from tracer.commands import analyze_path
+    analyze_path(trace, out, as_json, peaks, ncu_file, ncu_phase)
+
+
+@cli.command()
+@click.argument("traces", nargs=-1, required=True)
+@click.option("--out", help="output folder (default traces/compare)")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--peaks", type=click.Path(exists=True, dir_okay=False))
+def compare(traces, out, as_json, peaks):
+    """Side by side: per-phase GPU and wall time, tokens/s, TTFT, memory, classes, bound shares, top kernels."""
+    from tracer.commands import compare_paths
+    compare_paths(list(traces), out, as_json, peaks)
+
+
+@cli.command()
 @click.option("--out", help="where to store the peaks (default ~/.cache/tracer/peaks/<device>.json)")
 def calibrate(out):
     """Measure this GPU's achievable GEMM FLOP/s per dtype and copy bandwidth, for the roofline."""
@@ -169,6 +196,11 @@ def main():
     except KeyboardInterrupt:
         click.echo("tracer: interrupted", err=True)
         sys.exit(130)
+    except Exception as e:  # a bug of ours: one line, the traceback only on request
+        if os.environ.get("TRACER_DEBUG"):
+            raise
+        click.echo(f"tracer: internal error: {type(e).__name__}: {e} (TRACER_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""Several analysed runs side by side (HF against vLLM, eager against graphs), with ratios to the first."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+FIGURES = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p99", "output_tokens_per_s",
+           "total_tokens_per_s", "peak_allocated_bytes", "nvml_peak_memory_used_bytes", "kv_cache_bytes")
+
+
+def run_row(label: str, result: dict) -> dict:
+    s = result["summary"]
+    row = {"run": label, "kernels": s["totals"]["kernels"], "kernel_ms": s["totals"]["kernel_us"] / 1e3}
+    for p in s["phases"]:
+        row[f"{p['phase']}_gpu_busy_ms"] = p["gpu_busy_us"] / 1e3
+        row[f"{p['phase']}_wall_ms"] = (p["wall_us"] or 0) / 1e3 if p["wall_us"] is not None else None
+        for b in ("memory", "compute", "latency"):
+            row[f"{p['phase']}_{b}_bound_pct"] = p[f"{b}_bound_pct"]
+    for c in s["classes"]:
+        row[f"{c['phase']}_{c['kernel_class']}_ms"] = c["kernel_us"] / 1e3
+    figures = ((s.get("run") or {}).get("figures")) or {}
+    for f in FIGURES:
+        row[f] = figures.get(f)
+    return row
+
+
+def compare_results(runs: list[tuple[str, dict]]) -> dict:
+    rows = [run_row(label, r) for label, r in runs]
+    table = pd.DataFrame(rows).set_index("run").T
+    base = table.iloc[:, 0]
+    for col in table.columns[1:]:
+        table[f"{col} / {table.columns[0]}"] = pd.to_numeric(table[col], errors="coerce") / pd.to_numeric(
+            base, errors="coerce")
+    top = {label: r["summary"]["top_kernels"] for label, r in runs}
+    return {"rows": rows, "table": table, "json": {"runs": rows, "top_kernels": top}}
+
+
+def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:
+    from analysis.plots import breakdown_plot, roofline_plot
+    from tracer.record.sidecar import write_atomic
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], out / "roofline.png",
+                             "Roofline: " + " vs ".join(label for label, _ in runs), by="run"),
+               breakdown_plot([(label, r["classes"]) for label, r in runs], out / "breakdown.png",
+                              "Kernel time per phase and class")]
+    write_atomic(out / "comparison.json", orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
+                                                      | orjson.OPT_SERIALIZE_NUMPY, default=str))
+    written.append(out / "comparison.json")
+    md = ["# Comparison", "", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "",
+          comparison["table"].round(3).to_markdown()]
+    write_atomic(out / "report.md", "\n".join(md).encode())
+    written.append(out / "report.md")
+    return written

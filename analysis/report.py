@@ -1,0 +1,159 @@
+"""One trace's analysis: tables in, summary.json, kernels.parquet, plots and report.md out.
+
+summary.json (schema version 1):
+- `source`: trace path, format, device name, peaks used (`peaks.source` says datasheet or measured)
+- `run`: the sidecar's workload, backend and figures when a sidecar sits beside the trace
+- `totals`: kernels, kernel_us, memops, memop_us, ops, unmodeled_pct (share of kernel time without a work model)
+- `phases`: per phase: kernels, kernel_us, gpu_busy_us, wall_us, gpu_busy_pct_of_wall, steps,
+  memory/compute/latency_bound_pct (of the phase's kernel time), unmodeled_pct, verdict
+- `classes`: per phase and kernel class: kernels, kernel_us, pct_of_phase
+- `top_kernels`: per phase, the 10 kernels with most time, with mean roof_pct and bound
+- `ncu`: where measured counters were merged: per class analytic against measured FLOPs and DRAM bytes
+- `notices`: plain-language facts (no kernels in a CPU-only trace, unknown device, ...)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from analysis.breakdown import class_breakdown, phase_summary, top_kernels
+from analysis.peaks import resolve_peaks
+from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
+
+SUMMARY_VERSION = 1
+
+
+def device_name(tables: dict) -> str:
+    props = tables["meta"].get("device_properties") or []
+    return props[0].get("name", "") if props and isinstance(props[0], dict) else ""
+
+
+def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.DataFrame | None = None,
+            ncu_phase: str | None = None) -> dict:
+    """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
+    kernels = tables["kernels"]
+    dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
+    peaks = resolve_peaks(dev, peaks_file) if dev else None
+    k = roofline(kernel_work(kernels), peaks)
+    notices = []
+    if kernels.empty:
+        notices.append("no GPU kernels in this trace (CPU-only or capture without kernels); op tables only")
+    if peaks is None and not kernels.empty:
+        notices.append(f"no peaks known for device {dev!r}: roofline distances are not computed "
+                       "(run `tracer calibrate` on it or pass --peaks)")
+    phases = phase_summary(k, tables["ranges"]) if not k.empty else pd.DataFrame()
+    classes = class_breakdown(k)
+    memops = tables["memops"]
+    if not memops.empty:
+        mm = memops.groupby("phase").agg(kernels=("dur_us", "size"), kernel_us=("dur_us", "sum")).reset_index()
+        mm["kernel_class"] = "memcpy/memset"
+        classes = pd.concat([classes, mm], ignore_index=True)
+        classes["pct_of_phase"] = 100 * classes["kernel_us"] / classes.groupby("phase")["kernel_us"].transform("sum")
+    top = top_kernels(k)
+    ncu_cmp = pd.DataFrame()
+    if ncu is not None and ncu_phase:
+        step = 0 if ncu_phase == "decode" else None
+        matched = merge_ncu(k, ncu, ncu_phase, step)
+        ncu_cmp = ncu_comparison_by_class(matched)
+        if matched.empty:
+            notices.append("ncu kernels could not be aligned with the trace's kernels of that phase")
+    total_us = float(k["dur_us"].sum()) if len(k) else 0.0
+    summary = {
+        "summary_version": SUMMARY_VERSION,
+        "source": {"path": tables["meta"].get("source_path"), "format": tables["meta"].get("source_format"),
+                   "device": dev, "peaks": peaks},
+        "run": {key: sidecar.get(key) for key in ("workload", "backend", "profiler", "figures", "vllm_options")}
+        if sidecar else None,
+        "totals": {"kernels": int(len(k)), "kernel_us": total_us, "memops": int(len(memops)),
+                   "memop_us": float(memops["dur_us"].sum()) if len(memops) else 0.0,
+                   "ops": int(len(tables["ops"])),
+                   "unmodeled_pct": float(100 * k.loc[k["work_source"] == "unmodeled", "dur_us"].sum() / total_us)
+                   if total_us else None,
+                   "phase_attributed_pct": float(100 * k.loc[k["phase"] != "none", "dur_us"].sum() / total_us)
+                   if total_us else None},
+        "phases": _records(phases),
+        "classes": _records(classes),
+        "top_kernels": _records(top),
+        "ncu": _records(ncu_cmp) if not ncu_cmp.empty else None,
+        "notices": notices,
+    }
+    return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
+            "peaks": peaks}
+
+
+def _records(df: pd.DataFrame) -> list:
+    if df is None or df.empty:
+        return []
+    return orjson.loads(orjson.dumps(df.replace({np.nan: None}).to_dict(orient="records"), default=str,
+                                     option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
+    from analysis.plots import breakdown_plot, roofline_plot
+    from tracer.record.sidecar import write_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    k = result["kernels"]
+    tmp = out / ".kernels.parquet.tmp"
+    k.to_parquet(tmp, index=False)
+    tmp.replace(out / "kernels.parquet")
+    written.append(out / "kernels.parquet")
+    if not tables["ops"].empty:
+        tables["ops"].to_parquet(out / ".ops.parquet.tmp", index=False)
+        (out / ".ops.parquet.tmp").replace(out / "ops.parquet")
+        written.append(out / "ops.parquet")
+    write_atomic(out / "summary.json", orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
+                                                   | orjson.OPT_SERIALIZE_NUMPY, default=str))
+    written.append(out / "summary.json")
+    written.append(roofline_plot([(title, k, result["peaks"])], out / "roofline.png", f"Roofline: {title}"))
+    written.append(breakdown_plot([(title, result["classes"])], out / "breakdown.png",
+                                  f"Kernel time by phase and class: {title}"))
+    write_atomic(out / "report.md", report_markdown(result, title).encode())
+    written.append(out / "report.md")
+    return written
+
+
+def report_markdown(result: dict, title: str) -> str:
+    s = result["summary"]
+    lines = [f"# {title}", "", f"Source: `{s['source']['path']}` ({s['source']['format']}), device "
+             f"{s['source']['device'] or 'unknown'}."]
+    p = s["source"]["peaks"]
+    if p:
+        lines.append(f"Peaks used ({p['source']}): bf16 {p['bf16']:.0f} TFLOP/s, fp32 {p['fp32']:.1f} TFLOP/s, "
+                     f"DRAM {p['hbm_gbps']:.0f} GB/s.")
+    for n in s["notices"]:
+        lines.append(f"\n> {n}")
+    if s["run"] and s["run"].get("figures"):
+        f = s["run"]["figures"]
+        lines += ["", "## Run", "", f"Workload `{s['run']['workload']['name']}`, backend {s['run']['backend']}, "
+                  f"profiler {s['run']['profiler']}: TTFT {_fmt(f.get('ttft_ms'))} ms, decode "
+                  f"{_fmt(f.get('decode_ms_per_token_mean'))} ms/token (p99 {_fmt(f.get('decode_ms_per_token_p99'))}),"
+                  f" {_fmt(f.get('output_tokens_per_s'))} output tokens/s."]
+    lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", "## Phases", ""]
+    if not result["phases"].empty:
+        lines.append(result["phases"].round(2).to_markdown(index=False) if _has_tabulate() else
+                     result["phases"].round(2).to_string(index=False))
+    lines += ["", "## Top kernels per phase", ""]
+    if not result["top"].empty:
+        t = result["top"].round(2)
+        lines.append(t.to_markdown(index=False) if _has_tabulate() else t.to_string(index=False))
+    if s.get("ncu"):
+        lines += ["", "## Analytic against Nsight Compute", "", pd.DataFrame(s["ncu"]).round(3).to_string(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.2f}"

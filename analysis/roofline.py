@@ -1,0 +1,160 @@
+"""Per-kernel work, arithmetic intensity, attained rates, distance from the roofline and bound class.
+
+Work comes from the launching op (analysis.work), or from Nsight Compute counters where a measured table is
+merged in. An op's work goes to its longest kernel; its other kernels (helpers: memsets, splits) are
+`unmodeled`, as is every kernel whose op the model does not cover.
+
+Bound classes (ridge point = peak FLOP/s / bandwidth):
+- latency: reached under LATENCY_ROOF_PCT of its roof and ran under LATENCY_MAX_US: too short to approach either
+  roof, its time is launch and ramp-up;
+- memory: intensity below the ridge; compute: at or above it.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from analysis.work import op_work
+
+LATENCY_ROOF_PCT = 30.0
+LATENCY_MAX_US = 10.0
+TENSOR_CLASSES = ("gemm", "attention")
+
+
+def kernel_work(kernels: pd.DataFrame) -> pd.DataFrame:
+    """kernels + flops, dram_bytes, work_source (analytic / unmodeled)."""
+    k = kernels.copy()
+    k["flops"] = np.nan
+    k["dram_bytes"] = np.nan
+    k["work_source"] = "unmodeled"
+    if k.empty:
+        return k
+    has_op = k["op_id"].notna() & (k["op_input_shapes"] != "")
+    if has_op.any():
+        sub = k[has_op]
+        main = sub.sort_values("dur_us", ascending=False).drop_duplicates("op_id").index
+        hint = {i: _elem_bytes_from_kernel_name(str(k.at[i, "name"])) for i in main}
+        works = {}
+        for i in main:
+            key = (k.at[i, "op_name"], k.at[i, "op_input_shapes"], k.at[i, "op_input_dtypes"], hint[i])
+            if key not in works:
+                works[key] = op_work(*key)
+            w = works[(k.at[i, "op_name"], k.at[i, "op_input_shapes"], k.at[i, "op_input_dtypes"], hint[i])]
+            if w is not None:
+                k.at[i, "flops"], k.at[i, "dram_bytes"] = float(w[0]), float(w[1])
+                k.at[i, "work_source"] = "analytic"
+    return k
+
+
+def _elem_bytes_from_kernel_name(name: str) -> int | None:
+    m = re.search(r"OpaqueType<(\d+)u?>", name)  # ATen's copy/cat kernels carry only the element size
+    if m:
+        return int(m.group(1))
+    if "BFloat16" in name or "Half" in name or "__half" in name or "bf16" in name:
+        return 2
+    if "<float" in name or ", float" in name:
+        return 4
+    return None
+
+
+def _dtype_of(dtypes_json: str) -> str:
+    if "BFloat16" in dtypes_json:
+        return "bf16"
+    if "Half" in dtypes_json:
+        return "fp16"
+    return "fp32"
+
+
+def peak_flops(kernels: pd.DataFrame, peaks: dict) -> np.ndarray:
+    """The compute roof of each kernel: tensor cores for bf16/fp16 GEMM and attention, CUDA cores otherwise."""
+    out = np.empty(len(kernels))
+    for i, (cls, dt) in enumerate(zip(kernels["kernel_class"], kernels["op_input_dtypes"].fillna(""))):
+        d = _dtype_of(dt)
+        out[i] = peaks[d] if (cls in TENSOR_CLASSES and d in ("bf16", "fp16")) else peaks["fp32"]
+    return out * 1e12
+
+
+def roofline(kernels: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:
+    """kernels with work -> + intensity_flop_per_byte, achieved_tflops, achieved_gbps, roof_pct, bound."""
+    k = kernels.copy()
+    dur_s = k["dur_us"].to_numpy() * 1e-6
+    flops, bytes_ = k["flops"].to_numpy(dtype=float), k["dram_bytes"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k["intensity_flop_per_byte"] = np.where(bytes_ > 0, flops / bytes_, np.nan)
+        k["achieved_tflops"] = np.where(dur_s > 0, flops / dur_s / 1e12, np.nan)
+        k["achieved_gbps"] = np.where(dur_s > 0, bytes_ / dur_s / 1e9, np.nan)
+    k["peak_tflops"] = np.nan
+    k["roof_pct"] = np.nan
+    k["bound"] = np.where(k["work_source"] == "unmodeled", "unmodeled", "")
+    if peaks is None or k.empty:
+        k.loc[k["bound"] == "", "bound"] = "unknown-device"
+        return k
+    pf = peak_flops(k, peaks)
+    bw = peaks["hbm_gbps"] * 1e9
+    k["peak_tflops"] = pf / 1e12
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # attained over the roof at this intensity = max(compute utilisation, bandwidth utilisation)
+        pct = 100 * np.maximum(flops / dur_s / pf, bytes_ / dur_s / bw)
+        ridge = pf / bw
+    modeled = k["work_source"] != "unmodeled"
+    k.loc[modeled, "roof_pct"] = pct[modeled.to_numpy()]
+    intensity = k["intensity_flop_per_byte"].to_numpy()
+    bound = np.where(intensity >= ridge, "compute", "memory")
+    latency = (pct < LATENCY_ROOF_PCT) & (k["dur_us"].to_numpy() < LATENCY_MAX_US)
+    bound = np.where(latency, "latency", bound)
+    k.loc[modeled, "bound"] = bound[modeled.to_numpy()]
+    return k
+
+
+def merge_ncu(kernels: pd.DataFrame, ncu: pd.DataFrame, phase: str, step: int | None) -> pd.DataFrame:
+    """Align Nsight Compute's kernels (the first kernels of one phase range, in launch order) with the trace's
+    kernels of that phase (decode: the given step) by order and name; return one row per matched kernel with
+    analytic and measured work side by side."""
+    sel = kernels[kernels["phase"] == phase]
+    if step is not None:
+        sel = sel[sel["step"] == step]
+    sel = sel.sort_values("launch_start_us", kind="stable")
+    rows = []
+    j = 0
+    ncu_names = ncu["name"].map(_base).tolist()
+    for idx, name in zip(sel.index, sel["name"].map(_base)):
+        # resynchronise over a few kernels when one side has an extra kernel
+        for look in range(j, min(j + 4, len(ncu))):
+            if ncu_names[look] == name:
+                m = ncu.iloc[look]
+                rows.append({"trace_index": idx, "ncu_id": m["ncu_id"], "ncu_dur_us": m["dur_us"],
+                             "ncu_flops": m["flops"], "ncu_tensor_flops": m["tensor_flops"],
+                             "ncu_dram_bytes": m["dram_bytes"]})
+                j = look + 1
+                break
+        if j >= len(ncu):
+            break
+    matched = pd.DataFrame(rows)
+    if matched.empty:
+        return matched
+    cols = ["short_name", "kernel_class", "dur_us", "flops", "dram_bytes", "work_source", "op_name"]
+    return matched.join(kernels.loc[matched["trace_index"], cols].reset_index(drop=True))
+
+
+def _base(name) -> str:
+    """Kernel names differ in spelling between CUPTI and ncu (spaces, `(anonymous namespace)`): compare the
+    identifier before the template and argument lists."""
+    from tracer.parse.classify import short_kernel_name
+    s = str(name).replace("<unnamed>", "(anonymous namespace)")
+    return short_kernel_name(s).replace(" ", "")
+
+
+def ncu_comparison_by_class(matched: pd.DataFrame) -> pd.DataFrame:
+    """Per kernel class: analytic against measured FLOPs and DRAM bytes, over kernels both model and ncu saw."""
+    if matched.empty:
+        return pd.DataFrame()
+    m = matched[matched["work_source"] == "analytic"]
+    g = m.groupby("kernel_class").agg(kernels=("flops", "size"), analytic_flops=("flops", "sum"),
+                                      ncu_flops=("ncu_flops", "sum"), analytic_dram_bytes=("dram_bytes", "sum"),
+                                      ncu_dram_bytes=("ncu_dram_bytes", "sum"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g["flops_ratio"] = g["analytic_flops"] / g["ncu_flops"]
+        g["dram_ratio"] = g["analytic_dram_bytes"] / g["ncu_dram_bytes"]
+    return g.reset_index()
