@@ -119,6 +119,54 @@ def compare(traces, out, as_json, peaks):
     compare_paths(list(traces), out, as_json, peaks)
 
 
+@cli.command(name="open")
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option("--port", default=9001, show_default=True, help="port on 127.0.0.1 (Perfetto's default)")
+@click.option("--no-browser", is_flag=True, help="print the link only")
+def open_trace(trace, port, no_browser):
+    """Serve TRACE on 127.0.0.1 for ui.perfetto.dev and print (and open) the deep link; Ctrl-C stops."""
+    import webbrowser
+
+    from tracer.perfetto import make_server
+
+    server, url, link = make_server(Path(trace), port)
+    click.echo(f"serving {url}\nopen: {link}", err=False)
+    sys.stdout.flush()
+    if not no_browser:
+        try:
+            webbrowser.open(link)
+        except webbrowser.Error:
+            pass
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
+
+
+@cli.command()
+@click.argument("trace")
+def check(trace):
+    """Report what Perfetto's JSON importer would mis-draw: overlapping slices, unmatched begin/end, bad units."""
+    import orjson
+
+    from tracer.parse.load import read_bytes
+    from tracer.perfetto import check_chrome_trace
+
+    try:
+        doc = orjson.loads(read_bytes(Path(trace)))
+    except orjson.JSONDecodeError as e:
+        raise TracerError(f"{trace}: not valid JSON ({e})") from None
+    events = doc.get("traceEvents", []) if isinstance(doc, dict) else doc
+    problems = check_chrome_trace(events)
+    for p in problems:
+        click.echo(p)
+    if problems:
+        raise TracerError(f"{trace}: {len(problems)} problem(s) Perfetto would draw wrongly")
+    click.echo(f"{trace}: {len(events)} events, nothing Perfetto would mis-draw")
+
+
 @cli.command()
 @click.option("--out", help="where to store the peaks (default ~/.cache/tracer/peaks/<device>.json)")
 def calibrate(out):

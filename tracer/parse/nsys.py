@@ -101,7 +101,7 @@ def _nvtx(con, tables: set, names: dict) -> pd.DataFrame:
     rng = df[df.eventType.isin([NVTX_PUSHPOP, NVTX_STARTEND]) & df["end"].notna()]
     return pd.DataFrame({"name": text[rng.index], "ts": rng["start"] / 1e3, "dur": (rng["end"] - rng["start"]) / 1e3,
                          "pid": rng["globalTid"] // 2**24, "tid": rng["globalTid"],
-                         "domain": rng["domainId"].map(domains).fillna("")}).reset_index(drop=True)
+                         "domain": rng["domainId"].map(domains).astype("string").fillna("")}).reset_index(drop=True)
 
 
 def _export_version(con, tables: set):

@@ -1,0 +1,144 @@
+"""Every trace we know parses; kernel counts and times match an independent count over the raw events."""
+import gzip
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import DATA, EXTERNAL, assert_one_line_error, run_cli
+from tracer.errors import TracerError
+from tracer.parse import load_tables
+
+
+def raw_kernel_count_and_us(path: Path):
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    if data.startswith(b"SQLite format 3"):
+        import tempfile
+        with tempfile.NamedTemporaryFile(suffix=".sqlite") as f:
+            f.write(data)
+            f.flush()
+            con = sqlite3.connect(f.name)
+            has = con.execute("SELECT count(*) FROM sqlite_master WHERE name='CUPTI_ACTIVITY_KIND_KERNEL'").fetchone()[0]
+            if not has:
+                return 0, 0.0
+            n, ns = con.execute("SELECT count(*), coalesce(sum(end - start), 0) FROM CUPTI_ACTIVITY_KIND_KERNEL").fetchone()
+            return n, ns / 1e3
+    doc = orjson.loads(data)
+    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    ks = [e for e in events if e.get("ph") == "X" and e.get("cat") in ("kernel", "Kernel")]
+    return len(ks), sum(float(e.get("dur", 0)) for e in ks)
+
+
+def all_traces():
+    paths = sorted(DATA.glob("*.json.gz")) + sorted(DATA.glob("*.sqlite.gz"))
+    if EXTERNAL.is_dir():
+        paths += sorted(EXTERNAL.rglob("*.json.gz")) + sorted(EXTERNAL.rglob("*.sqlite.gz"))
+        paths += sorted((EXTERNAL.parent / "traces-gpu").glob("*.gz"))
+    return paths
+
+
+@pytest.mark.parametrize("path", all_traces(), ids=lambda p: p.name)
+def test_kernel_count_and_time_match_raw_events(path):
+    tables = load_tables(path, use_cache=False)
+    n, us = raw_kernel_count_and_us(path)
+    assert len(tables["kernels"]) == n
+    assert tables["kernels"]["dur_us"].sum() == pytest.approx(us, rel=1e-9, abs=1e-6)
+
+
+def test_cache_is_used_and_rebuilt(tmp_path):
+    src = DATA / "h100_hf_gpt2_prefill_b1_s512.json.gz"
+    p = tmp_path / src.name
+    p.write_bytes(src.read_bytes())
+    first = load_tables(p)
+    assert (tmp_path / (p.name + ".tracer-cache") / "kernels.parquet").exists()
+    again = load_tables(p)
+    assert again["kernels"]["dur_us"].sum() == first["kernels"]["dur_us"].sum()
+    p.write_bytes(gzip.compress(gzip.decompress(src.read_bytes())))  # same content, new mtime and size
+    assert len(load_tables(p)["kernels"]) == len(first["kernels"])
+
+
+def test_gpu_fixture_phases_and_identical_decode_steps():
+    k = load_tables(DATA / "h100_hf_gpt2_decode_b16.json.gz", use_cache=False)["kernels"]
+    assert k.loc[k.phase != "none", "dur_us"].sum() / k["dur_us"].sum() >= 0.99
+    dec = k[k.phase == "decode"].sort_values("launch_start_us")
+    sequences = dec.groupby("step")["short_name"].apply(tuple)
+    assert len(sequences) == 63 and sequences.nunique() == 1
+
+
+def test_vllm_fixture_steps():
+    t = load_tables(DATA / "h100_vllm_gpt2_decode_b16_s128_o16_eager.json.gz", use_cache=False)
+    k, r = t["kernels"], t["ranges"]
+    steps = r[r.source == "vllm_step"]
+    assert set(steps.phase) >= {"prefill", "decode"}
+    assert steps.loc[steps.phase != "none", "prefill_tokens"].sum() == 16 * 128  # every prompt token computed once
+    assert k.loc[k.phase != "none", "dur_us"].sum() / k["dur_us"].sum() >= 0.99
+    assert k[k.kernel_class == "attention"]["name"].str.contains("flash").any()
+
+
+def test_nsys_export_agrees_with_torch_profiler_of_same_workload():
+    nsys = load_tables(DATA / "h100_hf_gpt2_decode_b16_s128_o16_nsys.sqlite.gz", use_cache=False)["kernels"]
+    torch = load_tables(DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz", use_cache=False)["kernels"]
+    for phase in ("prefill", "decode"):
+        a = nsys[nsys.phase == phase].groupby("kernel_class")["dur_us"].sum()
+        b = torch[torch.phase == phase].groupby("kernel_class")["dur_us"].sum()
+        total = b.sum()
+        for cls in set(a.index) | set(b.index):
+            assert abs(a.get(cls, 0) - b.get(cls, 0)) <= 0.05 * total, (phase, cls)
+    dec = nsys[nsys.phase == "decode"].sort_values("launch_start_us")
+    assert dec.groupby("step")["short_name"].apply(tuple).nunique() == 1
+
+
+def test_matmul10_nsys(shared_dir):
+    k = load_tables(shared_dir / "traces-gpu" / "h100_matmul10_nvtx_nsys.sqlite.gz", use_cache=False)["kernels"]
+    assert len(k) == 11
+    gemms = k[k.kernel_class == "gemm"]
+    assert len(gemms) == 10 and (gemms.range_name == "mm").all()
+    # the eleventh is the RNG kernel that filled the inputs, launched before the range opened
+    assert (k[k.kernel_class != "gemm"].range_name == "").all()
+
+
+def test_cpu_only_trace_has_ops_and_no_kernels(shared_dir):
+    t = load_tables(shared_dir / "traces-external/hta/cpu_only_rank-34.Jul_15_10_52_41.1074.pt.trace.json.gz",
+                    use_cache=False)
+    assert t["kernels"].empty and len(t["ops"]) > 0
+
+
+def test_report_without_kernels(shared_dir, tmp_path):
+    p = run_cli("analyze", shared_dir / "traces-external/nsys-llmc-fork/report1.exported-nsys2025.3.1.sqlite.gz",
+                "--out", tmp_path)
+    assert p.returncode == 0 and "no GPU kernels" in p.stdout
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty file"),
+    ((DATA / "h100_hf_gpt2_prefill_b1_s512.json.gz").read_bytes()[:20000], "truncated or corrupt gzip"),
+    (b'{"traceEvents": [{"ph": "X", "name": ', "not valid JSON"),
+    (b'{"hello": "world"}', "not a Chrome trace"),
+    (b"\x00\x01binary junk", "not a trace"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, content, message):
+    p = tmp_path / "bad.json.gz"
+    p.write_bytes(content)
+    with pytest.raises(TracerError, match=message):
+        load_tables(p, use_cache=False)
+    proc = run_cli("analyze", p, "--out", tmp_path / "out")
+    assert message in assert_one_line_error(proc)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_sqlite_is_one_line(tmp_path):
+    p = tmp_path / "other.sqlite"
+    con = sqlite3.connect(p)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    assert "nsys export tables" in assert_one_line_error(run_cli("analyze", p))
+
+
+def test_nsys_rep_without_nsys_is_one_line(shared_dir):
+    rep = shared_dir / "traces-external/nsys-llmc-fork/report1.nsys-rep"
+    proc = run_cli("analyze", rep, env={"PATH": "/usr/bin:/bin", "TRACER_NSYS": ""})
+    assert "nsys not found" in assert_one_line_error(proc)

@@ -1,0 +1,47 @@
+import pytest
+
+from tests.conftest import assert_one_line_error, run_cli
+from tracer.errors import TracerError
+from workloads.spec import parse_workload
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("decode_b16", ("decode", 16, 128, 64)),
+    ("prefill_b1_s512", ("prefill", 1, 512, 1)),
+    ("e2e_b8_s256_o128", ("e2e", 8, 256, 128)),
+])
+def test_grammar(name, expected):
+    w = parse_workload(name)
+    assert (w.kind, w.batch, w.prompt_tokens, w.output_tokens) == expected
+    assert parse_workload(w.name) == w  # the canonical name parses back to itself
+
+
+def test_near_miss_suggests_a_spelling():
+    with pytest.raises(TracerError, match="did you mean 'decode_b16'"):
+        parse_workload("decod_b16")
+
+
+def test_cli_bad_workload_is_one_line():
+    line = assert_one_line_error(run_cli("record", "--workload", "decoding_b16", "--device", "cpu"))
+    assert "prefill|decode|e2e" in line
+
+
+def test_cli_cuda_without_gpu_is_one_line():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    line = assert_one_line_error(run_cli("record", "--workload", "decode_b1_s8_o2", "--device", "cuda"))
+    assert "no CUDA GPU" in line
+
+
+def test_cli_nsys_without_gpu_is_one_line():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    assert_one_line_error(run_cli("record", "--workload", "decode_b1_s8_o2", "--profiler", "nsys"))
+
+
+def test_workloads_lists_presets():
+    out = run_cli("workloads").stdout
+    for preset in ("gpt2", "opt-125m", "llama-1b", "qwen2.5-7b"):
+        assert preset in out

@@ -1,0 +1,94 @@
+"""Perfetto helpers: serve a trace to ui.perfetto.dev (`tracer open`) and check what its JSON importer would
+mis-draw (`tracer check`)."""
+from __future__ import annotations
+
+import http.server
+import threading
+import urllib.parse
+from collections import defaultdict
+from pathlib import Path
+
+from tracer.errors import TracerError
+
+PERFETTO_ORIGIN = "https://ui.perfetto.dev"
+
+
+def make_server(trace: Path, port: int = 9001):
+    """An HTTP server on 127.0.0.1 that serves this one file with the CORS header Perfetto's UI needs (as
+    Perfetto's own open_trace_in_ui script does)."""
+    trace = Path(trace)
+    if not trace.is_file():
+        raise TracerError(f"{trace}: no such file")
+    data = trace.read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if urllib.parse.unquote(self.path.lstrip("/")) != trace.name:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Access-Control-Allow-Origin", PERFETTO_ORIGIN)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):  # quiet: the CLI prints the one line that matters
+            pass
+
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    except OSError as e:
+        raise TracerError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); use --port") from None
+    url = f"http://127.0.0.1:{server.server_address[1]}/{urllib.parse.quote(trace.name)}"
+    return server, url, f"{PERFETTO_ORIGIN}/#!/?url={urllib.parse.quote(url, safe='')}"
+
+
+def serve_forever_in_thread(server) -> threading.Thread:
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    return t
+
+
+def check_chrome_trace(events: list) -> list[str]:
+    """Problems Perfetto's JSON importer would draw wrongly: partially overlapping complete slices on one track
+    (it needs proper nesting), unmatched B/E events, negative or missing durations, non-numeric timestamps."""
+    problems = []
+    tracks = defaultdict(list)
+    open_b = defaultdict(int)
+    for e in events:
+        if not isinstance(e, dict):
+            continue
+        ph = e.get("ph")
+        if ph in ("X", "B", "E") and not isinstance(e.get("ts"), (int, float)):
+            problems.append(f"event {e.get('name')!r}: timestamp {e.get('ts')!r} is not a number (microseconds)")
+            continue
+        key = (e.get("pid"), e.get("tid"))
+        if ph == "X":
+            dur = e.get("dur")
+            if not isinstance(dur, (int, float)) or dur < 0:
+                problems.append(f"slice {e.get('name')!r} on track {key}: duration {dur!r} is not >= 0")
+                continue
+            tracks[key].append((float(e["ts"]), float(e["ts"]) + float(dur), e.get("name")))
+        elif ph == "B":
+            open_b[key] += 1
+        elif ph == "E":
+            open_b[key] -= 1
+            if open_b[key] < 0:
+                problems.append(f"track {key}: an end (E) event without a begin (B)")
+                open_b[key] = 0
+    problems += [f"track {k}: {n} begin (B) events never ended" for k, n in open_b.items() if n > 0]
+    for key, slices in tracks.items():
+        slices.sort(key=lambda s: (s[0], -s[1]))
+        stack: list = []
+        for s, e, name in slices:
+            while stack and stack[-1][1] <= s:
+                stack.pop()
+            if stack and e > stack[-1][1] + 1e-3:
+                problems.append(f"track {key}: slice {name!r} [{s:.3f}, {e:.3f}] overlaps {stack[-1][2]!r} "
+                                f"[{stack[-1][0]:.3f}, {stack[-1][1]:.3f}] without nesting")
+                if len(problems) > 50:
+                    return problems
+                continue
+            stack.append((s, e, name))
+    return problems
