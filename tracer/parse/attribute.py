@@ -79,37 +79,46 @@ def _depths(df: pd.DataFrame) -> np.ndarray:
 def innermost_enclosing(t: np.ndarray, t_tid: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                         tids: np.ndarray) -> np.ndarray:
     """For each time point, the index of the innermost interval of the same thread that contains it, or -1.
-    Intervals on one thread nest properly (ranges and ops are scopes), so the candidate is the latest-starting
-    interval at or before t, or, if that one ended, the nearest of its ancestors that still encloses t."""
+    Intervals on one thread nest properly (ranges and ops are scopes), so intervals of one nesting depth are
+    disjoint: one binary search per depth, deepest first, settles every point without a Python loop over them."""
     out = np.full(len(t), -1, dtype=np.int64)
     if len(starts) == 0 or len(t) == 0:
         return out
     for tid in np.unique(tids):
         sel = np.flatnonzero(tids == tid)
-        order = sel[np.lexsort((-ends[sel], starts[sel]))]
-        s, e = starts[order], ends[order]
-        parent = _parents(s, e)
         pts = np.flatnonzero(t_tid == tid)
         if len(pts) == 0:
             continue
-        cand = np.searchsorted(s, t[pts], side="right") - 1
-        for j, (p, c) in enumerate(zip(pts, cand)):
-            tp = t[p]
-            while c >= 0 and e[c] < tp:
-                c = parent[c]
-            out[p] = order[c] if c >= 0 else -1
+        order = sel[np.lexsort((-ends[sel], starts[sel]))]
+        depth = _nesting_depth(starts[order], ends[order])
+        tp = t[pts]
+        found = np.full(len(pts), -1, dtype=np.int64)
+        for d in range(int(depth.max()), -1, -1):
+            level = order[depth == d]
+            if len(level) == 0:
+                continue
+            s, e = starts[level], ends[level]
+            todo = np.flatnonzero(found < 0)
+            if len(todo) == 0:
+                break
+            c = np.searchsorted(s, tp[todo], side="right") - 1
+            ok = c >= 0
+            ok[ok] = e[c[ok]] >= tp[todo][ok]
+            found[todo[ok]] = level[c[ok]]
+        out[pts] = found
     return out
 
 
-def _parents(s: np.ndarray, e: np.ndarray) -> np.ndarray:
-    parent = np.full(len(s), -1, dtype=np.int64)
-    stack: list[int] = []
+def _nesting_depth(s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Depth of each interval (sorted by start, longest first) in its thread's nesting."""
+    depth = np.zeros(len(s), dtype=np.int64)
+    stack: list[float] = []
     for i in range(len(s)):
-        while stack and e[stack[-1]] < s[i]:
+        while stack and stack[-1] < s[i]:
             stack.pop()
-        parent[i] = stack[-1] if stack else -1
-        stack.append(i)
-    return parent
+        depth[i] = len(stack)
+        stack.append(e[i])
+    return depth
 
 
 def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +152,10 @@ def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
 def _json_col(values, n: int) -> pd.Series:
     if values is None:
         return pd.Series([""] * n, dtype="string")
-    return pd.Series([orjson.dumps(v).decode() if v is not None else "" for v in values], dtype="string")
+    if pd.api.types.is_string_dtype(values.dtype):  # already JSON text (typed decoding keeps it raw)
+        return values.astype("string").fillna("").reset_index(drop=True)
+    return pd.Series([v if isinstance(v, str) else orjson.dumps(v).decode() if v is not None else ""
+                      for v in values], dtype="string")
 
 
 def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
@@ -215,7 +227,9 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
     launch_t = df["launch_start_us"].fillna(-1).to_numpy()
     df["phase"], df["step"], _ = _phase_of(launch_t, df["launch_tid"], ranges)
     df["range_name"] = _innermost_range_name(launch_t, df["launch_tid"], ranges)
-    df["short_name"] = df["name"].map(short_kernel_name)
+    names = df["name"].fillna("")
+    uniq = names.unique()
+    df["short_name"] = names.map(dict(zip(uniq, map(short_kernel_name, uniq))))
     df["kernel_class"] = classify_kernels(df["name"], df["op_name"])
     df = df.sort_values("start_us", kind="stable").reset_index(drop=True)
     return schema.conform(df, "kernels")

@@ -6,6 +6,7 @@ Attribution (phases, launching ops) happens in attribute.py, on the frames this 
 """
 from __future__ import annotations
 
+import gc
 import re
 
 import orjson
@@ -40,55 +41,169 @@ _FIELDS = {
 _TOP = ("name", "ts", "dur", "pid", "tid")
 
 
-def _event_chunks(data: bytes):
-    """Decoded pieces of a large trace, each holding a run of whole events, so the decoded objects of only one
-    piece are alive at a time. Yields (header dict or None, list of events). Falls back to one piece when the
-    events cannot be cut apart safely."""
-    if len(data) <= CHUNK_BYTES or not data.lstrip().startswith(b"{"):
-        yield None, None
-        return
-    cuts = []
-    pos = data.find(b'"traceEvents"')
-    while pos != -1:
-        m = _EVENT_BOUNDARY.search(data, pos + CHUNK_BYTES if cuts else pos)
+def _event_pieces(data: bytes):
+    """Byte pieces of the traceEvents array, each a JSON array of whole events, so the decoded objects of only
+    one piece are alive at a time; None when the events cannot be cut apart safely (then decode it whole)."""
+    key = data.find(b'"traceEvents"')
+    if len(data) <= CHUNK_BYTES or key < 0 or not data.lstrip().startswith(b"{"):
+        return None
+    first = data.find(b"[", key) + 1
+    cuts = [first - 1]
+    while True:
+        m = _EVENT_BOUNDARY.search(data, cuts[-1] + CHUNK_BYTES)
         if not m:
             break
         cuts.append(m.start())
-        pos = m.start()
-    if not cuts:
-        yield None, None
-        return
-    head = orjson.loads(data[:cuts[0] + 1] + b"]}")
-    yield head, head.get("traceEvents", [])
-    for a, b in zip(cuts, cuts[1:]):
-        yield None, orjson.loads(b"[" + data[data.index(b"{", a + 1):b + 1] + b"]")
-    tail = orjson.loads(b'{"traceEvents":[' + data[data.index(b"{", cuts[-1] + 1):])
-    yield tail, tail.get("traceEvents", [])
+    if len(cuts) == 1:
+        return None
+    return _pieces(data, first, cuts)
+
+
+def _pieces(data: bytes, first: int, cuts: list):
+    """Yield (is_last, bytes) of each piece, built only when it is decoded."""
+    yield False, b"[" + data[first:cuts[1] + 1] + b"]"
+    for a, b in zip(cuts[1:], cuts[2:]):
+        yield False, b"[" + data[data.index(b"{", a + 1):b + 1] + b"]"
+    # the last piece runs to the end of the document: decoded as a document whose other keys are ignored
+    yield True, b'{"traceEvents":[' + data[data.index(b"{", cuts[-1] + 1):]
+
+
+def _header(data: bytes) -> dict:
+    """The document's keys before traceEvents (device properties, versions) without decoding the events."""
+    key = data.find(b'"traceEvents"')
+    try:
+        return orjson.loads(data[:key] + b'"traceEvents":[]}')
+    except orjson.JSONDecodeError:
+        return {}
 
 
 def chrome_trace_frames(data: bytes, source: str) -> dict:
     """Decode a Chrome trace and return {"kernels", "memcpy", "memset", "runtime", "ops", "annotations",
     "gpu_annotations"} DataFrames of raw columns plus "meta" (device properties, distributed info)."""
-    cols = {kind: {f: [] for f in names} for kind, names in _FIELDS.items()}
-    doc: dict = {}
-    n_events = 0
+    gc_was_on = gc.isenabled()
+    gc.disable()  # millions of fresh containers, no cycles among them: the collector would only rescan them
     try:
-        for header, events in _event_chunks(data):
-            if events is None:  # small or unusual file: decode it whole
-                doc, events = _whole(data, source)
-            elif header is not None:
-                doc.update({k: v for k, v in header.items() if k != "traceEvents"})
-            n_events += len(events)
-            _collect(events, cols)
-    except orjson.JSONDecodeError as e:
-        raise TracerError(f"{source}: not valid JSON ({e}); is the file complete?") from None
+        doc, cols, n_events, typed = _decode(data, source)
+        frames = _frames_from_arrow(cols) if typed else {k: pd.DataFrame(v) for k, v in cols.items()}
+    finally:
+        if gc_was_on:
+            gc.enable()
     meta = {"source_format": "chrome", "device_properties": doc.get("deviceProperties", []),
             "distributed": doc.get("distributedInfo"), "trace_metadata": _small(doc.get("metadata")),
             "schema_version": doc.get("schemaVersion"), "events": n_events}
-    frames = {k: pd.DataFrame(v) for k, v in cols.items()}
     return {"kernels": frames["kernel"], "memcpy": frames["memcpy"], "memset": frames["memset"],
             "runtime": frames["runtime"], "ops": frames["op"], "annotations": frames["annotation"],
             "gpu_annotations": frames["gpu_annotation"], "meta": meta}
+
+
+def _new_columns() -> dict:
+    return {kind: {f: [] for f in names} for kind, names in _FIELDS.items()}
+
+
+def _decode(data: bytes, source: str):
+    """Typed decoding (msgspec) first, piece by piece for large files; the generic dict path where a trace's
+    field types differ from Kineto's (old or foreign writers)."""
+    import msgspec
+
+    from tracer.parse.chrome_events import DOCUMENT, EVENTS
+
+    pieces = _event_pieces(data)
+    try:
+        cols, n = _new_columns(), 0
+        if pieces is None:
+            doc = orjson.loads(data)
+            if isinstance(doc, list):
+                events = EVENTS.decode(data)
+                doc = {}
+            elif isinstance(doc, dict) and isinstance(doc.get("traceEvents"), list):
+                events = DOCUMENT.decode(data).traceEvents
+            else:
+                raise TracerError(f"{source}: JSON but not a Chrome trace (no traceEvents list)")
+            n += len(events)
+            _collect_typed(events, cols)
+            del events
+        else:
+            doc = _header(data)
+            for is_last, piece in pieces:
+                events = DOCUMENT.decode(piece).traceEvents if is_last else EVENTS.decode(piece)
+                n += len(events)
+                _collect_typed(events, cols)
+                del events
+        return doc, cols, n, True
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    except orjson.JSONDecodeError as e:
+        raise TracerError(f"{source}: not valid JSON ({e}); is the file complete?") from None
+    cols = _new_columns()
+    try:
+        doc, events = _whole(data, source)
+    except orjson.JSONDecodeError as e:
+        raise TracerError(f"{source}: not valid JSON ({e}); is the file complete?") from None
+    _collect(events, cols)
+    return doc, cols, len(events), False
+
+
+_ATTR = {"External id": "external_id", "registers per thread": "registers", "shared memory": "shared",
+         "Input Dims": "input_dims", "Input type": "input_type"}
+_FLOAT = {"ts", "dur", "bytes", "flops"}
+_RAW_JSON = {"Input Dims", "Input type"}
+_DIMS = {"grid", "block"}
+
+
+def _collect_typed(events: list, cols: dict) -> None:
+    """Group one piece's events by category and append them to `cols` as Arrow arrays: compact columns, so
+    only this piece's Python objects are alive at any time."""
+    import operator
+
+    import pyarrow as pa
+
+    groups: dict[str, list] = {k: [] for k in cols}
+    category = _CATEGORY
+    for e in events:
+        if e.ph == "X":
+            kind = category.get(e.cat)
+            if kind is not None:
+                groups[kind].append(e)
+    for kind, evs in groups.items():
+        if not evs:
+            continue
+        fields = list(cols[kind])
+        paths = [f if f in _TOP else "args." + _ATTR.get(f, f) for f in fields]
+        columns = zip(*map(operator.attrgetter(*paths), evs))
+        for f, values in zip(fields, columns):
+            cols[kind][f].append(_arrow(f, values, pa))
+
+
+def _arrow(field: str, values, pa):
+    if field in _FLOAT:
+        return pa.array(values, pa.float64())
+    if field in _RAW_JSON:
+        return pa.array([bytes(r) or None for r in values], pa.binary()).cast(pa.string())
+    if field in _DIMS:
+        return pa.array([",".join(map(str, v)) if v else None for v in values], pa.string())
+    if field == "name":
+        return pa.array(values, pa.string())
+    try:
+        return pa.array(values, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # ids written as text by some tools
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _frames_from_arrow(cols: dict) -> dict:
+    import pyarrow as pa
+
+    frames = {}
+    for kind, fields in cols.items():
+        data = {}
+        for f, chunks in fields.items():
+            if not chunks:
+                continue
+            types = {c.type for c in chunks}
+            if len(types) > 1:
+                chunks = [c.cast(pa.string()) for c in chunks]
+            data[f] = pa.chunked_array(chunks)
+        frames[kind] = pa.table(data).to_pandas() if data else pd.DataFrame()
+    return frames
 
 
 def _whole(data: bytes, source: str):
