@@ -23,6 +23,7 @@ _BY_OP = [
                     r"gelu_and_mul|activation"),
 ]
 _BY_NAME = [
+    ("copy", r"reshape_and_cache|_apply_write"),  # KV-cache writes, though their kernels' names say "flash"
     ("communication", r"nccl|all_reduce|allreduce|multimem|cross_device"),
     ("attention", r"flash|fmha|attention|attn|paged|mha|unified_attention"),
     ("gemm", r"gemm|gemv|nvjet|xmma|cutlass|cublas|sm\d+_.*_(tn|nt|nn|tt)|ampere_.*(s|h)\d+|volta_|turing_|"
