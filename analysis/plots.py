@@ -30,10 +30,11 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
     (single run) or per run (comparison)."""
     fig, ax = plt.subplots(figsize=(9, 6))
     run_colors = plt.cm.tab10.colors
+    same_peaks = len({str(p) for _, _, p in runs}) == 1  # one device: draw its roofs once
     for r, (label, k, peaks) in enumerate(runs):
         m = k[(k["work_source"] != "unmodeled") & (k["flops"] > 0) & (k["dram_bytes"] > 0)]
-        if peaks:
-            _roof(ax, peaks, f"{label}: " if len(runs) > 1 else "", color="black" if len(runs) == 1 else
+        if peaks and (r == 0 or not same_peaks):
+            _roof(ax, peaks, "" if same_peaks else f"{label}: ", color="black" if same_peaks else
                   run_colors[r % 10])
         if m.empty:
             continue
@@ -75,7 +76,7 @@ def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) 
         vals = np.array([b.get(c, 0.0) for b in bars])
         ax.bar(x, vals, bottom=bottoms, color=CLASS_COLORS.get(c, "grey"), label=c)
         bottoms += vals
-    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(runs) > 1 else 0, ha="right" if len(runs) > 1 else "center")
     ax.set_ylabel("kernel time (ms)")
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=2)

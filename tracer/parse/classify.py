@@ -10,14 +10,14 @@ CLASSES = ("gemm", "attention", "norm", "elementwise", "reduction", "copy", "com
 # (class, regex on the launching op name), first match wins
 _BY_OP = [
     ("communication", r"c10d|nccl|all_reduce|allreduce|all_gather|reduce_scatter|broadcast"),
-    ("attention", r"attention|attn|sdpa|flash|fmha|paged"),
+    ("attention", r"attention|attn|sdpa|flash|fmha|paged|_fa\d_C"),
     ("gemm", r"aten::(mm|addmm|bmm|baddbmm|linear|matmul|_scaled_mm|addmv|mv|einsum)$|gemm|cutlass_scaled_mm"),
     ("norm", r"layer_norm|rms_norm|group_norm|batch_norm"),
     ("sampling", r"sampler|sample|top_k|topk|top_p|multinomial|argmax|logits"),
     ("reduction", r"softmax|aten::(sum|mean|max|min|amax|cumsum|argmin|norm|var|std|all|any)$"),
     ("copy", r"aten::(copy_|cat|contiguous|clone|index|index_select|index_put_|embedding|gather|scatter|"
              r"_to_copy|to|slice_scatter|fill_|zero_|zeros|ones|full|empty|arange|stack|repeat|expand_as)|"
-             r"reshape_and_cache|cache|rotary|_C::"),
+             r"reshape_and_cache|cache|rotary"),
     ("elementwise", r"aten::(add|add_|mul|mul_|sub|div|neg|pow|rsqrt|sqrt|exp|tanh|gelu|silu|relu|sigmoid|where|"
                     r"masked_fill|clamp|baddbmm_|lt|gt|eq|ne|ge|le|cos|sin|abs|bitwise|logical|mean)|silu_and_mul|"
                     r"gelu_and_mul|activation"),
