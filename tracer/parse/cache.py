@@ -10,7 +10,7 @@ import pandas as pd
 
 from tracer import schema
 
-CACHE_VERSION = 4  # bump when the tables or their derivation change
+CACHE_VERSION = 5  # bump when the tables or their derivation change
 
 
 def cache_dir(path: Path) -> Path:

@@ -20,7 +20,7 @@ _BY_OP = [
              r"reshape_and_cache|cache|rotary"),
     ("elementwise", r"aten::(add|add_|mul|mul_|sub|div|neg|pow|rsqrt|sqrt|exp|tanh|gelu|silu|relu|sigmoid|where|"
                     r"masked_fill|clamp|baddbmm_|lt|gt|eq|ne|ge|le|cos|sin|abs|bitwise|logical|mean)|silu_and_mul|"
-                    r"gelu_and_mul|activation"),
+                    r"gelu_and_mul|gelu|silu|activation"),
 ]
 _BY_NAME = [
     ("copy", r"reshape_and_cache|_apply_write"),  # KV-cache writes, though their kernels' names say "flash"
