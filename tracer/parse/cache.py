@@ -10,7 +10,19 @@ import pandas as pd
 
 from tracer import schema
 
-CACHE_VERSION = 5  # bump when the tables or their derivation change
+CACHE_VERSION = 5  # bump when the table layout changes
+
+
+def _parser_fingerprint() -> str:
+    """A hash of the parser's own source, so a cache written by other parsing code is never read back."""
+    import hashlib
+    h = hashlib.sha1()
+    for f in sorted(Path(__file__).parent.glob("*.py")) + [Path(__file__).parents[1] / "schema.py"]:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_FINGERPRINT = _parser_fingerprint()
 
 
 def cache_dir(path: Path) -> Path:
@@ -19,7 +31,7 @@ def cache_dir(path: Path) -> Path:
 
 def _stamp(path: Path) -> dict:
     st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "version": CACHE_VERSION}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "version": CACHE_VERSION, "parser": _FINGERPRINT}
 
 
 def read(path: Path) -> dict | None:
