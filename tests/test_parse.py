@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import orjson
+import pandas as pd
 import pytest
 
 from tests.conftest import DATA, EXTERNAL, assert_one_line_error, run_cli
@@ -142,3 +143,18 @@ def test_nsys_rep_without_nsys_is_one_line(shared_dir):
     rep = shared_dir / "traces-external/nsys-llmc-fork/report1.nsys-rep"
     proc = run_cli("analyze", rep, env={"PATH": "/usr/bin:/bin", "TRACER_NSYS": ""})
     assert "nsys not found" in assert_one_line_error(proc)
+
+
+def test_piecewise_parallel_decoding_equals_whole_decoding(monkeypatch):
+    """Large traces are cut into spans of whole events and decoded on every core: same tables as one piece."""
+    from tracer.parse import chrome
+
+    path = DATA / "h100_hf_gpt2_decode_b16.json.gz"
+    whole = load_tables(path, use_cache=False)
+    monkeypatch.setattr(chrome, "CHUNK_BYTES", 1_000_000)
+    data = gzip.decompress(path.read_bytes())
+    assert len(chrome._event_spans(data)) > 10
+    pieces = load_tables(path, use_cache=False)
+    for table in ("kernels", "ops", "ranges", "memops"):
+        a, b = whole[table].reset_index(drop=True), pieces[table].reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)

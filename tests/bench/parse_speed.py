@@ -3,7 +3,8 @@
     python tests/bench/parse_speed.py TRACE [--skip-hta]
 
 Each parser runs in its own child process (so each peak RSS is its own) on the same file, from a cold start
-of the parse (imports excluded). Throughput is the uncompressed JSON size over the parse time. HTA is taken
+of the parse (imports excluded). tracer decodes large traces on every core through forked workers; their
+peak RSS is printed beside the parent's. Throughput is the uncompressed JSON size over the parse time. HTA is taken
 as it ships (holistictraceanalysis 0.5.0, its default JSON backend); install it with
 `pip install --no-deps holistictraceanalysis==0.5.0` (its parser needs only pandas and numpy).
 """
@@ -43,7 +44,8 @@ rows = len(df)
 }
 PRELUDE = "import json, resource, sys, time\nfrom pathlib import Path\nPATH = sys.argv[1]\n"
 EPILOGUE = ("\nprint(json.dumps({'seconds': elapsed, 'rows': rows, "
-            "'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n")
+            "'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "
+            "'worker_peak_rss_bytes': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n")
 
 
 def uncompressed_size(path: Path) -> int:
@@ -73,7 +75,9 @@ def main():
         results[name] = r
         print(f"{name:28s} {r['seconds']:8.2f} s  {size / 1e6 / r['seconds']:8.1f} MB/s  "
               f"peak RSS {r['peak_rss_bytes'] / 1e9:6.2f} GB ({r['peak_rss_bytes'] / size:4.2f}x the JSON)  "
-              f"rows {r['rows']}")
+              f"rows {r['rows']}" + (f"; largest decode worker {r['worker_peak_rss_bytes'] / 1e9:.2f} GB (pages of "
+                                     "the trace it shares with the parent included)"
+                                     if r.get("worker_peak_rss_bytes") else ""))
     hta = results.get("HTA parse_trace_dataframe")
     if hta:
         for name, r in results.items():

@@ -7,6 +7,7 @@ Attribution (phases, launching ops) happens in attribute.py, on the frames this 
 from __future__ import annotations
 
 import gc
+import os
 import re
 
 import orjson
@@ -41,9 +42,9 @@ _FIELDS = {
 _TOP = ("name", "ts", "dur", "pid", "tid")
 
 
-def _event_pieces(data: bytes):
-    """Byte pieces of the traceEvents array, each a JSON array of whole events, so the decoded objects of only
-    one piece are alive at a time; None when the events cannot be cut apart safely (then decode it whole)."""
+def _event_spans(data: bytes):
+    """Byte spans of the traceEvents array, each holding whole events (about CHUNK_BYTES), so the decoded objects
+    of only one span are alive at a time; None when the events cannot be cut apart safely (decode it whole)."""
     key = data.find(b'"traceEvents"')
     if len(data) <= CHUNK_BYTES or key < 0 or not data.lstrip().startswith(b"{"):
         return None
@@ -56,16 +57,48 @@ def _event_pieces(data: bytes):
         cuts.append(m.start())
     if len(cuts) == 1:
         return None
-    return _pieces(data, first, cuts)
+    starts = [first] + [data.index(b"{", c + 1) for c in cuts[1:]]
+    ends = [c + 1 for c in cuts[1:]] + [None]  # the last span runs to the end of the document
+    return list(zip(starts, ends))
 
 
-def _pieces(data: bytes, first: int, cuts: list):
-    """Yield (is_last, bytes) of each piece, built only when it is decoded."""
-    yield False, b"[" + data[first:cuts[1] + 1] + b"]"
-    for a, b in zip(cuts[1:], cuts[2:]):
-        yield False, b"[" + data[data.index(b"{", a + 1):b + 1] + b"]"
-    # the last piece runs to the end of the document: decoded as a document whose other keys are ignored
-    yield True, b'{"traceEvents":[' + data[data.index(b"{", cuts[-1] + 1):]
+def _piece_bytes(data: bytes, span) -> tuple[bool, bytes]:
+    start, end = span
+    if end is None:  # decoded as a document whose other keys are ignored
+        return True, b'{"traceEvents":[' + data[start:]
+    return False, b"[" + data[start:end] + b"]"
+
+
+_DATA: bytes = b""  # the trace, inherited by forked workers instead of being sent to them
+
+
+def _decode_span(span):
+    from tracer.parse.chrome_events import DOCUMENT, EVENTS
+
+    is_last, piece = _piece_bytes(_DATA, span)
+    events = DOCUMENT.decode(piece).traceEvents if is_last else EVENTS.decode(piece)
+    del piece
+    cols = _new_columns()
+    _collect_typed(events, cols)
+    return len(events), cols
+
+
+def _decode_spans(data: bytes, spans: list):
+    """Decode the spans in order, on every core where the platform can fork (workers read the trace from the
+    parent's memory), else one after another."""
+    global _DATA
+    import multiprocessing
+
+    _DATA = data
+    workers = min(len(spans), os.cpu_count() or 1, 8)
+    try:
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                yield from pool.imap(_decode_span, spans)
+        else:
+            yield from map(_decode_span, spans)
+    finally:
+        _DATA = b""
 
 
 def _header(data: bytes) -> dict:
@@ -107,10 +140,10 @@ def _decode(data: bytes, source: str):
 
     from tracer.parse.chrome_events import DOCUMENT, EVENTS
 
-    pieces = _event_pieces(data)
+    spans = _event_spans(data)
     try:
         cols, n = _new_columns(), 0
-        if pieces is None:
+        if spans is None:
             doc = orjson.loads(data)
             if isinstance(doc, list):
                 events = EVENTS.decode(data)
@@ -124,11 +157,11 @@ def _decode(data: bytes, source: str):
             del events
         else:
             doc = _header(data)
-            for is_last, piece in pieces:
-                events = DOCUMENT.decode(piece).traceEvents if is_last else EVENTS.decode(piece)
-                n += len(events)
-                _collect_typed(events, cols)
-                del events
+            for n_span, span_cols in _decode_spans(data, spans):
+                n += n_span
+                for kind, fields in span_cols.items():
+                    for f, arrays in fields.items():
+                        cols[kind][f].extend(arrays)
         return doc, cols, n, True
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
