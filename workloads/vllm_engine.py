@@ -115,6 +115,8 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
     all_first = max(first_token_s.values())
     decode_ends = [t for t in step_end_s if t > all_first + 1e-9]
     decode_step_ms = [(b - a) * 1e3 for a, b in zip([all_first] + decode_ends[:-1], decode_ends)]
+    if workload.output_tokens == 1:  # nothing to decode: later steps only retire the finished requests
+        decode_step_ms = []
     cached = sum((o.num_cached_tokens or 0) for o in outputs.values())
     return RunResult(
         backend="vllm", batch=len(prompts), prompt_tokens=workload.prompt_tokens,
