@@ -136,23 +136,13 @@ def report_markdown(result: dict, title: str) -> str:
                   f" {_fmt(f.get('output_tokens_per_s'))} output tokens/s."]
     lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", "## Phases", ""]
     if not result["phases"].empty:
-        lines.append(result["phases"].round(2).to_markdown(index=False) if _has_tabulate() else
-                     result["phases"].round(2).to_string(index=False))
+        lines.append(result["phases"].round(2).to_markdown(index=False))
     lines += ["", "## Top kernels per phase", ""]
     if not result["top"].empty:
-        t = result["top"].round(2)
-        lines.append(t.to_markdown(index=False) if _has_tabulate() else t.to_string(index=False))
+        lines.append(result["top"].round(2).to_markdown(index=False))
     if s.get("ncu"):
-        lines += ["", "## Analytic against Nsight Compute", "", pd.DataFrame(s["ncu"]).round(3).to_string(index=False)]
+        lines += ["", "## Analytic against Nsight Compute", "", pd.DataFrame(s["ncu"]).round(3).to_markdown(index=False)]
     return "\n".join(lines) + "\n"
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 def _fmt(v) -> str:

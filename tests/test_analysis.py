@@ -19,7 +19,6 @@ PEAKS = DATA / "h100_peaks.json"
 def test_analytic_gemm_flops_equal_torch_formulas():
     """torch.profiler's with_flops uses the formulas of torch.utils.flop_counter; our work model must agree on
     every GEMM op recorded in the fixture."""
-    import torch
     from torch.utils import flop_counter as fc
 
     ops = load_tables(DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz")["ops"]

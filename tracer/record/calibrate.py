@@ -29,9 +29,8 @@ def calibrate(device: str = "cuda", gemm_n: int = 8192, copy_bytes: int = 2 * 2*
         torch.backends.cuda.matmul.allow_tf32 = dtype_name == "tf32"
         a = torch.randn(gemm_n, gemm_n, device=dev, dtype=dtype)  # random data: zeros run faster than real data
         b = torch.randn(gemm_n, gemm_n, device=dev, dtype=dtype)
-        ms = _median_ms(lambda: torch.mm(a, b), repeats)
+        ms = _median_ms(lambda a=a, b=b: torch.mm(a, b), repeats)
         result[f"gemm_{dtype_name}_tflops"] = 2 * gemm_n**3 / (ms * 1e-3) / 1e12
-        del a, b
     torch.backends.cuda.matmul.allow_tf32 = False
     src = torch.empty(copy_bytes // 4, device=dev, dtype=torch.float32).uniform_()
     dst = torch.empty_like(src)
