@@ -110,15 +110,9 @@ def innermost_enclosing(t: np.ndarray, t_tid: np.ndarray, starts: np.ndarray, en
 
 
 def _nesting_depth(s: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Depth of each interval (sorted by start, longest first) in its thread's nesting."""
-    depth = np.zeros(len(s), dtype=np.int64)
-    stack: list[float] = []
-    for i in range(len(s)):
-        while stack and stack[-1] < s[i]:
-            stack.pop()
-        depth[i] = len(stack)
-        stack.append(e[i])
-    return depth
+    """Depth of each interval (sorted by start, longest first) in its thread's nesting: the intervals begun
+    before it that have not ended by its start (an interval ending exactly then still encloses it)."""
+    return np.arange(len(s)) - np.searchsorted(np.sort(e), s, side="left")
 
 
 def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
@@ -177,8 +171,11 @@ def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
     hit = idx >= 0
     phase[hit] = pr["phase"].to_numpy()[idx[hit]]
     name[hit] = pr["name"].to_numpy()[idx[hit]]
-    steps = pr["step"].to_numpy()
-    step = pd.array([steps[i] if i >= 0 else pd.NA for i in idx], dtype="Int64")
+    steps = pr["step"].astype("Int64")
+    step = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+    step[:] = pd.NA
+    if hit.any():
+        step[hit] = steps.iloc[idx[hit]].to_numpy()
     return phase, step, name
 
 
@@ -221,6 +218,8 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
                        "shared_mem_bytes": _num(raw.get("shared memory", pd.Series([pd.NA] * len(raw))))})
     df["grid"] = _dims(raw.get("grid"), len(df))
     df["block"] = _dims(raw.get("block"), len(df))
+    # sort before the wide text columns are attached: a left merge keeps this order
+    df = df.sort_values("start_us", kind="stable").reset_index(drop=True)
     df = df.merge(runtime, on="correlation", how="left")
     df["graph_launch"] = df["launch_api"].fillna("").str.contains("GraphLaunch")
     _attach_ops(df, ops)
@@ -231,13 +230,14 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
     uniq = names.unique()
     df["short_name"] = names.map(dict(zip(uniq, map(short_kernel_name, uniq))))
     df["kernel_class"] = classify_kernels(df["name"], df["op_name"])
-    df = df.sort_values("start_us", kind="stable").reset_index(drop=True)
     return schema.conform(df, "kernels")
 
 
 def _dims(values, n: int) -> pd.Series:
     if values is None:
         return pd.Series([""] * n, dtype="string")
+    if pd.api.types.is_string_dtype(values.dtype):  # typed decoding already joined them
+        return values.astype("string").fillna("").reset_index(drop=True)
     return pd.Series([",".join(str(x) for x in v) if isinstance(v, list) else "" for v in values], dtype="string")
 
 
@@ -262,10 +262,11 @@ def _attach_ops(df: pd.DataFrame, ops: pd.DataFrame) -> None:
             op_idx[missing] = found
     hit = op_idx >= 0
     for col, src in (("op_name", "name"), ("op_input_shapes", "input_shapes"), ("op_input_dtypes", "input_dtypes")):
-        vals = np.full(n, "", dtype=object)
-        if hit.any():
-            vals[hit] = ops[src].to_numpy()[op_idx[hit]]
-        df[col] = vals
+        if ops.empty:
+            df[col] = ""
+            continue
+        taken = ops[src].array.take(np.where(hit, op_idx, -1), allow_fill=True)  # stays columnar
+        df[col] = pd.Series(taken, index=df.index).fillna("")
     df["op_id"] = pd.array(np.where(hit, op_idx, -1), dtype="Int64")
     df.loc[~hit, "op_id"] = pd.NA
 

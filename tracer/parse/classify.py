@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 CLASSES = ("gemm", "attention", "norm", "elementwise", "reduction", "copy", "communication", "sampling", "other")
@@ -57,10 +58,10 @@ def classify_kernel(name: str, op_name: str = "") -> str:
 
 
 def classify_kernels(names: pd.Series, op_names: pd.Series) -> pd.Series:
-    pairs = pd.DataFrame({"n": names.fillna(""), "o": op_names.fillna("")})
-    uniq = pairs.drop_duplicates()
-    table = {(n, o): classify_kernel(n, o) for n, o in zip(uniq["n"], uniq["o"])}
-    return pd.Series([table[(n, o)] for n, o in zip(pairs["n"], pairs["o"])], dtype="string", index=names.index)
+    pairs = pd.DataFrame({"n": names.fillna("").astype(str), "o": op_names.fillna("").astype(str)})
+    codes, uniq = pd.MultiIndex.from_frame(pairs).factorize()
+    classes = np.array([classify_kernel(n, o) for n, o in uniq], dtype=object)
+    return pd.Series(classes[codes], dtype="string", index=names.index)
 
 
 _TEMPLATE = re.compile(r"<[^<>]*>")

@@ -72,8 +72,10 @@ def _parse(path: Path) -> dict:
     if fmt == "chrome":
         from tracer.parse.chrome import chrome_trace_frames
         raw = chrome_trace_frames(data, str(path))
+        del data  # the raw text is no longer needed: free it before the tables are built
     elif fmt == "nsys-sqlite":
         raw = _nsys_frames_from_bytes(data, path)
+        del data
     else:
         raise TracerError(f"{path}: not a trace tracer can read (expected Chrome/Kineto JSON, an nsys SQLite "
                           "export or an .nsys-rep)")
