@@ -17,6 +17,8 @@ def test_record_hf_cpu(tmp_path, model):
     assert proc.stderr.strip().splitlines()[-1].startswith("wrote ")
     trace = orjson.loads(gzip.decompress(out.read_bytes()))
     ann = Counter(e["name"] for e in trace["traceEvents"] if e.get("cat") == "user_annotation")
+    track = Counter(e["name"] for e in trace["traceEvents"] if e.get("cat") == "tracer_phase")
+    assert track == ann  # the same phases again on their own Perfetto track
     # the prefill yields the first of the 8 output tokens; each decode step one more
     assert ann["prefill"] == 1 and ann["decode"] == 1 and ann["decode_step"] == 7
     meta = orjson.loads((tmp_path / "x.meta.json").read_bytes())

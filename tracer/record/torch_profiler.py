@@ -37,9 +37,29 @@ def export_chrome_trace(prof, out_path: str | Path, nvml_samples=(), phase_clock
     finally:
         os.unlink(raw)
     trace["traceEvents"].extend(nvml_counter_events(trace["traceEvents"], nvml_samples, phase_clock))
+    trace["traceEvents"].extend(phase_track_events(trace["traceEvents"]))
     data = orjson.dumps(trace)
     write_atomic(out_path, gzip.compress(data, compresslevel=6) if out_path.name.endswith(".gz") else data)
     return out_path
+
+
+PHASE_TRACK_TID = 999_999_999
+PHASE_NAMES = ("prefill", "decode", "decode_step")
+
+
+def phase_track_events(events: list) -> list:
+    """Our phase ranges again, on a track of their own ("tracer phases") in the process that ran them, so
+    Perfetto shows prefill/decode/steps above the op slices. Category `tracer_phase`: parsers read the
+    original user annotations, not these copies."""
+    phases = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") in PHASE_NAMES]
+    if not phases:
+        return []
+    pid = phases[0].get("pid", 0)
+    out = [{"ph": "M", "name": "thread_name", "pid": pid, "tid": PHASE_TRACK_TID, "args": {"name": "tracer phases"}},
+           {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": PHASE_TRACK_TID, "args": {"sort_index": -1}}]
+    out += [{"ph": "X", "cat": "tracer_phase", "name": e["name"], "pid": pid, "tid": PHASE_TRACK_TID, "ts": e["ts"],
+             "dur": e["dur"]} for e in phases]
+    return out
 
 
 def nvml_counter_events(events: list, nvml_samples, phase_clock) -> list:
