@@ -59,7 +59,8 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
     if profile_dir:
         kwargs["profiler_config"] = {"profiler": "torch", "torch_profiler_dir": str(Path(profile_dir).resolve()),
                                      "torch_profiler_record_shapes": True, "torch_profiler_with_flops": True,
-                                     "torch_profiler_with_stack": False}
+                                     "torch_profiler_with_stack": False,
+                                     "torch_profiler_dump_cuda_time_total": False}  # no table on stdout
     try:
         return vllm.LLM(**kwargs)
     except Exception as e:  # the engine's own traceback spans processes; the root cause is the innermost error
