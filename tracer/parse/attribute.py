@@ -64,15 +64,12 @@ def ranges_table(ann: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _depths(df: pd.DataFrame) -> np.ndarray:
-    """Nesting depth per thread; ranges sorted by start, then longest first."""
+    """Nesting depth per thread; ranges sorted by start, then longest first. A range that ends exactly where
+    the next begins does not enclose it (sequential steps touch)."""
     depth = np.zeros(len(df), dtype=np.int64)
-    stacks: dict = {}
-    for i, (tid, s, e) in enumerate(zip(df["tid"].fillna(-1), df["start_us"].to_numpy(), df["end_us"].to_numpy())):
-        stack = stacks.setdefault(tid, [])
-        while stack and stack[-1] <= s:
-            stack.pop()
-        depth[i] = len(stack)
-        stack.append(e)
+    for _, idx in df.groupby(df["tid"].fillna(-1)).indices.items():
+        depth[idx] = _nesting_depth(df["start_us"].to_numpy()[idx], df["end_us"].to_numpy()[idx],
+                                    touching_encloses=False)
     return depth
 
 
@@ -109,10 +106,10 @@ def innermost_enclosing(t: np.ndarray, t_tid: np.ndarray, starts: np.ndarray, en
     return out
 
 
-def _nesting_depth(s: np.ndarray, e: np.ndarray) -> np.ndarray:
+def _nesting_depth(s: np.ndarray, e: np.ndarray, touching_encloses: bool = True) -> np.ndarray:
     """Depth of each interval (sorted by start, longest first) in its thread's nesting: the intervals begun
-    before it that have not ended by its start (an interval ending exactly then still encloses it)."""
-    return np.arange(len(s)) - np.searchsorted(np.sort(e), s, side="left")
+    before it that have not ended by its start (by default one ending exactly then still encloses it)."""
+    return np.arange(len(s)) - np.searchsorted(np.sort(e), s, side="left" if touching_encloses else "right")
 
 
 def _runtime(rt: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pathlib import Path
 from tracer.errors import TracerError
 from tracer.record.environment import device_properties, library_versions, resolve_device
 from tracer.record.nvml_sampler import NvmlSampler
-from tracer.record.sidecar import write_sidecar
+from tracer.record.sidecar import write_atomic, write_sidecar
 from workloads.spec import Workload
 from workloads.vllm_engine import VllmOptions
 
@@ -160,10 +160,8 @@ def _move_trace(src: Path, out: Path) -> Path:
     if src.name.endswith(".gz") == out.name.endswith(".gz"):
         shutil.move(src, out)
     elif out.name.endswith(".gz"):
-        from tracer.record.sidecar import write_atomic
         write_atomic(out, gzip.compress(src.read_bytes(), compresslevel=6))
     else:
-        from tracer.record.sidecar import write_atomic
         write_atomic(out, gzip.decompress(src.read_bytes()))
     return out
 

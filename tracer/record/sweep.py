@@ -200,10 +200,7 @@ class _VllmRunner:
         n, p, o = point["requests"], point["prompt_tokens"], point["output_tokens"]
         profile = bool(trace and self.plan.trace_dir)
         result = run_vllm(self.llm, self.config, Workload("e2e", n, p, o), warmup, profile=profile)
-        row = _figures_row(result.figures())
-        if point["mode"] == "requests":
-            row["batches"] = None
-        return row
+        return _figures_row(result.figures())
 
     def recover(self):
         pass
