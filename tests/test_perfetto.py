@@ -6,9 +6,13 @@ import time
 import urllib.request
 
 import orjson
+import pandas as pd
+import pytest
 
-from tests.conftest import DATA, ROOT, run_cli
+from tests.conftest import DATA, ROOT, SHARED, run_cli
+from tracer.parse.load import load_tables
 from tracer.perfetto import check_chrome_trace
+from tracer.record.perfetto_layout import perfetto_ready
 
 
 def _free_port():
@@ -54,9 +58,46 @@ def test_check_passes_on_our_cpu_trace_and_flags_overlaps(tmp_path):
     assert check_chrome_trace(bad["traceEvents"][:1]) == []
 
 
-def test_gpu_fixture_pdl_overlaps_are_reported():
-    """H100 kernels launched with programmatic dependent launch start before their predecessor on the same
-    stream ends; Perfetto's JSON importer cannot nest them, and the check says so."""
-    events = orjson.loads(gzip.decompress((DATA / "h100_hf_gpt2_decode_b16.json.gz").read_bytes()))["traceEvents"]
-    problems = check_chrome_trace(events)
-    assert problems and all("overlaps" in p for p in problems)
+def _events(path):
+    trace = orjson.loads(gzip.decompress(path.read_bytes()))
+    return trace["traceEvents"] if isinstance(trace, dict) else trace
+
+
+@pytest.mark.parametrize("path,moved_cat", [
+    (SHARED / "traces-gpu" / "h100_vllm-0.26.0_gpt2_b16_s128_o32_eager.pt.trace.json.gz", "python_function"),
+    (DATA / "h100_vllm_gpt2_decode_b16_graphs.json.gz", "kernel")], ids=lambda p: getattr(p, "name", p)[:30])
+def test_overlap_lanes_make_h100_traces_drawable_and_keep_the_tables(path, moved_cat, tmp_path):
+    """On the H100, kernels launched with programmatic dependent launch (cuBLAS split-K reduce, FA3 combine)
+    start before their predecessor on the same stream ends. The raw profiler output (vLLM's own trace here)
+    has such overlaps (and vLLM's Python-stack slices cross its step annotations); the lanes we add remove every
+    one, moving the kernel or the Python slice and never the annotation, and the parsed tables do not change."""
+    raw = _events(path)
+    if path.parent == DATA:   # our fixture has its lanes already: fold them back onto their streams
+        raw = [dict(e, tid=e["args"]["stream"]) if e.get("cat") == "kernel" and e["tid"] >= 1_000_000_000 else e
+               for e in raw if e.get("cat") != "tracer_phase"]
+    assert any("overlaps" in p for p in check_chrome_trace(raw))
+    ready = perfetto_ready(raw)
+    assert check_chrome_trace(ready) == []
+    moved = [e for e in ready if e.get("ph") == "X" and isinstance(e.get("tid"), int) and e["tid"] >= 1_000_000_000]
+    assert moved and {e.get("cat") for e in moved} == {moved_cat}
+    names = {e["name"] for e in ready if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    assert names  # metadata kept
+    out = tmp_path / path.name
+    out.write_bytes(gzip.compress(orjson.dumps({"traceEvents": ready})))
+    folded = tmp_path / f"raw_{path.name}"
+    folded.write_bytes(gzip.compress(orjson.dumps({"traceEvents": raw})))
+    before = load_tables(folded, use_cache=False)["kernels"]
+    after = load_tables(out, use_cache=False)["kernels"]
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+    phases = [e["name"] for e in ready if e.get("cat") == "tracer_phase"]
+    assert phases and (path.parent == DATA or any(n.startswith("decode step") for n in phases))
+
+
+def test_check_passes_on_every_committed_gpu_trace():
+    """Every Chrome trace `tracer record` wrote on the H100 (HF and vLLM, fixtures) passes `tracer check`."""
+    traces = sorted(DATA.glob("h100_*.json.gz"))
+    assert len(traces) >= 6
+    for path in traces:
+        r = run_cli("check", path)
+        assert r.returncode == 0, f"{path.name}: {r.stdout}"
+        assert any(e.get("cat") == "tracer_phase" for e in _events(path)), path.name

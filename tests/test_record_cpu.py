@@ -43,3 +43,11 @@ def test_profiler_none_writes_sidecar_only(tmp_path):
                    "--profiler", "none", "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert not out.exists() and (tmp_path / "n.meta.json").exists()
+
+
+def test_out_may_name_an_existing_folder(tmp_path):
+    """`--out DIR` with one workload writes the default file name inside DIR (it once tried to replace DIR)."""
+    proc = run_cli("record", "-w", "decode_b1_s8_o2", "--device", "cpu", "--layers", "1", "--profiler", "none",
+                   "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["hf_gpt2_L1_decode_b1_s8_o2_cpu.meta.json"]

@@ -45,3 +45,15 @@ def test_workloads_lists_presets():
     out = run_cli("workloads").stdout
     for preset in ("gpt2", "opt-125m", "llama-1b", "qwen2.5-7b"):
         assert preset in out
+
+
+def test_prompt_past_the_models_context_is_one_line(tmp_path):
+    """gpt2 has 1024 positions: a longer run would die in a device-side assert on the GPU (seen on the H100),
+    and vLLM refuses the engine; both commands say so before starting anything."""
+    line = assert_one_line_error(run_cli("record", "-w", "decode_b1_s1000_o30", "--device", "cpu",
+                                         "--out", tmp_path / "t.json"))
+    assert "1000+30" in line and "1024" in line
+    line = assert_one_line_error(run_cli("sweep", "--prompt", "32,1024", "--output", "64", "--device", "cpu",
+                                         "--out", tmp_path / "s"))
+    assert "1024+64" in line and "32+64" not in line
+    assert list(tmp_path.iterdir()) == []

@@ -247,7 +247,9 @@ def main():
     except Exception as e:  # a bug of ours: one line, the traceback only on request
         if os.environ.get("TRACER_DEBUG"):
             raise
-        click.echo(f"tracer: internal error: {type(e).__name__}: {e} (TRACER_DEBUG=1 shows the traceback)", err=True)
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+        click.echo(f"tracer: internal error: {type(e).__name__}: {first} (TRACER_DEBUG=1 shows the traceback)",
+                   err=True)
         sys.exit(3)
 
 

@@ -73,6 +73,26 @@ def model_config(model: str, layers: int | None = None):
     return config
 
 
+def context_tokens(config) -> int | None:
+    """How many positions the model can attend over (its position table or RoPE training length)."""
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_fits_context(config, model: str, shapes) -> None:
+    """Refuse (prompt, output) shapes the model cannot hold: past its position table a GPU run dies in a
+    device-side assert, and vLLM refuses to start."""
+    limit = context_tokens(config)
+    too_long = sorted({(p, o) for p, o in shapes if limit and p + o > limit})
+    if too_long:
+        shown = ", ".join(f"{p}+{o}" for p, o in too_long)
+        raise TracerError(f"prompt+output tokens {shown} exceed {model}'s context of {limit} positions; "
+                          "use shorter prompts or outputs")
+
+
 def build_model(model: str, layers: int | None, dtype, device: str):
     """A causal LM on `device`: seeded random weights for a preset, the checkpoint's weights for a folder."""
     import torch

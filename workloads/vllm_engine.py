@@ -6,6 +6,8 @@ Prefix caching is off unless asked for: with it on, a repeated prompt's prefill 
 """
 from __future__ import annotations
 
+import re
+
 import math
 import os
 import time
@@ -39,6 +41,14 @@ def import_vllm():
     return vllm
 
 
+def engine_max_len(config, tokens_needed: int) -> int:
+    """The engine's max_model_len: what the runs need plus a little slack, never past the model's context
+    (vLLM refuses a longer one)."""
+    from workloads.models import context_tokens
+    limit = context_tokens(config)
+    return min(tokens_needed + 16, limit) if limit else tokens_needed + 16
+
+
 def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions, max_len: int,
                  profile_dir: str | None = None):
     """Start an offline engine. Must run under `if __name__ == "__main__":` (vLLM spawns worker processes)."""
@@ -70,8 +80,10 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
 def _root_cause(e: BaseException) -> str:
     while e.__cause__ is not None or e.__context__ is not None:
         e = e.__cause__ or e.__context__
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[-1] if text else ''}"
+    # the last informative line (pydantic ends its messages with a link to its docs)
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("For further")]
+    text = re.sub(r"\s*\[type=.*$", "", lines[-1]) if lines else ""
+    return f"{type(e).__name__}: {text}"
 
 
 def sampling_params(output_tokens: int):

@@ -211,7 +211,7 @@ def _arrow(field: str, values, pa):
     if field in _FLOAT:
         return pa.array(values, pa.float64())
     if field in _RAW_JSON:
-        return pa.array([bytes(r) or None for r in values], pa.binary()).cast(pa.string())
+        return _compact_json_text(pa.array([bytes(r) or None for r in values], pa.binary()).cast(pa.string()), field)
     if field in _DIMS:
         return pa.array([",".join(map(str, v)) if v else None for v in values], pa.string())
     if field == "name":
@@ -220,6 +220,16 @@ def _arrow(field: str, values, pa):
         return pa.array(values, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # ids written as text by some tools
         return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _compact_json_text(text, field: str):
+    """Raw JSON text as one canonical compact form, whoever wrote the trace (Kineto writes `[1, 2]`, orjson `[1,2]`):
+    shapes hold numbers only, so all blanks go; type lists are strings, so only the blanks between them go."""
+    import pyarrow.compute as pc
+
+    if field == "Input Dims":
+        return pc.replace_substring_regex(text, r"\s+", "")
+    return pc.replace_substring_regex(text, r'"\s*,\s*"', '","')
 
 
 def _frames_from_arrow(cols: dict) -> dict:

@@ -7,7 +7,6 @@ tool's capture leaves the warm-ups out.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
@@ -65,10 +64,13 @@ def record(req: RecordRequest, more_workloads: tuple[Workload, ...] = ()) -> lis
     workloads = (req.workload,) + tuple(more_workloads)
     if len(workloads) > 1 and req.out and not Path(req.out).is_dir():
         raise TracerError("with several workloads, --out names an existing folder")
+    from workloads.models import check_fits_context, model_config
+    check_fits_context(model_config(req.model, req.layers), req.model,
+                       [(wl.prompt_tokens, wl.output_tokens) for wl in workloads])
     outs = []
     for wl in workloads:
         one = replace(req, workload=wl)
-        out = Path(req.out) if req.out and len(workloads) == 1 else None
+        out = Path(req.out) if req.out and len(workloads) == 1 and not Path(req.out).is_dir() else None
         if out is None:
             out = default_out(one, device)
             if req.out:
@@ -109,12 +111,12 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
         return written
 
     from workloads.models import model_config, saved_checkpoint
-    from workloads.vllm_engine import build_engine, newest_profiler_trace, run_vllm
+    from workloads.vllm_engine import build_engine, engine_max_len, newest_profiler_trace, run_vllm
 
     config = model_config(req.model, req.layers)
     progress(f"saving {req.model} ({req.dtype}) as a local checkpoint for vLLM")
     model_dir = saved_checkpoint(req.model, req.layers, req.dtype)
-    max_len = max(wl.prompt_tokens + wl.output_tokens for wl, _ in runs) + 16
+    max_len = engine_max_len(config, max(wl.prompt_tokens + wl.output_tokens for wl, _ in runs))
     with tempfile.TemporaryDirectory(prefix="tracer-vllm-prof-") as pdir:
         progress(f"starting the vLLM engine on {req.device}")
         opts = req.vllm if req.vllm.max_num_seqs else replace(req.vllm, max_num_seqs=max(256, *(wl.batch for wl, _ in runs)))
@@ -156,13 +158,18 @@ def _measured_context(req: RecordRequest, vllm: bool = False):
 
 
 def _move_trace(src: Path, out: Path) -> Path:
+    """vLLM's profiler trace, laid out for Perfetto like ours (phase track of its steps, overlap lanes)."""
     import gzip
-    if src.name.endswith(".gz") == out.name.endswith(".gz"):
-        shutil.move(src, out)
-    elif out.name.endswith(".gz"):
-        write_atomic(out, gzip.compress(src.read_bytes(), compresslevel=6))
-    else:
-        write_atomic(out, gzip.decompress(src.read_bytes()))
+
+    import orjson
+
+    from tracer.record.perfetto_layout import perfetto_ready
+    raw = src.read_bytes()
+    trace = orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    trace["traceEvents"] = perfetto_ready(trace.get("traceEvents", []))
+    data = orjson.dumps(trace)
+    write_atomic(out, gzip.compress(data, compresslevel=6) if out.name.endswith(".gz") else data)
+    src.unlink()
     return out
 
 

@@ -26,8 +26,12 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     """Write to a temporary name and rename, so a crash never leaves a half-written file behind."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_sidecar(trace_path: str | Path, meta: dict) -> Path:

@@ -53,8 +53,12 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, progress=None) -> pd.DataFra
     from tracer.record.environment import resolve_device
     from tracer.record.run import default_dtype
 
+    from workloads.models import check_fits_context, model_config
+
     device = resolve_device(plan.device)
     plan = replace(plan, device=device, dtype=plan.dtype or default_dtype(device))
+    check_fits_context(model_config(plan.model, plan.layers), plan.model,
+                       [(pt["prompt_tokens"], pt["output_tokens"]) for pt in plan.points()])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -184,11 +188,11 @@ class _HfRunner:
 class _VllmRunner:
     def __init__(self, plan: SweepPlan, points: list[dict]):
         from workloads.models import model_config, saved_checkpoint
-        from workloads.vllm_engine import VllmOptions, build_engine
+        from workloads.vllm_engine import VllmOptions, build_engine, engine_max_len
 
         self.plan = plan
         self.config = model_config(plan.model, plan.layers)
-        max_len = max(pt["prompt_tokens"] + pt["output_tokens"] for pt in points) + 16
+        max_len = engine_max_len(self.config, max(pt["prompt_tokens"] + pt["output_tokens"] for pt in points))
         max_seqs = max(256, *(pt["batch"] or 0 for pt in points))
         self.llm = build_engine(saved_checkpoint(plan.model, plan.layers, plan.dtype), plan.device, plan.dtype,
                                 VllmOptions(max_num_seqs=max_seqs), max_len,
