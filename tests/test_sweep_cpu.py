@@ -24,6 +24,31 @@ def test_h100_sweep_fixture_plots(tmp_path):
         shutil.copytree(DATA / name, tmp_path / name)
         written = plot_sweep(tmp_path / name)
         assert {p.name for p in written} == {"throughput_latency.png", "memory.png", "gpu_utilization.png"}
+    batch = pd.read_parquet(DATA / "h100_sweep_batch" / "sweep.parquet")
+    assert set(batch.backend) == {"hf", "vllm"} and (batch.status == "ok").all() and len(batch) == 2 * 7 * 3
+    tps = batch.groupby(["backend", "batch"])["output_tokens_per_s"].median().unstack(0)
+    # decode is launch-bound for both on the H100 (gpt2): batching is nearly free, throughput grows with it
+    assert tps["hf"].is_monotonic_increasing and tps["vllm"].is_monotonic_increasing
+    assert (tps["vllm"] > tps["hf"]).all()
+    req = pd.read_parquet(DATA / "h100_sweep_requests" / "sweep.parquet")
+    med = req.groupby(["backend", "requests"])[["output_tokens_per_s", "ttft_ms"]].median().unstack(0)
+    # continuous batching: vLLM's throughput keeps growing with the request count; HF's static batches of 16
+    # saturate, and a request's wait for its batch dominates HF's TTFT
+    assert med["output_tokens_per_s"]["vllm"].is_monotonic_increasing
+    assert med["output_tokens_per_s"]["vllm"].iloc[-1] > 10 * med["output_tokens_per_s"]["hf"].iloc[-1]
+    assert med["ttft_ms"]["hf"].iloc[-1] > 10 * med["ttft_ms"]["vllm"].iloc[-1]
+    # vLLM holds at most max_num_seqs (256) requests: blocks used stop growing there while blocks needed go on
+    v = req[req.backend == "vllm"].groupby("requests")[["kv_blocks_used_peak", "kv_blocks_needed"]].max()
+    assert (v.loc[[10, 50, 100, 200], "kv_blocks_used_peak"] == v.loc[[10, 50, 100, 200], "kv_blocks_needed"]).all()
+    assert v.loc[500, "kv_blocks_used_peak"] < v.loc[500, "kv_blocks_needed"]
+
+
+def test_sweep_memory_series_show_vllm_reserve_and_use():
+    from analysis.sweep_plots import _memory_series
     df = pd.read_parquet(DATA / "h100_sweep_batch" / "sweep.parquet")
-    tps = df.groupby("batch")["output_tokens_per_s"].median()
-    assert tps.is_monotonic_increasing  # HF decode on the H100 is launch-bound: batching is nearly free
+    mem = _memory_series(df[df.status == "ok"], "batch")
+    reserved, used = mem[("vllm", "KV cache reserved")], mem[("vllm", "KV cache used")]
+    assert (used < reserved / 40).all()     # at batch 64, 768 of ~70,800 blocks
+    hf_kv = mem[("hf", "KV cache used")]
+    # same model, prompts and lengths: vLLM's used blocks hold what HF's cache tensors hold, within a block
+    assert ((used - hf_kv).abs() / hf_kv < 0.15).all()
