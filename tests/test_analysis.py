@@ -8,7 +8,7 @@ import pytest
 from analysis.report import analyze
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
 from analysis.work import op_work
-from tests.conftest import DATA, run_cli
+from tests.conftest import DATA, ROOT, run_cli
 from tracer.parse import load_tables
 from tracer.parse.ncu import ncu_kernels
 
@@ -100,3 +100,12 @@ def test_compare_equals_single_analyses(tmp_path):
     assert cmp["runs"][1]["output_tokens_per_s"] > cmp["runs"][0]["output_tokens_per_s"]
     for png in ("roofline.png", "breakdown.png"):
         assert mpimg.imread(tmp_path / png).shape[1] >= 600
+
+
+def test_readme_documents_the_schema():
+    """README's table sections are the schema's own markdown: a column added to tracer/schema.py without the
+    README, or the other way round, fails here."""
+    from tracer.schema import TABLES, markdown_table
+    readme = (ROOT / "README.md").read_text()
+    for table in TABLES:
+        assert markdown_table(table) in readme, table

@@ -3,6 +3,8 @@ import gzip
 import sqlite3
 from pathlib import Path
 
+from collections import Counter
+
 import orjson
 import pandas as pd
 import pytest
@@ -12,7 +14,9 @@ from tracer.errors import TracerError
 from tracer.parse import load_tables
 
 
-def raw_kernel_count_and_us(path: Path):
+def raw_kernels(path: Path):
+    """(count, summed duration in us, Counter of names) of the kernels, read with a plain JSON/SQL reader."""
+    from collections import Counter
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
@@ -24,13 +28,15 @@ def raw_kernel_count_and_us(path: Path):
             con = sqlite3.connect(f.name)
             has = con.execute("SELECT count(*) FROM sqlite_master WHERE name='CUPTI_ACTIVITY_KIND_KERNEL'").fetchone()[0]
             if not has:
-                return 0, 0.0
+                return 0, 0.0, Counter()
             n, ns = con.execute("SELECT count(*), coalesce(sum(end - start), 0) FROM CUPTI_ACTIVITY_KIND_KERNEL").fetchone()
-            return n, ns / 1e3
+            names = Counter(r[0] for r in con.execute("SELECT s.value FROM CUPTI_ACTIVITY_KIND_KERNEL k "
+                                                      "JOIN StringIds s ON s.id = k.demangledName"))
+            return n, ns / 1e3, names
     doc = orjson.loads(data)
     events = doc["traceEvents"] if isinstance(doc, dict) else doc
     ks = [e for e in events if e.get("ph") == "X" and e.get("cat") in ("kernel", "Kernel")]
-    return len(ks), sum(float(e.get("dur", 0)) for e in ks)
+    return len(ks), sum(float(e.get("dur", 0)) for e in ks), Counter(e.get("name") for e in ks)
 
 
 def all_traces():
@@ -44,8 +50,9 @@ def all_traces():
 @pytest.mark.parametrize("path", all_traces(), ids=lambda p: p.name)
 def test_kernel_count_and_time_match_raw_events(path):
     tables = load_tables(path, use_cache=False)
-    n, us = raw_kernel_count_and_us(path)
+    n, us, names = raw_kernels(path)
     assert len(tables["kernels"]) == n
+    assert Counter(tables["kernels"]["name"].astype(str)) == names
     assert tables["kernels"]["dur_us"].sum() == pytest.approx(us, rel=1e-9, abs=1e-6)
 
 

@@ -1,7 +1,9 @@
 """The trace tables: every column, its dtype and unit, in one place. README.md documents them from here.
 
 Times are microseconds on the trace's own clock (`*_us`), sizes bytes, work FLOPs. Text columns that may be
-absent are empty strings, numeric ones NaN / <NA>; `phase` is one of PHASES.
+absent are empty strings, numeric ones NaN / <NA>; `phase` is one of PHASES. Text whose values repeat (kernel
+and op names, shapes, phases) is `category`: a pandas Categorical of strings, as HTA keeps a symbol table, so
+a million-row table holds each name once and sorts, merges and takes integer codes.
 """
 from __future__ import annotations
 
@@ -11,33 +13,33 @@ PHASES = ("prefill", "decode", "mixed", "none")
 
 # column -> (pandas dtype, meaning)
 KERNELS = {
-    "name": ("string", "kernel name as the profiler recorded it"),
-    "short_name": ("string", "name without template arguments and parameter list"),
-    "kernel_class": ("string", "gemm, attention, norm, elementwise, reduction, copy, communication, sampling, other"),
+    "name": ("category", "kernel name as the profiler recorded it"),
+    "short_name": ("category", "name without template arguments and parameter list"),
+    "kernel_class": ("category", "gemm, attention, norm, elementwise, reduction, copy, communication, sampling, other"),
     "start_us": ("float64", "GPU start time"),
     "dur_us": ("float64", "GPU duration"),
     "device": ("Int64", "GPU index"),
     "stream": ("Int64", "CUDA stream"),
-    "grid": ("string", "grid dimensions x,y,z"),
-    "block": ("string", "block dimensions x,y,z"),
+    "grid": ("category", "grid dimensions x,y,z"),
+    "block": ("category", "block dimensions x,y,z"),
     "registers_per_thread": ("Int64", "registers per thread"),
     "shared_mem_bytes": ("Int64", "shared memory per block (static + dynamic)"),
     "correlation": ("Int64", "CUPTI correlation id, shared with the runtime launch"),
-    "launch_api": ("string", "runtime/driver call that launched it (cudaLaunchKernel, cudaGraphLaunch, ...)"),
+    "launch_api": ("category", "runtime/driver call that launched it (cudaLaunchKernel, cudaGraphLaunch, ...)"),
     "launch_start_us": ("float64", "CPU time of the launch call"),
     "launch_tid": ("Int64", "CPU thread of the launch call"),
-    "op_name": ("string", "innermost CPU op enclosing the launch (aten::mm, vllm::..., ...)"),
-    "op_input_shapes": ("string", "that op's input dims as JSON, where recorded"),
-    "op_input_dtypes": ("string", "that op's input types as JSON, where recorded"),
+    "op_name": ("category", "innermost CPU op enclosing the launch (aten::mm, vllm::..., ...)"),
+    "op_input_shapes": ("category", "that op's input dims as JSON, where recorded"),
+    "op_input_dtypes": ("category", "that op's input types as JSON, where recorded"),
     "op_id": ("Int64", "row of that op in the ops table"),
-    "phase": ("string", "prefill, decode, mixed (a vLLM step with both) or none"),
+    "phase": ("category", "prefill, decode, mixed (a vLLM step with both) or none"),
     "step": ("Int64", "decode step index (HF), engine step index (vLLM); <NA> outside steps"),
-    "range_name": ("string", "innermost phase range enclosing the launch"),
+    "range_name": ("category", "innermost phase range enclosing the launch"),
     "graph_launch": ("boolean", "replayed from a CUDA graph"),
 }
 MEMOPS = {
-    "kind": ("string", "memcpy or memset"),
-    "name": ("string", "e.g. Memcpy HtoD (Pinned -> Device)"),
+    "kind": ("category", "memcpy or memset"),
+    "name": ("category", "e.g. Memcpy HtoD (Pinned -> Device)"),
     "start_us": ("float64", "GPU start time"),
     "dur_us": ("float64", "GPU duration"),
     "bytes": ("Int64", "bytes copied or set"),
@@ -46,20 +48,20 @@ MEMOPS = {
     "correlation": ("Int64", "CUPTI correlation id"),
     "launch_start_us": ("float64", "CPU time of the API call"),
     "launch_tid": ("Int64", "CPU thread of the API call"),
-    "phase": ("string", "as in kernels"),
+    "phase": ("category", "as in kernels"),
     "step": ("Int64", "as in kernels"),
 }
 OPS = {
-    "name": ("string", "CPU op (aten::mm, vllm::unified_attention, ...)"),
+    "name": ("category", "CPU op (aten::mm, vllm::unified_attention, ...)"),
     "start_us": ("float64", "CPU start time"),
     "dur_us": ("float64", "CPU duration"),
     "pid": ("Int64", "process"),
     "tid": ("Int64", "thread"),
-    "input_shapes": ("string", "input dims as JSON"),
-    "input_dtypes": ("string", "input types as JSON"),
+    "input_shapes": ("category", "input dims as JSON"),
+    "input_dtypes": ("category", "input types as JSON"),
     "external_id": ("Int64", "profiler external id (links kernels to their op)"),
     "profiler_flops": ("float64", "FLOPs torch.profiler's with_flops estimated, where it did"),
-    "phase": ("string", "as in kernels"),
+    "phase": ("category", "as in kernels"),
     "step": ("Int64", "as in kernels"),
 }
 RANGES = {
@@ -90,6 +92,15 @@ ANALYSIS_COLUMNS = {
 }
 
 
+def as_text_category(s: pd.Series) -> pd.Series:
+    """A text column as a Categorical of strings with missing values as "" (kept categorical when it is one)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype("string").fillna("").astype("category")
+    if "" not in s.cat.categories:   # so that fillna("") and reindexing with "" work on it
+        s = s.cat.add_categories("")
+    return s.fillna("") if s.hasnans else s
+
+
 def empty(table: str) -> pd.DataFrame:
     return conform(pd.DataFrame(), table)
 
@@ -100,6 +111,9 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     out = {}
     n = len(df)
     for col, (dtype, _) in spec.items():
+        if dtype == "category":
+            out[col] = as_text_category(df[col] if col in df.columns else pd.Series([""] * n, dtype="string"))
+            continue
         if col in df.columns:
             out[col] = df[col].astype(dtype) if str(df[col].dtype) != dtype else df[col]
         else:

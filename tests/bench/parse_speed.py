@@ -3,8 +3,9 @@
     python tests/bench/parse_speed.py TRACE [--skip-hta]
 
 Each parser runs in its own child process (so each peak RSS is its own) on the same file, from a cold start
-of the parse (imports excluded). tracer decodes large traces on every core through forked workers; their
-peak RSS is printed beside the parent's. Throughput is the uncompressed JSON size over the parse time. HTA is taken
+of the parse (imports excluded). tracer decodes large traces on every core through forked workers, so besides
+the parent's peak RSS the script prints the peak summed PSS of the process and its workers (shared pages
+counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time. HTA is taken
 as it ships (holistictraceanalysis 0.5.0, its default JSON backend); install it with
 `pip install --no-deps holistictraceanalysis==0.5.0` (its parser needs only pandas and numpy).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +44,40 @@ elapsed = time.perf_counter() - t0
 rows = len(df)
 """,
 }
-PRELUDE = "import json, resource, sys, time\nfrom pathlib import Path\nPATH = sys.argv[1]\n"
+# Each parser runs twice: once timed, once with a sampler thread (reading smaps costs CPU, so it stays out of
+# the timed run) that sums the proportional set size (PSS: a page shared by k processes
+# counts 1/k in each) of the process and its children every 20 ms: the memory the parse really occupies, with the
+# trace pages that forked workers share with the parent counted once.
+PRELUDE = """import json, os, resource, sys, threading, time
+from pathlib import Path
+PATH = sys.argv[1]
+def _pss(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return sum(int(l.split()[1]) * 1024 for l in f if l.startswith("Pss:"))
+    except OSError:
+        return 0
+def _children(pid):
+    out = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out + [g for c in out for g in _children(c)]
+PEAK_PSS = [0]
+def _sample():
+    me = os.getpid()
+    while True:
+        PEAK_PSS[0] = max(PEAK_PSS[0], _pss(me) + sum(_pss(c) for c in _children(me)))
+        time.sleep(0.05)
+if os.environ.get("SAMPLE_PSS"):
+    threading.Thread(target=_sample, daemon=True).start()
+"""
 EPILOGUE = ("\nprint(json.dumps({'seconds': elapsed, 'rows': rows, "
             "'peak_rss_bytes': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "
+            "'peak_pss_tree_bytes': PEAK_PSS[0], "
             "'worker_peak_rss_bytes': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))\n")
 
 
@@ -53,6 +86,15 @@ def uncompressed_size(path: Path) -> int:
         with gzip.open(path, "rb") as f:
             return sum(len(chunk) for chunk in iter(lambda: f.read(1 << 24), b""))
     return path.stat().st_size
+
+
+def _child(body: str, trace: Path, sample_pss: bool = False) -> dict:
+    env = dict(os.environ, SAMPLE_PSS="1" if sample_pss else "")
+    proc = subprocess.run([sys.executable, "-c", PRELUDE + body + EPILOGUE, str(trace)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "?")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -66,18 +108,19 @@ def main():
     for name, body in CHILD.items():
         if args.skip_hta and name.startswith("HTA"):
             continue
-        proc = subprocess.run([sys.executable, "-c", PRELUDE + body + EPILOGUE, str(args.trace)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            print(f"{name}: failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else '?'}")
+        try:
+            r = _child(body, args.trace)
+            r["peak_pss_tree_bytes"] = _child(body, args.trace, sample_pss=True)["peak_pss_tree_bytes"]
+        except RuntimeError as e:
+            print(f"{name}: failed: {e}")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
         results[name] = r
+        pss = r["peak_pss_tree_bytes"]
         print(f"{name:28s} {r['seconds']:8.2f} s  {size / 1e6 / r['seconds']:8.1f} MB/s  "
-              f"peak RSS {r['peak_rss_bytes'] / 1e9:6.2f} GB ({r['peak_rss_bytes'] / size:4.2f}x the JSON)  "
-              f"rows {r['rows']}" + (f"; largest decode worker {r['worker_peak_rss_bytes'] / 1e9:.2f} GB (pages of "
-                                     "the trace it shares with the parent included)"
-                                     if r.get("worker_peak_rss_bytes") else ""))
+              f"peak RSS {r['peak_rss_bytes'] / 1e9:5.2f} GB ({r['peak_rss_bytes'] / size:4.2f}x the JSON); "
+              f"peak PSS of process + workers {pss / 1e9:5.2f} GB ({pss / size:4.2f}x)  rows {r['rows']}"
+              + (f"; largest worker RSS {r['worker_peak_rss_bytes'] / 1e9:.2f} GB" if r.get("worker_peak_rss_bytes")
+                 else ""))
     hta = results.get("HTA parse_trace_dataframe")
     if hta:
         for name, r in results.items():

@@ -13,6 +13,7 @@ import orjson
 import pandas as pd
 
 from tracer import schema
+from tracer.schema import as_text_category
 from tracer.parse.classify import classify_kernels, short_kernel_name
 
 OUR_PHASES = {"prefill": "prefill", "decode": "decode", "decode_step": "decode"}
@@ -117,7 +118,7 @@ def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"correlation": pd.Series(dtype="Int64"), "launch_api": pd.Series(dtype="string"),
                              "launch_start_us": pd.Series(dtype=float), "launch_tid": pd.Series(dtype="Int64"),
                              "launch_external_id": pd.Series(dtype="Int64")})
-    df = pd.DataFrame({"correlation": _num(rt["correlation"]), "launch_api": rt["name"].astype("string"),
+    df = pd.DataFrame({"correlation": _num(rt["correlation"]), "launch_api": as_text_category(rt["name"]),
                        "launch_start_us": pd.to_numeric(rt["ts"], errors="coerce").astype(float),
                        "launch_tid": _num(rt["tid"]),
                        "launch_external_id": _num(rt.get("External id", pd.Series([pd.NA] * len(rt))))})
@@ -127,7 +128,7 @@ def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
 def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
     if raw_ops.empty:
         return schema.empty("ops")
-    df = pd.DataFrame({"name": raw_ops["name"].astype("string"),
+    df = pd.DataFrame({"name": as_text_category(raw_ops["name"]),
                        "start_us": pd.to_numeric(raw_ops["ts"], errors="coerce").astype(float),
                        "dur_us": pd.to_numeric(raw_ops["dur"], errors="coerce").astype(float),
                        "pid": _num(raw_ops["pid"]), "tid": _num(raw_ops["tid"]),
@@ -142,22 +143,21 @@ def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
 
 def _json_col(values, n: int) -> pd.Series:
     if values is None:
-        return pd.Series([""] * n, dtype="string")
-    if pd.api.types.is_string_dtype(values.dtype):  # already JSON text (typed decoding keeps it raw)
-        return values.astype("string").fillna("").reset_index(drop=True)
-    return pd.Series([v if isinstance(v, str) else orjson.dumps(v).decode() if v is not None else ""
-                      for v in values], dtype="string")
+        return as_text_category(pd.Series([""] * n, dtype="string"))
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values.dtype):
+        return as_text_category(values).reset_index(drop=True)   # already JSON text (typed decoding keeps it)
+    return as_text_category(pd.Series([v if isinstance(v, str) else orjson.dumps(v).decode() if v is not None
+                                       else "" for v in values], dtype="string"))
 
 
 def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
     """Phase, step and range name of the innermost phase range (ours or vLLM's) enclosing each time point."""
     n = len(t)
-    phase = np.full(n, "none", dtype=object)
-    step = pd.array([pd.NA] * n, dtype="Int64")
-    name = np.full(n, "", dtype=object)
+    step = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+    step[:] = pd.NA
     pr = ranges[ranges["phase"] != "none"]
     if pr.empty or n == 0:
-        return phase, step, name
+        return _labels(np.full(n, -1), np.array([], dtype=object), "none"), step, _labels(np.full(n, -1), [], "")
     tids = tid.fillna(-1).to_numpy(dtype=np.int64)
     rt = pr["tid"].fillna(-1).to_numpy(dtype=np.int64)
     ends = _vllm_step_ends(pr)
@@ -166,25 +166,26 @@ def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
         rt = np.zeros(len(pr), dtype=np.int64)
     idx = innermost_enclosing(t, tids, pr["start_us"].to_numpy(), ends, rt)
     hit = idx >= 0
-    phase[hit] = pr["phase"].to_numpy()[idx[hit]]
-    name[hit] = pr["name"].to_numpy()[idx[hit]]
-    steps = pr["step"].astype("Int64")
-    step = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
-    step[:] = pd.NA
     if hit.any():
-        step[hit] = steps.iloc[idx[hit]].to_numpy()
-    return phase, step, name
+        step[hit] = pr["step"].astype("Int64").iloc[idx[hit]].to_numpy()
+    return (_labels(idx, pr["phase"].to_numpy(dtype=object), "none"), step,
+            _labels(idx, pr["name"].to_numpy(dtype=object), ""))
+
+
+def _labels(idx: np.ndarray, values, missing: str) -> pd.Categorical:
+    """values[idx] as a Categorical (`missing` where idx is -1), built from codes: no per-row strings."""
+    cats, codes = np.unique(np.append(np.asarray(values, dtype=object), missing).astype(str), return_inverse=True)
+    codes = codes.astype(np.int64)
+    return pd.Categorical.from_codes(np.where(idx >= 0, codes[np.maximum(idx, 0)], codes[-1]), categories=cats)
 
 
 def _innermost_range_name(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame) -> np.ndarray:
     """Name of the innermost range of any kind (annotation, NVTX) enclosing each launch on its thread."""
-    names = np.full(len(t), "", dtype=object)
     if ranges.empty or len(t) == 0:
-        return names
+        return _labels(np.full(len(t), -1), [], "")
     idx = innermost_enclosing(t, tid.fillna(-1).to_numpy(dtype=np.int64), ranges["start_us"].to_numpy(),
                               ranges["end_us"].to_numpy(), ranges["tid"].fillna(-1).to_numpy(dtype=np.int64))
-    names[idx >= 0] = ranges["name"].to_numpy()[idx[idx >= 0]]
-    return names
+    return _labels(idx, ranges["name"].to_numpy(dtype=object), "")
 
 
 def _vllm_step_ends(pr: pd.DataFrame) -> np.ndarray:
@@ -204,7 +205,7 @@ def _vllm_step_ends(pr: pd.DataFrame) -> np.ndarray:
 def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
     if raw.empty:
         return schema.empty("kernels")
-    df = pd.DataFrame({"name": raw["name"].astype("string"),
+    df = pd.DataFrame({"name": as_text_category(raw["name"]),
                        "start_us": pd.to_numeric(raw["ts"], errors="coerce").astype(float),
                        "dur_us": pd.to_numeric(raw["dur"], errors="coerce").astype(float),
                        "device": _num(raw.get("device", pd.Series([pd.NA] * len(raw)))),
@@ -223,19 +224,27 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
     launch_t = df["launch_start_us"].fillna(-1).to_numpy()
     df["phase"], df["step"], _ = _phase_of(launch_t, df["launch_tid"], ranges)
     df["range_name"] = _innermost_range_name(launch_t, df["launch_tid"], ranges)
-    names = df["name"].fillna("")
-    uniq = names.unique()
-    df["short_name"] = names.map(dict(zip(uniq, map(short_kernel_name, uniq))))
+    df["short_name"] = _map_categories(df["name"], short_kernel_name)
     df["kernel_class"] = classify_kernels(df["name"], df["op_name"])
     return schema.conform(df, "kernels")
 
 
+def _map_categories(s: pd.Series, fn) -> pd.Series:
+    """fn applied once per distinct value of a Categorical, the result again a Categorical."""
+    s = as_text_category(s)
+    mapped = np.array([fn(c) for c in s.cat.categories], dtype=object).astype(str)
+    cats, inverse = np.unique(mapped, return_inverse=True)
+    return pd.Series(pd.Categorical.from_codes(inverse.astype(np.int64)[s.cat.codes.to_numpy()], categories=cats),
+                     index=s.index)
+
+
 def _dims(values, n: int) -> pd.Series:
     if values is None:
-        return pd.Series([""] * n, dtype="string")
-    if pd.api.types.is_string_dtype(values.dtype):  # typed decoding already joined them
-        return values.astype("string").fillna("").reset_index(drop=True)
-    return pd.Series([",".join(str(x) for x in v) if isinstance(v, list) else "" for v in values], dtype="string")
+        return as_text_category(pd.Series([""] * n, dtype="string"))
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values.dtype):
+        return as_text_category(values).reset_index(drop=True)   # typed decoding already joined them
+    return as_text_category(pd.Series([",".join(str(x) for x in v) if isinstance(v, list) else "" for v in values],
+                                      dtype="string"))
 
 
 def _attach_ops(df: pd.DataFrame, ops: pd.DataFrame) -> None:
@@ -262,8 +271,8 @@ def _attach_ops(df: pd.DataFrame, ops: pd.DataFrame) -> None:
         if ops.empty:
             df[col] = ""
             continue
-        taken = ops[src].array.take(np.where(hit, op_idx, -1), allow_fill=True)  # stays columnar
-        df[col] = pd.Series(taken, index=df.index).fillna("")
+        taken = as_text_category(ops[src]).array.take(np.where(hit, op_idx, -1), allow_fill=True)  # codes only
+        df[col] = as_text_category(pd.Series(taken, index=df.index))
     df["op_id"] = pd.array(np.where(hit, op_idx, -1), dtype="Int64")
     df.loc[~hit, "op_id"] = pd.NA
 

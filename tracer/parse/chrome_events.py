@@ -1,17 +1,19 @@
 """Typed decoding of Chrome trace events with msgspec: only the fields tracer reads are decoded, straight into
-slot objects; op input shapes stay raw JSON bytes (they are stored as JSON text anyway)."""
+slot objects. Text that repeats (names, shapes, type lists, launch dims) stays raw JSON bytes: chrome.py joins
+them into one Arrow buffer, dictionary-encodes it and decodes each distinct value once. gc=False: the objects
+hold no cycles, so the collector need not track millions of them."""
 from __future__ import annotations
 
 import msgspec
 
 
-class Args(msgspec.Struct):
+class Args(msgspec.Struct, gc=False):
     external_id: int | None = msgspec.field(name="External id", default=None)
     correlation: int | None = None
     device: int | None = None
     stream: int | None = None
-    grid: list[int] | None = None
-    block: list[int] | None = None
+    grid: msgspec.Raw = msgspec.Raw()
+    block: msgspec.Raw = msgspec.Raw()
     registers: int | None = msgspec.field(name="registers per thread", default=None)
     shared: int | None = msgspec.field(name="shared memory", default=None)
     bytes: int | float | None = None
@@ -20,10 +22,10 @@ class Args(msgspec.Struct):
     flops: int | float | None = None
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, gc=False):
     ph: str | None = None
     cat: str | None = None
-    name: str | None = None
+    name: msgspec.Raw = msgspec.Raw()
     pid: int | str | None = None
     tid: int | str | None = None
     ts: float | None = None
