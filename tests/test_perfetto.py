@@ -101,3 +101,19 @@ def test_check_passes_on_every_committed_gpu_trace():
         r = run_cli("check", path)
         assert r.returncode == 0, f"{path.name}: {r.stdout}"
         assert any(e.get("cat") == "tracer_phase" for e in _events(path)), path.name
+
+
+@pytest.mark.parametrize("name", ["h100_hf_gpt2_decode_b16.json.gz", "h100_vllm_gpt2_decode_b16_graphs.json.gz"])
+def test_nvml_counters_sit_on_the_traces_clock(name):
+    """NVML samples are placed by the Unix clock through Kineto's baseTimeNanoseconds (vLLM's engine core is
+    another process). Placed right, they cover the recorded run and no more: samples start within one sampling
+    period before the first slice and end by the last one, and GPU memory is non-zero throughout."""
+    events = _events(DATA / name)
+    slices = [e for e in events if e.get("ph") == "X" and isinstance(e.get("dur"), (int, float))]
+    first, last = min(e["ts"] for e in slices), max(e["ts"] + e["dur"] for e in slices)
+    mem = sorted((e["ts"], e["args"]["MiB"]) for e in events if e.get("ph") == "C" and "MiB" in e["args"])
+    util = [e for e in events if e.get("ph") == "C" and "util" in e["args"]]
+    assert len(mem) >= 20 and len(util) == len(mem)
+    assert first - 50_000 <= mem[0][0] <= first and mem[1][0] >= first   # one sample just before, 10 ms apart
+    assert mem[-1][0] <= last and last - mem[-1][0] < 50_000
+    assert all(mib > 100 for _, mib in mem)

@@ -20,7 +20,7 @@ def test_h100_sweep_fixture_plots(tmp_path):
     import shutil
 
     from analysis.sweep_plots import plot_sweep
-    for name in ("h100_sweep_batch", "h100_sweep_requests"):
+    for name in ("h100_sweep_batch", "h100_sweep_requests", "h100_sweep_prompt"):
         shutil.copytree(DATA / name, tmp_path / name)
         written = plot_sweep(tmp_path / name)
         assert {p.name for p in written} == {"throughput_latency.png", "memory.png", "gpu_utilization.png"}
@@ -52,3 +52,13 @@ def test_sweep_memory_series_show_vllm_reserve_and_use():
     hf_kv = mem[("hf", "KV cache used")]
     # same model, prompts and lengths: vLLM's used blocks hold what HF's cache tensors hold, within a block
     assert ((used - hf_kv).abs() / hf_kv < 0.15).all()
+
+
+def test_h100_prompt_sweep_fixture():
+    """Prompt lengths 32..960 at batch 16 (960 + 64 output tokens fill gpt2's 1024 positions)."""
+    df = pd.read_parquet(DATA / "h100_sweep_prompt" / "sweep.parquet")
+    assert (df.status == "ok").all() and sorted(df.prompt_tokens.unique()) == [32, 64, 128, 256, 512, 960]
+    med = df.groupby(["backend", "prompt_tokens"])["decode_ms_per_token_mean"].median().unstack(0)
+    assert (med["vllm"] < med["hf"]).all()   # paged KV writes one token; HF's torch.cat copies the whole cache
+    total = df.groupby(["backend", "prompt_tokens"])["total_tokens_per_s"].median().unstack(0)
+    assert total["vllm"].iloc[-1] > 2 * total["vllm"].iloc[0]   # longer prompts: more prefill tokens per second

@@ -50,6 +50,14 @@ def serve_forever_in_thread(server) -> threading.Thread:
     return t
 
 
+def slice_ns(e: dict) -> tuple[int, int]:
+    """A complete slice's [start, end) in integer nanoseconds, as Perfetto's JSON importer sees it: nesting is
+    decided on these, so a 1 ns overlap (a PDL kernel starting 0.001 us before its predecessor ends) counts, and
+    float noise in microsecond timestamps of 4.5e12 does not."""
+    start = round(float(e["ts"]) * 1000)
+    return start, start + round(float(e["dur"]) * 1000)
+
+
 def check_chrome_trace(events: list) -> list[str]:
     """Problems Perfetto's JSON importer would draw wrongly: partially overlapping complete slices on one track
     (it needs proper nesting), unmatched B/E events, negative or missing durations, non-numeric timestamps."""
@@ -69,7 +77,7 @@ def check_chrome_trace(events: list) -> list[str]:
             if not isinstance(dur, (int, float)) or dur < 0:
                 problems.append(f"slice {e.get('name')!r} on track {key}: duration {dur!r} is not >= 0")
                 continue
-            tracks[key].append((float(e["ts"]), float(e["ts"]) + float(dur), e.get("name")))
+            tracks[key].append(slice_ns(e) + (e.get("name"),))
         elif ph == "B":
             open_b[key] += 1
         elif ph == "E":
@@ -84,9 +92,9 @@ def check_chrome_trace(events: list) -> list[str]:
         for s, e, name in slices:
             while stack and stack[-1][1] <= s:
                 stack.pop()
-            if stack and e > stack[-1][1] + 1e-3:
-                problems.append(f"track {key}: slice {name!r} [{s:.3f}, {e:.3f}] overlaps {stack[-1][2]!r} "
-                                f"[{stack[-1][0]:.3f}, {stack[-1][1]:.3f}] without nesting")
+            if stack and e > stack[-1][1]:
+                problems.append(f"track {key}: slice {name!r} [{s / 1e3:.3f}, {e / 1e3:.3f}] us overlaps "
+                                f"{stack[-1][2]!r} [{stack[-1][0] / 1e3:.3f}, {stack[-1][1] / 1e3:.3f}] without nesting")
                 if len(problems) > 50:
                     return problems
                 continue

@@ -7,15 +7,19 @@ import time
 
 class NvmlSampler:
     """Context manager: samples (perf_counter_ns, gpu_util_pct, mem_used_bytes) every `interval_s`.
-    Without NVML (no GPU, no driver, no pynvml) it samples nothing and `samples` stays empty."""
+    Without NVML (no GPU, no driver, no pynvml) it samples nothing and `samples` stays empty.
+    `unix_offset_ns` turns a sample's perf_counter_ns into Unix time (traces of other processes, such as vLLM's
+    engine core, are placed on the Unix clock through their baseTimeNanoseconds)."""
 
     def __init__(self, device_index: int = 0, interval_s: float = 0.01):
         self.device_index, self.interval_s = device_index, interval_s
         self.samples: list[tuple[int, float, int]] = []
         self._stop = threading.Event()
         self._thread = None
+        self.unix_offset_ns = 0
 
     def __enter__(self):
+        self.unix_offset_ns = time.time_ns() - time.perf_counter_ns()
         try:
             import pynvml
             pynvml.nvmlInit()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from tracer.perfetto import slice_ns
+
 PHASE_TRACK_TID = 999_999_999
 PHASE_NAMES = ("prefill", "decode", "decode_step")
 # Same pattern as the parser's (tracer.parse.attribute.VLLM_STEP): context (prefill) and generation (decode)
@@ -21,10 +23,11 @@ _LANE_TID_BASE = 1_000_000_000   # lane tids stay integers (Perfetto coerces tid
 _MAX_LANES = 15
 
 
-def perfetto_ready(events: list, nvml_samples=(), phase_clock=()) -> list:
+def perfetto_ready(events: list, nvml_samples=(), phase_clock=(), base_time_ns=None, unix_offset_ns=None) -> list:
     """The trace's events with the phase track, the NVML counter tracks and overlap lanes added."""
     events = move_overlaps_to_lanes(events)
-    return events + phase_track_events(events) + nvml_counter_events(events, nvml_samples, phase_clock)
+    return events + phase_track_events(events) + nvml_counter_events(events, nvml_samples, phase_clock,
+                                                                        base_time_ns, unix_offset_ns)
 
 
 def _vllm_step_label(name: str) -> str | None:
@@ -57,19 +60,33 @@ def phase_track_events(events: list) -> list:
     return out
 
 
-def nvml_counter_events(events: list, nvml_samples, phase_clock) -> list:
-    """Chrome counter events ("ph": "C") for NVML samples, aligned on the first `prefill` annotation."""
-    if not nvml_samples or not phase_clock:
+def nvml_counter_events(events: list, nvml_samples, phase_clock, base_time_ns=None, unix_offset_ns=None) -> list:
+    """Chrome counter events ("ph": "C") for NVML samples. Placed by the Unix clock where the trace says where
+    its clock starts (Kineto's baseTimeNanoseconds: ts in us after it), else aligned on the first `prefill`
+    annotation with the host time we took when it opened."""
+    if not nvml_samples:
         return []
-    prefill_host_ns = next((start for name, start, _ in phase_clock if name == "prefill"), None)
-    anchor = next((e for e in events if e.get("name") == "prefill" and e.get("cat") == "user_annotation"), None)
-    if prefill_host_ns is None or anchor is None:
-        return []
-    offset_us = float(anchor["ts"]) - prefill_host_ns / 1e3
+    anchor = next((e for e in events if e.get("cat") == "user_annotation" and e.get("ph") == "X"), None)
+    if base_time_ns is not None and unix_offset_ns and anchor is not None:
+        offset_us = (unix_offset_ns - base_time_ns) / 1e3
+    else:
+        prefill_host_ns = next((start for name, start, _ in phase_clock if name == "prefill"), None)
+        anchor = next((e for e in events if e.get("name") == "prefill" and e.get("cat") == "user_annotation"), None)
+        if prefill_host_ns is None or anchor is None:
+            return []
+        offset_us = float(anchor["ts"]) - prefill_host_ns / 1e3
     pid = anchor.get("pid", 0)
+    # The sampler also ran through the warm-ups, which the profiler did not record: keep the samples over the
+    # trace's own span (and the one just before it, so the counters start with a value).
+    spans = [(float(e["ts"]), float(e["ts"]) + float(e["dur"])) for e in events
+             if e.get("ph") == "X" and isinstance(e.get("ts"), (int, float)) and isinstance(e.get("dur"), (int, float))]
+    if not spans:
+        return []
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    placed = [(round(t_ns / 1e3 + offset_us, 3), util, used) for t_ns, util, used in nvml_samples]
+    before = [p for p in placed if p[0] < first][-1:]
     out = []
-    for t_ns, util, used in nvml_samples:
-        ts = round(t_ns / 1e3 + offset_us, 3)
+    for ts, util, used in before + [p for p in placed if first <= p[0] <= last]:
         out.append({"ph": "C", "name": "GPU utilization (NVML, %)", "pid": pid, "ts": ts, "args": {"util": util}})
         out.append({"ph": "C", "name": "GPU memory used (NVML, MiB)", "pid": pid, "ts": ts,
                     "args": {"MiB": round(used / 2**20, 1)}})
@@ -84,22 +101,19 @@ def _lane_tid(tid, lane: int):
 
 # Slices parsers attribute through their thread (tid): these keep their track; what crosses them moves.
 _ANCHORED = frozenset({"user_annotation", "cpu_op", "cuda_runtime", "cuda_driver", "gpu_user_annotation"})
-_TOL_US = 1e-3
-
-
 def _greedy_lanes(items: list) -> dict:
-    """items: (ts, end, index, min_lane), sorted by start then longest first. Each goes to the first lane at or
-    above its minimum where it nests; returns index -> lane for those not on lane 0."""
-    stacks: list[list[float]] = [[]]
+    """items: (start_ns, end_ns, index, min_lane), sorted by start then longest first. Each goes to the first lane
+    at or above its minimum where it nests; returns index -> lane for those not on lane 0."""
+    stacks: list[list[int]] = [[]]
     lanes = {}
     for s, e, i, min_lane in items:
         for lane in range(min_lane, _MAX_LANES + 1):
             if lane == len(stacks):
                 stacks.append([])
             stack = stacks[lane]
-            while stack and stack[-1] <= s + _TOL_US:
+            while stack and stack[-1] <= s:
                 stack.pop()
-            if not stack or e <= stack[-1] + _TOL_US or lane == _MAX_LANES:
+            if not stack or e <= stack[-1] or lane == _MAX_LANES:
                 stack.append(e)
                 break
         if lane:
@@ -114,23 +128,23 @@ def _crosses_anchored(anchored: list):
     starts = [a[0] for a in anchored]
     parent, stack = [], []
     for k, (s, e, _, _) in enumerate(anchored):
-        while stack and anchored[stack[-1]][1] <= s + _TOL_US:
+        while stack and anchored[stack[-1]][1] <= s:
             stack.pop()
         parent.append(stack[-1] if stack else -1)
         stack.append(k)
 
     def innermost(t: float) -> int:
         k = bisect.bisect_right(starts, t) - 1
-        while k >= 0 and anchored[k][1] < t:
+        while k >= 0 and anchored[k][1] <= t:   # half-open [start, end): a slice starting at an end is outside
             k = parent[k]
         return k
 
-    return lambda s, e: innermost(s + _TOL_US) != innermost(max(s + _TOL_US, e - _TOL_US))
+    return lambda s, e: innermost(s) != innermost(max(s, e - 1))
 
 
 def _lanes_of_track(events: list, idx: list) -> dict:
-    items = sorted(((float(events[i]["ts"]), float(events[i]["ts"]) + float(events[i]["dur"]), i,
-                     events[i].get("cat") in _ANCHORED) for i in idx), key=lambda x: (x[0], -x[1]))
+    items = sorted((slice_ns(events[i]) + (i, events[i].get("cat") in _ANCHORED) for i in idx),
+                   key=lambda x: (x[0], -x[1]))
     anchored_lanes = _greedy_lanes([(s, e, i, 0) for s, e, i, a in items if a])
     base = [(s, e, i, 0) for s, e, i, a in items if a and i not in anchored_lanes]
     crosses = _crosses_anchored(base) if base else (lambda s, e: False)

@@ -106,7 +106,7 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
             with NvmlSampler(index) as sampler:
                 result = run_hf(lm, config, wl, req.device, req.warmup, profiler=prof, clock=clock)
             if req.profiler == "torch":
-                written.append(export_chrome_trace(prof, out, sampler.samples, clock))
+                written.append(export_chrome_trace(prof, out, sampler.samples, clock, sampler.unix_offset_ns))
             written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler))
         return written
 
@@ -127,7 +127,7 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
             with NvmlSampler(index) as sampler, _measured_context(req, vllm=True) or contextlib.nullcontext():
                 result = run_vllm(llm, config, wl, req.warmup, profile=req.profiler == "torch")
             if req.profiler == "torch":
-                written.append(_move_trace(newest_profiler_trace(pdir), out))
+                written.append(_move_trace(newest_profiler_trace(pdir), out, sampler))
             written.append(_write_run_sidecar(replace(req, workload=wl, vllm=opts), out, config, result, sampler))
         shutdown_engine(llm)
     return written
@@ -157,8 +157,9 @@ def _measured_context(req: RecordRequest, vllm: bool = False):
     return None
 
 
-def _move_trace(src: Path, out: Path) -> Path:
-    """vLLM's profiler trace, laid out for Perfetto like ours (phase track of its steps, overlap lanes)."""
+def _move_trace(src: Path, out: Path, sampler) -> Path:
+    """vLLM's profiler trace, laid out for Perfetto like ours (phase track of its steps, overlap lanes, NVML
+    counters placed by the Unix clock: the engine core is another process)."""
     import gzip
 
     import orjson
@@ -166,7 +167,8 @@ def _move_trace(src: Path, out: Path) -> Path:
     from tracer.record.perfetto_layout import perfetto_ready
     raw = src.read_bytes()
     trace = orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-    trace["traceEvents"] = perfetto_ready(trace.get("traceEvents", []))
+    trace["traceEvents"] = perfetto_ready(trace.get("traceEvents", []), sampler.samples, (),
+                                          trace.get("baseTimeNanoseconds"), sampler.unix_offset_ns)
     data = orjson.dumps(trace)
     write_atomic(out, gzip.compress(data, compresslevel=6) if out.name.endswith(".gz") else data)
     src.unlink()

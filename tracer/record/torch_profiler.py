@@ -26,7 +26,7 @@ def torch_profile(device: str):
     return torch.profiler.profile(activities=activities, record_shapes=True, with_flops=True)
 
 
-def export_chrome_trace(prof, out_path: str | Path, nvml_samples=(), phase_clock=()) -> Path:
+def export_chrome_trace(prof, out_path: str | Path, nvml_samples=(), phase_clock=(), unix_offset_ns=None) -> Path:
     """Write the profiler's trace to `out_path` (gzip when it ends in .gz), laid out for Perfetto
     (tracer.record.perfetto_layout)."""
     out_path = Path(out_path)
@@ -38,7 +38,8 @@ def export_chrome_trace(prof, out_path: str | Path, nvml_samples=(), phase_clock
         trace = orjson.loads(Path(raw).read_bytes())
     finally:
         os.unlink(raw)
-    trace["traceEvents"] = perfetto_ready(trace["traceEvents"], nvml_samples, phase_clock)
+    trace["traceEvents"] = perfetto_ready(trace["traceEvents"], nvml_samples, phase_clock,
+                                          trace.get("baseTimeNanoseconds"), unix_offset_ns)
     data = orjson.dumps(trace)
     write_atomic(out_path, gzip.compress(data, compresslevel=6) if out_path.name.endswith(".gz") else data)
     return out_path
