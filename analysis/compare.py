@@ -37,6 +37,15 @@ def compare_results(runs: list[tuple[str, dict]]) -> dict:
     return {"rows": rows, "table": table, "json": {"runs": rows, "top_kernels": top}}
 
 
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as people read it: byte rows in GiB (ratios are unitless and stay), numbers as floats."""
+    shown = table.apply(pd.to_numeric, errors="coerce").astype(float)
+    rows = [r for r in shown.index if str(r).endswith("_bytes")]
+    runs = [c for c in shown.columns if " / " not in str(c)]
+    shown.loc[rows, runs] = shown.loc[rows, runs] / 2**30
+    return shown.rename(index={r: r[:-len("_bytes")] + "_gib" for r in rows})
+
+
 def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:
     from analysis.plots import breakdown_plot, roofline_plot
     from tracer.record.sidecar import write_atomic
@@ -51,7 +60,7 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
                                                       | orjson.OPT_SERIALIZE_NUMPY, default=str))
     written.append(out / "comparison.json")
     md = ["# Comparison", "", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "",
-          comparison["table"].round(3).to_markdown()]
+          display_table(comparison["table"]).to_markdown(floatfmt=",.3f")]
     write_atomic(out / "report.md", "\n".join(md).encode())
     written.append(out / "report.md")
     return written

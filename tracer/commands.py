@@ -93,7 +93,8 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     if as_json:
         sys.stdout.write(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
-        click.echo(comparison["table"].to_string())
+        from analysis.compare import display_table
+        click.echo(display_table(comparison["table"]).to_string(float_format=lambda v: f"{v:,.3f}", na_rep="-"))
     click.echo("wrote " + " ".join(str(p) for p in written), err=True)
     return out
 
