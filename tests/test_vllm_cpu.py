@@ -2,7 +2,7 @@
 import orjson
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 
 pytest.importorskip("vllm")
 
@@ -24,3 +24,16 @@ def test_record_vllm_cpu_and_phase_attribution(tmp_path):
     inside = model_ops.loc[model_ops["phase"].isin(["prefill", "decode", "mixed"]), "dur_us"].sum()
     assert inside / model_ops["dur_us"].sum() >= 0.99
     assert set(model_ops["phase"]) >= {"prefill", "decode"}
+
+
+def test_engine_that_fails_to_start_says_why_in_one_line(tmp_path):
+    """vLLM's engine core logs the root cause in its own process and the parent only hears "see root cause
+    above"; tracer holds the start-up log back and names the cause (here: more KV cache than the RAM)."""
+    pytest.importorskip("vllm")
+    proc = run_cli("record", "--backend", "vllm", "-w", "decode_b1_s8_o2", "--device", "cpu", "--layers", "1",
+                   "--out", tmp_path / "t.json.gz", env={"VLLM_CPU_KVCACHE_SPACE": "100000"}, timeout=600)
+    line = assert_one_line_error(proc)
+    assert "kv cache" in line.lower() and "100000" in line and "see root cause above" not in line
+    log = line.rsplit("vLLM's log: ", 1)[1].rstrip(")")
+    assert "Traceback" in open(log).read()   # the whole story is kept, out of the user's way
+    assert list(tmp_path.iterdir()) == []

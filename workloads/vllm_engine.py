@@ -71,10 +71,16 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
                                      "torch_profiler_record_shapes": True, "torch_profiler_with_flops": True,
                                      "torch_profiler_with_stack": False,
                                      "torch_profiler_dump_cuda_time_total": False}  # no table on stdout
-    try:
-        return vllm.LLM(**kwargs)
-    except Exception as e:  # the engine's own traceback spans processes; the root cause is the innermost error
-        raise TracerError(f"vLLM engine failed to start: {_root_cause(e)}") from None
+    from workloads.held_stderr import held_stderr, root_cause
+    # vLLM's start-up log is held back (TRACER_DEBUG=1 shows it live) so that a failed start is one line
+    with held_stderr(live=bool(os.environ.get("TRACER_DEBUG"))) as log:
+        try:
+            llm = vllm.LLM(**kwargs)
+        except Exception as e:  # the root cause is logged by the engine-core process, not raised here
+            cause = root_cause(log.lines) or _root_cause(e)
+            raise TracerError(f"vLLM engine failed to start: {cause} (vLLM's log: {log.save()})") from None
+        log.release()
+    return llm
 
 
 def _root_cause(e: BaseException) -> str:

@@ -118,7 +118,7 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
     model_dir = saved_checkpoint(req.model, req.layers, req.dtype)
     max_len = engine_max_len(config, max(wl.prompt_tokens + wl.output_tokens for wl, _ in runs))
     with tempfile.TemporaryDirectory(prefix="tracer-vllm-prof-") as pdir:
-        progress(f"starting the vLLM engine on {req.device}")
+        progress(f"starting the vLLM engine on {req.device} (its log is shown once it is up; TRACER_DEBUG=1: live)")
         opts = req.vllm if req.vllm.max_num_seqs else replace(req.vllm, max_num_seqs=max(256, *(wl.batch for wl, _ in runs)))
         llm = build_engine(model_dir, req.device, req.dtype, opts, max_len,
                            profile_dir=pdir if req.profiler == "torch" else None)
