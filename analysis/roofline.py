@@ -24,27 +24,32 @@ TENSOR_CLASSES = ("gemm", "attention")
 
 
 def kernel_work(kernels: pd.DataFrame) -> pd.DataFrame:
-    """kernels + flops, dram_bytes, work_source (analytic / unmodeled)."""
+    """kernels + flops, dram_bytes, work_source (analytic / unmodeled). The work model runs once per distinct
+    (op, shapes, dtypes, element size) and is spread back by codes: a million-kernel trace has a few hundred."""
     k = kernels.copy()
-    k["flops"] = np.nan
-    k["dram_bytes"] = np.nan
-    k["work_source"] = "unmodeled"
-    if k.empty:
-        return k
-    has_op = k["op_id"].notna() & (k["op_input_shapes"] != "")
+    n = len(k)
+    flops, dram = np.full(n, np.nan), np.full(n, np.nan)
+    source = np.full(n, "unmodeled", dtype=object)
+    has_op = (k["op_id"].notna() & (k["op_input_shapes"] != "")).to_numpy(dtype=bool) if n else np.zeros(0, bool)
     if has_op.any():
-        sub = k[has_op]
-        main = sub.sort_values("dur_us", ascending=False).drop_duplicates("op_id").index
-        hint = {i: _elem_bytes_from_kernel_name(str(k.at[i, "name"])) for i in main}
-        works = {}
-        for i in main:
-            key = (k.at[i, "op_name"], k.at[i, "op_input_shapes"], k.at[i, "op_input_dtypes"], hint[i])
-            if key not in works:
-                works[key] = op_work(*key)
-            w = works[(k.at[i, "op_name"], k.at[i, "op_input_shapes"], k.at[i, "op_input_dtypes"], hint[i])]
+        pos = np.flatnonzero(has_op)
+        by_op = pd.DataFrame({"pos": pos, "op_id": k["op_id"].to_numpy()[pos], "dur": k["dur_us"].to_numpy()[pos]})
+        main = by_op.sort_values("dur", ascending=False, kind="stable").drop_duplicates("op_id")["pos"].to_numpy()
+        name_codes, names = pd.factorize(k["name"].iloc[main])
+        hints = np.array([_elem_bytes_from_kernel_name(str(x)) or 0 for x in names], dtype=np.int64)
+        columns = [pd.factorize(k[c].iloc[main]) for c in ("op_name", "op_input_shapes", "op_input_dtypes")]
+        codes = np.stack([c for c, _ in columns] + [hints[name_codes]], axis=1)
+        keys, inverse = np.unique(codes, axis=0, return_inverse=True)
+        work = np.full((len(keys), 2), np.nan)
+        for j, (o, sh, dt, hint) in enumerate(keys):
+            w = op_work(str(columns[0][1][o]), str(columns[1][1][sh]), str(columns[2][1][dt]), int(hint) or None)
             if w is not None:
-                k.at[i, "flops"], k.at[i, "dram_bytes"] = float(w[0]), float(w[1])
-                k.at[i, "work_source"] = "analytic"
+                work[j] = float(w[0]), float(w[1])
+        per_main = work[inverse.reshape(-1)]
+        modeled = ~np.isnan(per_main[:, 0])
+        flops[main[modeled]], dram[main[modeled]] = per_main[modeled, 0], per_main[modeled, 1]
+        source[main[modeled]] = "analytic"
+    k["flops"], k["dram_bytes"], k["work_source"] = flops, dram, source
     return k
 
 
@@ -69,11 +74,14 @@ def _dtype_of(dtypes_json: str) -> str:
 
 def peak_flops(kernels: pd.DataFrame, peaks: dict) -> np.ndarray:
     """The compute roof of each kernel: tensor cores for bf16/fp16 GEMM and attention, CUDA cores otherwise."""
-    out = np.empty(len(kernels))
-    for i, (cls, dt) in enumerate(zip(kernels["kernel_class"], kernels["op_input_dtypes"].fillna(""))):
-        d = _dtype_of(dt)
-        out[i] = peaks[d] if (cls in TENSOR_CLASSES and d in ("bf16", "fp16")) else peaks["fp32"]
-    return out * 1e12
+    if kernels.empty:
+        return np.zeros(0)
+    pairs = pd.DataFrame({"c": kernels["kernel_class"].astype(str).to_numpy(),
+                          "d": kernels["op_input_dtypes"].astype(str).fillna("").to_numpy()})
+    codes, uniq = pd.MultiIndex.from_frame(pairs).factorize()
+    roof = np.array([peaks[_dtype_of(d)] if (c in TENSOR_CLASSES and _dtype_of(d) in ("bf16", "fp16"))
+                     else peaks["fp32"] for c, d in uniq], dtype=float)
+    return roof[codes] * 1e12
 
 
 def roofline(kernels: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:

@@ -35,6 +35,19 @@ tables = load_tables(PATH, use_cache=False)
 elapsed = time.perf_counter() - t0
 rows = len(tables["kernels"])
 """,
+    "tracer analyze, all outputs": """
+import shutil, tempfile
+from tracer.commands import analyze_path
+from tracer.parse import load_tables
+from tracer.parse.cache import cache_dir
+shutil.rmtree(cache_dir(Path(PATH)), ignore_errors=True)   # the whole pipeline from the JSON, cache written
+out = tempfile.mkdtemp()
+t0 = time.perf_counter()
+analyze_path(PATH, out, False)
+elapsed = time.perf_counter() - t0
+rows = len(load_tables(PATH)["kernels"])
+shutil.rmtree(cache_dir(Path(PATH)), ignore_errors=True)
+""",
     "HTA parse_trace_dataframe": """
 from hta.common.trace_parser import parse_trace_dataframe
 from hta.configs.parser_config import ParserConfig
