@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.work import op_work
+from tracer.schema import distinct_combinations
 
 LATENCY_ROOF_PCT = 30.0
 LATENCY_MAX_US = 10.0
@@ -35,17 +36,14 @@ def kernel_work(kernels: pd.DataFrame) -> pd.DataFrame:
         pos = np.flatnonzero(has_op)
         by_op = pd.DataFrame({"pos": pos, "op_id": k["op_id"].to_numpy()[pos], "dur": k["dur_us"].to_numpy()[pos]})
         main = by_op.sort_values("dur", ascending=False, kind="stable").drop_duplicates("op_id")["pos"].to_numpy()
-        name_codes, names = pd.factorize(k["name"].iloc[main])
-        hints = np.array([_elem_bytes_from_kernel_name(str(x)) or 0 for x in names], dtype=np.int64)
-        columns = [pd.factorize(k[c].iloc[main]) for c in ("op_name", "op_input_shapes", "op_input_dtypes")]
-        codes = np.stack([c for c, _ in columns] + [hints[name_codes]], axis=1)
-        keys, inverse = np.unique(codes, axis=0, return_inverse=True)
-        work = np.full((len(keys), 2), np.nan)
-        for j, (o, sh, dt, hint) in enumerate(keys):
-            w = op_work(str(columns[0][1][o]), str(columns[1][1][sh]), str(columns[2][1][dt]), int(hint) or None)
+        (ops, shapes, dtypes, names), inverse = distinct_combinations(
+            *(k[c].iloc[main] for c in ("op_name", "op_input_shapes", "op_input_dtypes", "name")))
+        work = np.full((len(ops), 2), np.nan)
+        for j, key in enumerate(zip(ops, shapes, dtypes, names)):
+            w = op_work(str(key[0]), str(key[1]), str(key[2]), _elem_bytes_from_kernel_name(str(key[3])))
             if w is not None:
                 work[j] = float(w[0]), float(w[1])
-        per_main = work[inverse.reshape(-1)]
+        per_main = work[inverse]
         modeled = ~np.isnan(per_main[:, 0])
         flops[main[modeled]], dram[main[modeled]] = per_main[modeled, 0], per_main[modeled, 1]
         source[main[modeled]] = "analytic"
@@ -76,12 +74,10 @@ def peak_flops(kernels: pd.DataFrame, peaks: dict) -> np.ndarray:
     """The compute roof of each kernel: tensor cores for bf16/fp16 GEMM and attention, CUDA cores otherwise."""
     if kernels.empty:
         return np.zeros(0)
-    pairs = pd.DataFrame({"c": kernels["kernel_class"].astype(str).to_numpy(),
-                          "d": kernels["op_input_dtypes"].astype(str).fillna("").to_numpy()})
-    codes, uniq = pd.MultiIndex.from_frame(pairs).factorize()
-    roof = np.array([peaks[_dtype_of(d)] if (c in TENSOR_CLASSES and _dtype_of(d) in ("bf16", "fp16"))
-                     else peaks["fp32"] for c, d in uniq], dtype=float)
-    return roof[codes] * 1e12
+    (classes, dtypes), inverse = distinct_combinations(kernels["kernel_class"], kernels["op_input_dtypes"].fillna(""))
+    roof = np.array([peaks[_dtype_of(str(d))] if (c in TENSOR_CLASSES and _dtype_of(str(d)) in ("bf16", "fp16"))
+                     else peaks["fp32"] for c, d in zip(classes, dtypes)], dtype=float)
+    return roof[inverse] * 1e12
 
 
 def roofline(kernels: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:

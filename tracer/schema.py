@@ -7,9 +7,18 @@ a million-row table holds each name once and sorts, merges and takes integer cod
 """
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 
+from workloads.phases import DECODE, DECODE_STEP, PREFILL
+
 PHASES = ("prefill", "decode", "mixed", "none")
+# The ranges that mark phases: ours (workloads.phases) and vLLM's scheduler steps,
+# `execute_context_<n>(<prefill tokens>)_generation_<m>(<decode tokens>)`.
+PHASE_OF_RANGE = {PREFILL: "prefill", DECODE: "decode", DECODE_STEP: "decode"}
+VLLM_STEP = re.compile(r"^execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)\)")
 
 # column -> (pandas dtype, meaning)
 KERNELS = {
@@ -99,6 +108,21 @@ def as_text_category(s: pd.Series) -> pd.Series:
     if "" not in s.cat.categories:   # so that fillna("") and reindexing with "" work on it
         s = s.cat.add_categories("")
     return s.fillna("") if s.hasnans else s
+
+
+def categorical_of(labels, codes) -> pd.Categorical:
+    """labels[codes] as a Categorical of strings, built from the codes (labels may repeat): no string per row."""
+    categories, inverse = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+    return pd.Categorical.from_codes(inverse.reshape(-1).astype(np.int64)[np.asarray(codes)], categories=categories)
+
+
+def distinct_combinations(*columns) -> tuple[list, np.ndarray]:
+    """The distinct rows of several columns, as one array of values per column, and each row's index among them:
+    work that depends only on those values runs once per distinct row (a few hundred in a million-row table)."""
+    factorized = [pd.factorize(c, use_na_sentinel=False) for c in columns]
+    rows, inverse = np.unique(np.stack([codes for codes, _ in factorized], axis=1), axis=0, return_inverse=True)
+    values = [np.asarray(uniques, dtype=object)[rows[:, j]] for j, (_, uniques) in enumerate(factorized)]
+    return values, inverse.reshape(-1)
 
 
 def empty(table: str) -> pd.DataFrame:

@@ -18,6 +18,7 @@ class HeldStderr:
         self._held: list[bytes] = []
         self._lock = threading.Lock()
         self._live = live
+        self._partial = b""   # a line the last read cut off
 
     def feed(self, chunk: bytes) -> None:
         with self._lock:
@@ -25,7 +26,8 @@ class HeldStderr:
                 _write(self.out_fd, chunk)
             else:
                 self._held.append(chunk)
-        self.lines.extend(chunk.decode("utf-8", "replace").splitlines())
+        *complete, self._partial = (self._partial + chunk).split(b"\n")
+        self.lines.extend(line.decode("utf-8", "replace") for line in complete)
         del self.lines[:-2000]
 
     def release(self) -> None:

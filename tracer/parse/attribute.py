@@ -6,18 +6,14 @@ innermost enclosing op and phase range on that thread.
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import orjson
 import pandas as pd
 
 from tracer import schema
-from tracer.schema import as_text_category
+from tracer.schema import PHASE_OF_RANGE, VLLM_STEP, as_text_category, categorical_of
 from tracer.parse.classify import classify_kernels, short_kernel_name
 
-OUR_PHASES = {"prefill": "prefill", "decode": "decode", "decode_step": "decode"}
-VLLM_STEP = re.compile(r"^execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)\)")
 
 
 def build_tables(raw: dict) -> dict:
@@ -52,7 +48,7 @@ def ranges_table(ann: pd.DataFrame, source: str) -> pd.DataFrame:
     has_p = (prefill_tok.fillna(0) > 0).to_numpy(dtype=bool)
     has_d = (decode_seq.fillna(0) > 0).to_numpy(dtype=bool)
     vllm_phase = np.select([has_p & has_d, has_p, has_d], ["mixed", "prefill", "decode"], "none")
-    ours = df["name"].map(OUR_PHASES).fillna("none")
+    ours = df["name"].map(PHASE_OF_RANGE).fillna("none")
     df["phase"] = np.where(is_vllm, vllm_phase, ours)
     df["prefill_tokens"] = prefill_tok.astype("Int64")
     df["decode_tokens"] = decode_seq.astype("Int64")
@@ -133,21 +129,30 @@ def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
                        "dur_us": pd.to_numeric(raw_ops["dur"], errors="coerce").astype(float),
                        "pid": _num(raw_ops["pid"]), "tid": _num(raw_ops["tid"]),
                        "external_id": _num(raw_ops.get("External id", pd.Series([pd.NA] * len(raw_ops))))})
-    df["input_shapes"] = _json_col(raw_ops.get("Input Dims"), len(df))
-    df["input_dtypes"] = _json_col(raw_ops.get("Input type"), len(df))
+    df["input_shapes"] = _text_column(raw_ops.get("Input Dims"), len(df), _as_json)
+    df["input_dtypes"] = _text_column(raw_ops.get("Input type"), len(df), _as_json)
     df["profiler_flops"] = pd.to_numeric(raw_ops.get("flops", pd.Series([None] * len(df))), errors="coerce")
     phase, step, _ = _phase_of(df["start_us"].to_numpy(), df["tid"], ranges)
     df["phase"], df["step"] = phase, step
     return schema.conform(df, "ops")
 
 
-def _json_col(values, n: int) -> pd.Series:
+def _text_column(values, n: int, to_text) -> pd.Series:
+    """A text column of the tables from a raw frame's column: typed decoding already made it text; the generic
+    decoding path holds JSON values, which `to_text` turns into text."""
     if values is None:
         return as_text_category(pd.Series([""] * n, dtype="string"))
     if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values.dtype):
-        return as_text_category(values).reset_index(drop=True)   # already JSON text (typed decoding keeps it)
-    return as_text_category(pd.Series([v if isinstance(v, str) else orjson.dumps(v).decode() if v is not None
-                                       else "" for v in values], dtype="string"))
+        return as_text_category(values).reset_index(drop=True)
+    return as_text_category(pd.Series([to_text(v) for v in values], dtype="string"))
+
+
+def _as_json(v) -> str:
+    return v if isinstance(v, str) else orjson.dumps(v).decode() if v is not None else ""
+
+
+def _joined_dims(v) -> str:
+    return ",".join(str(x) for x in v) if isinstance(v, list) else ""
 
 
 def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
@@ -173,10 +178,8 @@ def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
 
 
 def _labels(idx: np.ndarray, values, missing: str) -> pd.Categorical:
-    """values[idx] as a Categorical (`missing` where idx is -1), built from codes: no per-row strings."""
-    cats, codes = np.unique(np.append(np.asarray(values, dtype=object), missing).astype(str), return_inverse=True)
-    codes = codes.astype(np.int64)
-    return pd.Categorical.from_codes(np.where(idx >= 0, codes[np.maximum(idx, 0)], codes[-1]), categories=cats)
+    """values[idx] as a Categorical, `missing` where idx is -1."""
+    return categorical_of(np.append(np.asarray(values, dtype=object), missing), np.where(idx >= 0, idx, len(values)))
 
 
 def _innermost_range_name(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame) -> np.ndarray:
@@ -214,8 +217,8 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
                        "external_id": _num(raw.get("External id", pd.Series([pd.NA] * len(raw)))),
                        "registers_per_thread": _num(raw.get("registers per thread", pd.Series([pd.NA] * len(raw)))),
                        "shared_mem_bytes": _num(raw.get("shared memory", pd.Series([pd.NA] * len(raw))))})
-    df["grid"] = _dims(raw.get("grid"), len(df))
-    df["block"] = _dims(raw.get("block"), len(df))
+    df["grid"] = _text_column(raw.get("grid"), len(df), _joined_dims)
+    df["block"] = _text_column(raw.get("block"), len(df), _joined_dims)
     # sort before the wide text columns are attached: a left merge keeps this order
     df = df.sort_values("start_us", kind="stable").reset_index(drop=True)
     df = df.merge(runtime, on="correlation", how="left")
@@ -232,19 +235,7 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
 def _map_categories(s: pd.Series, fn) -> pd.Series:
     """fn applied once per distinct value of a Categorical, the result again a Categorical."""
     s = as_text_category(s)
-    mapped = np.array([fn(c) for c in s.cat.categories], dtype=object).astype(str)
-    cats, inverse = np.unique(mapped, return_inverse=True)
-    return pd.Series(pd.Categorical.from_codes(inverse.astype(np.int64)[s.cat.codes.to_numpy()], categories=cats),
-                     index=s.index)
-
-
-def _dims(values, n: int) -> pd.Series:
-    if values is None:
-        return as_text_category(pd.Series([""] * n, dtype="string"))
-    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values.dtype):
-        return as_text_category(values).reset_index(drop=True)   # typed decoding already joined them
-    return as_text_category(pd.Series([",".join(str(x) for x in v) if isinstance(v, list) else "" for v in values],
-                                      dtype="string"))
+    return pd.Series(categorical_of([fn(c) for c in s.cat.categories], s.cat.codes.to_numpy()), index=s.index)
 
 
 def _attach_ops(df: pd.DataFrame, ops: pd.DataFrame) -> None:

@@ -179,8 +179,8 @@ def _decode(data: bytes, source: str):
 _ATTR = {"External id": "external_id", "registers per thread": "registers", "shared memory": "shared",
          "Input Dims": "input_dims", "Input type": "input_type"}
 _FLOAT = {"ts", "dur", "bytes", "flops"}
-_RAW_JSON = {"Input Dims", "Input type"}
 _DIMS = {"grid", "block"}
+_REPEATED_TEXT = {"name", "Input Dims", "Input type"} | _DIMS   # dictionary-encoded in the worker
 
 
 def _collect_typed(events: list, cols: dict) -> None:
@@ -213,7 +213,7 @@ def _arrow(field: str, values, pa):
     # Text that repeats (names, shapes, type lists, launch dims) is dictionary-encoded here, in the worker: a few
     # hundred distinct values travel back instead of millions of strings, shapes are compacted once per
     # distinct value, and the tables keep them as categoricals (cheap to sort, merge and take).
-    if field in _RAW_JSON or field in _DIMS or field == "name":
+    if field in _REPEATED_TEXT:
         encoded = _raw_json_array(values, pa).dictionary_encode()
         return pa.DictionaryArray.from_arrays(encoded.indices, _distinct_text(encoded.dictionary, field, pa))
     try:

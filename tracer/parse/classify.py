@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 
 CLASSES = ("gemm", "attention", "norm", "elementwise", "reduction", "copy", "communication", "sampling", "other")
@@ -59,14 +58,10 @@ def classify_kernel(name: str, op_name: str = "") -> str:
 
 def classify_kernels(names: pd.Series, op_names: pd.Series) -> pd.Series:
     """Class per kernel, computed once per distinct (kernel name, op name) pair; a Categorical."""
-    from tracer.schema import as_text_category
-    names, op_names = as_text_category(names), as_text_category(op_names)
-    n_codes, o_codes = names.cat.codes.to_numpy(np.int64), op_names.cat.codes.to_numpy(np.int64)
-    pairs, inverse = np.unique(n_codes * (len(op_names.cat.categories) + 1) + o_codes, return_inverse=True)
-    n_cats, o_cats = names.cat.categories, op_names.cat.categories
-    width = len(o_cats) + 1
-    classes = np.array([classify_kernel(str(n_cats[p // width]), str(o_cats[p % width])) for p in pairs], dtype=object)
-    return pd.Series(pd.Categorical(classes[inverse.reshape(-1)]), index=names.index)
+    from tracer.schema import as_text_category, categorical_of, distinct_combinations
+    (n, o), inverse = distinct_combinations(as_text_category(names), as_text_category(op_names))
+    return pd.Series(categorical_of([classify_kernel(str(a), str(b)) for a, b in zip(n, o)], inverse),
+                     index=names.index)
 
 
 _TEMPLATE = re.compile(r"<[^<>]*>")

@@ -9,16 +9,12 @@
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 from tracer.perfetto import slice_ns
+from tracer.schema import PHASE_OF_RANGE, VLLM_STEP
 
 PHASE_TRACK_TID = 999_999_999
-PHASE_NAMES = ("prefill", "decode", "decode_step")
-# Same pattern as the parser's (tracer.parse.attribute.VLLM_STEP): context (prefill) and generation (decode)
-# request counts and tokens of one scheduler step.
-_VLLM_STEP = re.compile(r"^execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)\)")
 _LANE_TID_BASE = 1_000_000_000   # lane tids stay integers (Perfetto coerces tids to uint32)
 _MAX_LANES = 15
 
@@ -31,7 +27,7 @@ def perfetto_ready(events: list, nvml_samples=(), phase_clock=(), base_time_ns=N
 
 
 def _vllm_step_label(name: str) -> str | None:
-    m = _VLLM_STEP.match(name)
+    m = VLLM_STEP.match(name)
     if not m:
         return None
     ctx_tok, gen_tok = int(m[2]), int(m[4])
@@ -47,7 +43,7 @@ def phase_track_events(events: list) -> list:
         if e.get("cat") != "user_annotation" or e.get("ph") != "X":
             continue
         name = e.get("name", "")
-        label = name if name in PHASE_NAMES else _vllm_step_label(name)
+        label = name if name in PHASE_OF_RANGE else _vllm_step_label(name)
         if label:
             spans.append((e, label))
     if not spans:
@@ -64,18 +60,18 @@ def nvml_counter_events(events: list, nvml_samples, phase_clock, base_time_ns=No
     """Chrome counter events ("ph": "C") for NVML samples. Placed by the Unix clock where the trace says where
     its clock starts (Kineto's baseTimeNanoseconds: ts in us after it), else aligned on the first `prefill`
     annotation with the host time we took when it opened."""
-    if not nvml_samples:
+    annotations = [e for e in events if e.get("cat") == "user_annotation" and e.get("ph") == "X"]
+    if not nvml_samples or not annotations:
         return []
-    anchor = next((e for e in events if e.get("cat") == "user_annotation" and e.get("ph") == "X"), None)
-    if base_time_ns is not None and unix_offset_ns and anchor is not None:
+    if base_time_ns is not None and unix_offset_ns:
         offset_us = (unix_offset_ns - base_time_ns) / 1e3
     else:
         prefill_host_ns = next((start for name, start, _ in phase_clock if name == "prefill"), None)
-        anchor = next((e for e in events if e.get("name") == "prefill" and e.get("cat") == "user_annotation"), None)
-        if prefill_host_ns is None or anchor is None:
+        prefill = next((e for e in annotations if e.get("name") == "prefill"), None)
+        if prefill_host_ns is None or prefill is None:
             return []
-        offset_us = float(anchor["ts"]) - prefill_host_ns / 1e3
-    pid = anchor.get("pid", 0)
+        offset_us = float(prefill["ts"]) - prefill_host_ns / 1e3
+    pid = annotations[0].get("pid", 0)
     # The sampler also ran through the warm-ups, which the profiler did not record: keep the samples over the
     # trace's own span (and the one just before it, so the counters start with a value).
     spans = [(float(e["ts"]), float(e["ts"]) + float(e["dur"])) for e in events
@@ -101,6 +97,8 @@ def _lane_tid(tid, lane: int):
 
 # Slices parsers attribute through their thread (tid): these keep their track; what crosses them moves.
 _ANCHORED = frozenset({"user_annotation", "cpu_op", "cuda_runtime", "cuda_driver", "gpu_user_annotation"})
+
+
 def _greedy_lanes(items: list) -> dict:
     """items: (start_ns, end_ns, index, min_lane), sorted by start then longest first. Each goes to the first lane
     at or above its minimum where it nests; returns index -> lane for those not on lane 0."""
@@ -147,7 +145,7 @@ def _lanes_of_track(events: list, idx: list) -> dict:
                    key=lambda x: (x[0], -x[1]))
     anchored_lanes = _greedy_lanes([(s, e, i, 0) for s, e, i, a in items if a])
     base = [(s, e, i, 0) for s, e, i, a in items if a and i not in anchored_lanes]
-    crosses = _crosses_anchored(base) if base else (lambda s, e: False)
+    crosses = _crosses_anchored(base)
     return _greedy_lanes([(s, e, i, 0 if (a and i not in anchored_lanes) or (not a and not crosses(s, e)) else 1)
                           for s, e, i, a in items])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from tracer.errors import TracerError
 from tracer.record.environment import device_properties, library_versions, resolve_device
 from tracer.record.nvml_sampler import NvmlSampler
-from tracer.record.sidecar import write_atomic, write_sidecar
+from tracer.record.sidecar import write_sidecar
 from workloads.spec import Workload
 from workloads.vllm_engine import VllmOptions
 
@@ -164,13 +164,10 @@ def _move_trace(src: Path, out: Path, sampler) -> Path:
 
     import orjson
 
-    from tracer.record.perfetto_layout import perfetto_ready
+    from tracer.record.torch_profiler import write_trace
     raw = src.read_bytes()
-    trace = orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-    trace["traceEvents"] = perfetto_ready(trace.get("traceEvents", []), sampler.samples, (),
-                                          trace.get("baseTimeNanoseconds"), sampler.unix_offset_ns)
-    data = orjson.dumps(trace)
-    write_atomic(out, gzip.compress(data, compresslevel=6) if out.name.endswith(".gz") else data)
+    write_trace(orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw), out, sampler.samples, (),
+                sampler.unix_offset_ns)
     src.unlink()
     return out
 

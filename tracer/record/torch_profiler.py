@@ -1,7 +1,7 @@
 """torch.profiler driver: the profiler context for a measured run, and the gzipped Chrome trace it writes.
 
-The trace is written once, atomically, with what tracer.record.perfetto_layout adds: the phase track, NVML counter
-tracks placed on the trace's clock through the `prefill` annotation, and overlap lanes.
+Every Chrome trace we write (ours and vLLM's) goes through write_trace: once, atomically, with what
+tracer.record.perfetto_layout adds (the phase track, NVML counter tracks, overlap lanes).
 """
 from __future__ import annotations
 
@@ -38,7 +38,12 @@ def export_chrome_trace(prof, out_path: str | Path, nvml_samples=(), phase_clock
         trace = orjson.loads(Path(raw).read_bytes())
     finally:
         os.unlink(raw)
-    trace["traceEvents"] = perfetto_ready(trace["traceEvents"], nvml_samples, phase_clock,
+    return write_trace(trace, out_path, nvml_samples, phase_clock, unix_offset_ns)
+
+
+def write_trace(trace: dict, out_path: Path, nvml_samples=(), phase_clock=(), unix_offset_ns=None) -> Path:
+    """A decoded Chrome trace, laid out for Perfetto, written to `out_path` (gzip when it ends in .gz)."""
+    trace["traceEvents"] = perfetto_ready(trace.get("traceEvents", []), nvml_samples, phase_clock,
                                           trace.get("baseTimeNanoseconds"), unix_offset_ns)
     data = orjson.dumps(trace)
     write_atomic(out_path, gzip.compress(data, compresslevel=6) if out_path.name.endswith(".gz") else data)
