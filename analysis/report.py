@@ -19,9 +19,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from analysis.architecture import elem_bytes_of, model_shape
 from analysis.breakdown import class_breakdown, phase_summary, top_kernels
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
+from analysis.step_tokens import step_tokens
 
 SUMMARY_VERSION = 1
 
@@ -31,14 +33,50 @@ def device_name(tables: dict) -> str:
     return props[0].get("name", "") if props and isinstance(props[0], dict) else ""
 
 
+def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict | None = None,
+                        workload: dict | None = None, dtype: str | None = None) -> tuple[tuple | None, str | None]:
+    """(ModelShape, step tokens) for the work model of shape-less kernels, from the sidecar or what the user named
+    (`--model`, `--workload`, `--dtype`), and a notice when it cannot be had."""
+    side = sidecar or {}
+    config = model_config or (side.get("model") or {}).get("config")
+    if not config:
+        return None, ("kernels without recorded shapes (CUDA-graph replays, nsys exports) stay unmodeled: name the "
+                      "model with --model (a preset or a local config.json) to model them")
+    elem = elem_bytes_of(dtype or (side.get("model") or {}).get("dtype")) or _elem_bytes_from_ops(tables["ops"])
+    shape = model_shape(config, elem or 2)
+    if shape is None:
+        return None, f"model type {config.get('model_type')!r} has no architecture model: its shape-less kernels stay unmodeled"
+    block = ((side.get("figures") or {}).get("kv_block_size_tokens"))
+    steps = step_tokens(tables["ranges"], workload or side.get("workload"), block)
+    if steps is None:
+        return None, ("the steps' token counts are unknown (no vLLM step annotations, no workload): name it with "
+                      "--workload (e.g. decode_b16_s128_o64) to model shape-less kernels")
+    return (shape, steps), None
+
+
+def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
+    """The activations' element size, from the most common floating type among the ops' inputs."""
+    if ops.empty:
+        return None
+    counts = ops["input_dtypes"].astype(str).str.extract(r"(BFloat16|Half|\"float\")")[0].value_counts()
+    if counts.empty:
+        return None
+    return {"BFloat16": 2, "Half": 2}.get(counts.index[0], 4)
+
+
 def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.DataFrame | None = None,
-            ncu_phase: str | None = None) -> dict:
+            ncu_phase: str | None = None, model_config: dict | None = None, workload: dict | None = None,
+            dtype: str | None = None) -> dict:
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
     kernels = tables["kernels"]
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     peaks = resolve_peaks(dev, peaks_file) if dev else None
-    k = roofline(kernel_work(kernels), peaks)
     notices = []
+    architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype)
+    model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
+    k = roofline(kernel_work(kernels, architecture), peaks, model_dtype)
+    if arch_notice and len(k) and (k["work_source"] == "unmodeled").any():
+        notices.append(arch_notice)
     if kernels.empty:
         notices.append("no GPU kernels in this trace (CPU-only or capture without kernels); op tables only")
     if peaks is None and not kernels.empty:

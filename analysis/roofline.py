@@ -16,6 +16,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from analysis.architecture_work import architecture_work
+from analysis.layer_map import map_kernels
+from analysis.step_tokens import step_keys
 from analysis.work import op_work
 from tracer.schema import distinct_combinations
 
@@ -24,9 +27,14 @@ LATENCY_MAX_US = 10.0
 TENSOR_CLASSES = ("gemm", "attention")
 
 
-def kernel_work(kernels: pd.DataFrame) -> pd.DataFrame:
-    """kernels + flops, dram_bytes, work_source (analytic / unmodeled). The work model runs once per distinct
-    (op, shapes, dtypes, element size) and is spread back by codes: a million-kernel trace has a few hundred."""
+def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.DataFrame:
+    """kernels + flops, dram_bytes, work_source, model_op, layer.
+
+    Work comes first from the launching op's recorded shapes (`analytic`; once per distinct (op, shapes, dtypes,
+    element size), spread back by codes: a million-kernel trace has a few hundred). `architecture`, a (ModelShape,
+    step tokens) pair, maps every kernel of a step to its model operation and layer and gives the kernels the ops
+    left unmodeled their work from the model's shape (`architecture`): graph replays, fused and custom kernels,
+    nsys exports."""
     k = kernels.copy()
     n = len(k)
     flops, dram = np.full(n, np.nan), np.full(n, np.nan)
@@ -47,7 +55,19 @@ def kernel_work(kernels: pd.DataFrame) -> pd.DataFrame:
         modeled = ~np.isnan(per_main[:, 0])
         flops[main[modeled]], dram[main[modeled]] = per_main[modeled, 0], per_main[modeled, 1]
         source[main[modeled]] = "analytic"
+    ops, layer = np.full(n, "", dtype=object), np.full(n, -1, dtype=np.int64)
+    if architecture is not None and n:
+        shape, steps = architecture
+        keys = step_keys(k)
+        ops, layer = map_kernels(k, keys, shape)
+        unmodeled = source == "unmodeled"
+        a_flops, a_dram = architecture_work(k, ops, layer, keys, steps, shape, unmodeled)
+        filled = unmodeled & ~np.isnan(a_flops)
+        flops[filled], dram[filled], source[filled] = a_flops[filled], a_dram[filled], "architecture"
     k["flops"], k["dram_bytes"], k["work_source"] = flops, dram, source
+    k["model_op"] = pd.Categorical(ops)
+    k["layer"] = pd.array(np.where(ops != "", layer, -1), dtype="Int64")
+    k.loc[(ops == "") | (layer < 0), "layer"] = pd.NA
     return k
 
 
@@ -70,17 +90,19 @@ def _dtype_of(dtypes_json: str) -> str:
     return "fp32"
 
 
-def peak_flops(kernels: pd.DataFrame, peaks: dict) -> np.ndarray:
-    """The compute roof of each kernel: tensor cores for bf16/fp16 GEMM and attention, CUDA cores otherwise."""
+def peak_flops(kernels: pd.DataFrame, peaks: dict, default_dtype: str = "fp32") -> np.ndarray:
+    """The compute roof of each kernel: tensor cores for bf16/fp16 GEMM and attention, CUDA cores otherwise. A kernel
+    whose op recorded no dtypes (graph replays, nsys) takes the model's dtype."""
     if kernels.empty:
         return np.zeros(0)
     (classes, dtypes), inverse = distinct_combinations(kernels["kernel_class"], kernels["op_input_dtypes"].fillna(""))
-    roof = np.array([peaks[_dtype_of(str(d))] if (c in TENSOR_CLASSES and _dtype_of(str(d)) in ("bf16", "fp16"))
-                     else peaks["fp32"] for c, d in zip(classes, dtypes)], dtype=float)
+    kinds = [_dtype_of(str(d)) if str(d) else default_dtype for d in dtypes]
+    roof = np.array([peaks[kind] if (c in TENSOR_CLASSES and kind in ("bf16", "fp16")) else peaks["fp32"]
+                     for c, kind in zip(classes, kinds)], dtype=float)
     return roof[inverse] * 1e12
 
 
-def roofline(kernels: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:
+def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp32") -> pd.DataFrame:
     """kernels with work -> + intensity_flop_per_byte, achieved_tflops, achieved_gbps, roof_pct, bound."""
     k = kernels.copy()
     dur_s = k["dur_us"].to_numpy() * 1e-6
@@ -95,7 +117,7 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None) -> pd.DataFrame:
     if peaks is None or k.empty:
         k.loc[k["bound"] == "", "bound"] = "unknown-device"
         return k
-    pf = peak_flops(k, peaks)
+    pf = peak_flops(k, peaks, default_dtype)
     bw = peaks["hbm_gbps"] * 1e9
     k["peak_tflops"] = pf / 1e12
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -112,6 +112,21 @@ def op_work(op_name: str, shapes_json: str, dtypes_json: str, elem_bytes_hint: i
         if base in ("reshape_and_cache", "reshape_and_cache_flash") and len(t) >= 2:
             kv = _numel(t[0][0]) * t[0][1] + _numel(t[1][0]) * t[1][1]
             return 0, 2 * kv  # read key and value, write them into the cache blocks
+        if base in ("gelu_new", "gelu_fast", "gelu_quick") and len(t) >= 2:   # vLLM's custom op: (out, input)
+            n = _numel(t[1][0])
+            return 8 * n, 2 * n * t[1][1]
+        if base == "fused_add_rms_norm" and len(t) >= 3:   # (input, residual, weight): both updated in place
+            n = _numel(t[0][0])
+            return 5 * n, 4 * n * es + _numel(t[2][0]) * t[2][1]
+        if base in ("fill_", "zero_"):
+            return 0, _numel(t[0][0]) * es
+        if base in ("argmax", "argmin", "amax", "amin", "max", "min", "sum", "mean") and len(t) >= 1:
+            n = _numel(t[0][0])
+            return n, n * es + 8 * max(1, n // max(1, t[0][0][-1]))
+        if base == "gather" and len(t) >= 2:   # (input, dim, index): one element per index
+            idx = t[-1][0] if len(t) == 2 else t[1][0]
+            n = _numel(idx)
+            return 0, n * (es + 8) + n * es
         if base == "rotary_embedding" and len(t) >= 3:
             q, k = t[1], t[2]
             n = _numel(q[0]) + _numel(k[0])

@@ -93,6 +93,18 @@ def record(**kw):
     compare_paths(traces, out_dir=None, as_json=False)
 
 
+def _work_model_options(f):
+    """The model and workload of a trace recorded without our sidecar (vLLM's own profiler output, an nsys export),
+    so that kernels without recorded shapes get their work from the model's architecture."""
+    f = click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]),
+                     help="the model's dtype (default: the sidecar's, else the ops' inputs')")(f)
+    f = click.option("--workload", "-w", help="the run's workload, e.g. decode_b16_s128_o64 (HF traces without "
+                     "a sidecar; vLLM's step annotations carry their own token counts)")(f)
+    f = click.option("--layers", type=int, help="the preset cut to N layers")(f)
+    return click.option("--model", help="the traced model: a preset (gpt2, llama-1b, ...), a local checkpoint "
+                        "folder or config.json; default: the sidecar's")(f)
+
+
 @cli.command()
 @click.argument("trace")
 @click.option("--out", help="output folder (default <trace stem>_analysis beside the trace)")
@@ -101,11 +113,13 @@ def record(**kw):
 @click.option("--ncu", "ncu_file", type=click.Path(exists=True, dir_okay=False),
               help="Nsight Compute CSV of the same workload: measured against analytic work")
 @click.option("--ncu-phase", type=click.Choice(["prefill", "decode"]), help="phase the ncu CSV measured")
-def analyze(trace, out, as_json, peaks, ncu_file, ncu_phase):
+@_work_model_options
+def analyze(trace, out, as_json, peaks, ncu_file, ncu_phase, model, layers, workload, dtype):
     """Per-kernel tables, roofline and memory/compute/latency breakdowns of a trace (Chrome/Kineto JSON,
     nsys .sqlite or .nsys-rep)."""
-    from tracer.commands import analyze_path
-    analyze_path(trace, out, as_json, peaks, ncu_file, ncu_phase)
+    from tracer.commands import analyze_path, work_model_inputs
+    analyze_path(trace, out, as_json, peaks, ncu_file, ncu_phase,
+                 work_model=work_model_inputs(model, layers, workload, dtype))
 
 
 @cli.command()
@@ -113,10 +127,11 @@ def analyze(trace, out, as_json, peaks, ncu_file, ncu_phase):
 @click.option("--out", help="output folder (default traces/compare)")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--peaks", type=click.Path(exists=True, dir_okay=False))
-def compare(traces, out, as_json, peaks):
+@_work_model_options
+def compare(traces, out, as_json, peaks, model, layers, workload, dtype):
     """Side by side: per-phase GPU and wall time, tokens/s, TTFT, memory, classes, bound shares, top kernels."""
-    from tracer.commands import compare_paths
-    compare_paths(list(traces), out, as_json, peaks)
+    from tracer.commands import compare_paths, work_model_inputs
+    compare_paths(list(traces), out, as_json, peaks, work_model=work_model_inputs(model, layers, workload, dtype))
 
 
 @cli.command(name="open")

@@ -19,7 +19,28 @@ def default_out_dir(trace: str) -> Path:
     return stem.with_name(stem.name + "_analysis")
 
 
-def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None) -> tuple[dict, dict]:
+def work_model_inputs(model: str | None, layers: int | None, workload: str | None, dtype: str | None) -> dict:
+    """What the user named of a trace's model and workload, as plain data for the analysis layer."""
+    out: dict = {"dtype": dtype}
+    if model:
+        if model.endswith(".json") and Path(model).is_file():
+            try:
+                out["model_config"] = orjson.loads(Path(model).read_bytes())
+            except orjson.JSONDecodeError as e:
+                raise TracerError(f"--model {model}: not a JSON config ({e})") from None
+        else:
+            from workloads.models import model_config
+            out["model_config"] = model_config(model, layers).to_dict()
+    if workload:
+        from workloads.spec import parse_workload
+        w = parse_workload(workload)
+        out["workload"] = {"name": w.name, "batch": w.batch, "prompt_tokens": w.prompt_tokens,
+                           "output_tokens": w.output_tokens}
+    return out
+
+
+def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
+                work_model: dict | None = None) -> tuple[dict, dict]:
     from analysis.report import analyze
 
     tables = load_tables(trace)
@@ -28,14 +49,14 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None) -> t
         from tracer.parse.ncu import ncu_kernels
         ncu = ncu_kernels(ncu_file)
         ncu_phase = ncu_phase or (read_sidecar(ncu_file) or {}).get("ncu_range") or "decode"
-    return tables, analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase)
+    return tables, analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase, **(work_model or {}))
 
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
-                 ncu_phase=None) -> list[Path]:
+                 ncu_phase=None, work_model: dict | None = None) -> list[Path]:
     from analysis.report import write_outputs
 
-    tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase)
+    tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
     out = Path(out_dir) if out_dir else default_out_dir(trace)
     written = write_outputs(result, tables, out, Path(trace).name)
     if as_json:
@@ -78,14 +99,15 @@ def terminal_summary(result: dict, tables: dict) -> str:
     return "\n".join(lines)
 
 
-def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_file=None) -> Path:
+def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_file=None,
+                  work_model: dict | None = None) -> Path:
     from analysis.compare import compare_results, write_comparison
 
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")
     runs = []
     for p in paths:
-        _, result = analyze_one(p, peaks_file)
+        _, result = analyze_one(p, peaks_file, work_model=work_model)
         runs.append((_label(p), result))
     comparison = compare_results(runs)
     out = Path(out_dir) if out_dir else Path("traces") / "compare"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import orjson
 
-TRACE_SUFFIXES = (".pt.trace.json.gz", ".json.gz", ".json", ".nsys-rep", ".sqlite", ".ncu.csv", ".csv")
+TRACE_SUFFIXES = (".pt.trace.json.gz", ".json.gz", ".json", ".nsys-rep", ".sqlite.gz", ".sqlite", ".ncu.csv.gz",
+                  ".ncu.csv", ".csv")
 
 
 def trace_stem(trace_path: str | Path) -> Path:

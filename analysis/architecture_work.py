@@ -1,0 +1,170 @@
+"""Work of a kernel from the model operation it belongs to (analysis.layer_map), the model's shape and its step's
+token composition (analysis.step_tokens), for kernels whose launching op recorded no shapes: CUDA-graph replays,
+Inductor's fused Triton kernels, vLLM's custom kernels, Nsight Systems exports.
+
+The same conventions as analysis.work: 2 FLOPs a multiply-add, the fewest DRAM bytes (each input read once, each
+output written once). A kernel a formula cannot be backed for keeps NaN (unmodeled). Formulas, with T new tokens,
+S sequences, H hidden, I MLP width, e bytes an element:
+- projections: M x N x K GEMMs (M = T; the LM head takes one row a sequence: M = S); cuBLAS's split-K reduction
+  kernel reads at least two fp32 partial products of the M x N output and writes it;
+- attention: 4 x heads x head_dim FLOPs per query-key pair attended (causal within a prompt); bytes: Q and O, K and
+  V of the context read (whole KV blocks where paged); a split-KV combine kernel reads two fp32 partial outputs;
+- KV-cache writes: vLLM's reshape_and_cache reads and writes the new tokens' K and V; HF's torch.cat reads the
+  whole cache and writes it again (one kernel for K, one for V);
+- norms: (Layer|RMS)Norm of T x H (7 or 4 FLOPs an element), fused residual add (Inductor, vLLM) reads and writes
+  the residual too; residual adds and HF's element-by-element activations: one pass over T x H (T x I in the MLP)
+  per operand the kernel's name lists (`std::array<char*, N>`); fused activations: GELU 8 FLOPs an element,
+  read once and write once, gated (SiLU and multiply) reads both halves;
+- embeddings: T rows gathered; bookkeeping kernels (positions, slot mappings, block tables) read and write a few
+  integers a sequence and its block-table row; the sampler reads the S x vocab logits once.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from analysis.architecture import ModelShape
+
+_OPERANDS = re.compile(r"array<char\s*\*,\s*(\d+)", re.I)
+_FUSED_ADD = re.compile(r"fused_add|_add_|embedding", re.I)
+_BINARY = re.compile(r"BinaryFunctor|CUDAFunctor_add|Functor_(add|sub|mul|div)|MulFunctor|AddFunctor", re.I)
+_UNARY = re.compile(r"AUnaryFunctor|BUnaryFunctor|OnSelf|tanh|pow_tensor_scalar|sigmoid|silu|gelu|exp|rsqrt", re.I)
+PARTIAL_BYTES = 4   # split-K and split-KV partial results are fp32
+MIN_SPLITS = 2
+
+
+def _operands(name: str) -> int:
+    """How many tensors an ATen elementwise kernel touches (inputs + output), from its name."""
+    m = _OPERANDS.search(name)
+    if m:
+        return int(m.group(1))
+    if _UNARY.search(name):
+        return 2
+    return 3 if _BINARY.search(name) else 2
+
+
+def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float, float, float, bool] | None:
+    """(M, N, K, has_bias) of a projection."""
+    dims = {"qkv_proj": (s.q_width + 2 * s.kv_width, s.hidden, s.linear_bias or s.qkv_bias),
+            "q_proj": (s.q_width, s.hidden, s.linear_bias or s.qkv_bias),
+            "k_proj": (s.kv_width, s.hidden, s.linear_bias or s.qkv_bias),
+            "v_proj": (s.kv_width, s.hidden, s.linear_bias or s.qkv_bias),
+            "o_proj": (s.hidden, s.q_width, s.linear_bias),
+            "mlp.up_proj": (s.intermediate, s.hidden, s.linear_bias),
+            "mlp.gate_proj": (s.intermediate, s.hidden, s.linear_bias),
+            "mlp.gate_up_proj": (2 * s.intermediate, s.hidden, s.linear_bias),
+            "mlp.down_proj": (s.hidden, s.intermediate, s.linear_bias),
+            "lm_head": (s.vocab, s.hidden, False)}
+    if op not in dims:
+        return None
+    n, k, bias = dims[op]
+    return (seqs if op == "lm_head" else tokens), n, k, bias
+
+
+def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: bool, step: pd.Series,
+                                  s: ModelShape) -> tuple[float, float] | None:
+    """(flops, dram_bytes) of one kernel of model operation `op`, or None when no formula backs it."""
+    e = s.elem_bytes
+    t, seqs = step["tokens"], step["seqs"]
+    th, ti = t * s.hidden, t * s.intermediate
+    dims = gemm_dims(op, s, t, seqs)
+    if dims is not None and cls == "gemm":
+        m, n, k, bias = dims
+        bias_bytes = n * e if bias else 0.0
+        if re.search(r"splitK.*reduce|splitKreduce", name, re.I):
+            return m * n * (MIN_SPLITS - 1), m * n * (MIN_SPLITS * PARTIAL_BYTES + e) + bias_bytes
+        return 2 * m * n * k, (m * k + k * n + m * n) * e + bias_bytes
+    if op == "attention":
+        if cls == "attention" and main_attention:
+            flops = 4 * s.heads * s.head_dim * step["attn_pairs"]
+            return flops, (2 * t * s.q_width + 2 * step["kv_read_tokens"] * s.kv_width) * e
+        if cls == "attention":   # split-KV combine
+            out = t * s.q_width
+            return 3 * out, out * (MIN_SPLITS * PARTIAL_BYTES + e) + MIN_SPLITS * t * s.heads * PARTIAL_BYTES
+        if re.search(r"rotary", name, re.I):
+            n = t * (s.q_width + s.kv_width)
+            return 3 * n, 2 * n * e
+        if re.search(r"reshape_and_cache|cache_kernel|_cache_", name, re.I):
+            return 0.0, 4 * t * s.kv_width * e
+        if re.search(r"CatArray", name):
+            return 0.0, 2 * step["kv_tokens_after"] * s.kv_width * e
+        return None
+    if op in ("input_norm", "post_attention_norm", "final_norm"):
+        if cls == "norm":
+            fused = bool(_FUSED_ADD.search(name))
+            flops = (4 if s.rms_norm else 7) * th + (th if fused else 0)
+            params = (1 if s.rms_norm else 2) * s.hidden * e
+            return flops, (2 * th + (2 * th if fused else 0)) * e + params
+        if cls == "elementwise":   # the residual add
+            return th, _operands(name) * th * e
+        if cls == "copy" and op == "final_norm":   # the last token's hidden state of each sequence, for the LM head
+            return 0.0, 2 * seqs * s.hidden * e
+        return None
+    if op == "mlp.act" and cls in ("elementwise", "other"):
+        if _OPERANDS.search(name) or "elementwise_kernel" in name:   # HF: one ATen kernel per operation
+            return ti, _operands(name) * ti * e
+        if s.gated_mlp:
+            return 5 * ti, 3 * ti * e
+        return 8 * ti, 2 * ti * e
+    if op == "embedding":
+        if cls == "copy":
+            return 0.0, 2 * th * e + 8 * t
+        if cls == "elementwise":
+            return th, _operands(name) * th * e
+        return None
+    if op == "input_prep":
+        return 0.0, _bookkeeping_bytes(step)
+    if op == "sampler":
+        if _READS_LOGITS.search(name):
+            logit_bytes = _elem_bytes_in_name(name) or PARTIAL_BYTES   # vLLM samples from fp32 logits
+            return seqs * s.vocab, seqs * s.vocab * logit_bytes + 8 * seqs
+        return 0.0, _bookkeeping_bytes(step)
+    return None
+
+
+_READS_LOGITS = re.compile(r"gumbel|softmax|topk|top_k|top_p|reduce_kernel|argmax|penalt|logprob", re.I)
+
+
+def _elem_bytes_in_name(name: str) -> int | None:
+    if re.search(r"BFloat16|Half|__half|bf16", name):
+        return 2
+    if re.search(r"<float|, float", name):
+        return 4
+    return None
+
+
+def _bookkeeping_bytes(step: pd.Series) -> float:
+    block_row = math.ceil(step["max_context"] / 16) if step["max_context"] == step["max_context"] else 0
+    return 2 * step["seqs"] * (block_row + 8) * 4
+
+
+def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray, keys: np.ndarray,
+                      steps: pd.DataFrame, shape: ModelShape, only: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """flops and dram_bytes (NaN where no formula) for the kernels selected by `only`."""
+    n = len(kernels)
+    flops, dram = np.full(n, np.nan), np.full(n, np.nan)
+    classes = kernels["kernel_class"].astype(str).to_numpy()
+    names = kernels["name"].astype(str).to_numpy()
+    dur = kernels["dur_us"].to_numpy(dtype=float)
+    # the longest attention kernel of each step and layer is the attention proper; the others combine its splits
+    att = pd.DataFrame({"key": keys, "layer": layer, "dur": dur})[(ops == "attention") & (classes == "attention")]
+    main_attention = np.zeros(n, dtype=bool)
+    if len(att):
+        main_attention[att.sort_values("dur", ascending=False, kind="stable")
+                       .drop_duplicates(["key", "layer"]).index.to_numpy()] = True
+    rows = {key: row for key, row in steps.iterrows()}
+    cache: dict = {}
+    for i in np.flatnonzero(only & (ops != "") & ~np.isnan(keys)):
+        step = rows.get(int(keys[i]))
+        if step is None:
+            continue
+        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]))
+        if memo not in cache:
+            cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape)
+        w = cache[memo]
+        if w is not None and not (np.isnan(w[0]) or np.isnan(w[1])):   # NaN: a context the trace does not tell
+            flops[i], dram[i] = w
+    return flops, dram

@@ -1,0 +1,112 @@
+"""Which model operation (qkv_proj, attention, mlp.down_proj, lm_head, sampler, ...) and which layer each kernel of a
+step belongs to, from the kernel sequence alone: no launching op or shapes needed, so it holds for kernels replayed
+from CUDA graphs and for Nsight Systems exports.
+
+A transformer step runs the same operations layer after layer and its projections are GEMMs, so the step's GEMM
+kernels, in order, are L layers of the same projections followed by the LM head. Whichever projection layout the
+backend uses (vLLM merges q/k/v and gate/up; HF keeps them apart) is the one whose count matches the step's GEMMs.
+The kernels between two GEMMs belong to the operation between those projections: after qkv the attention block
+(rotary, KV-cache write, attention), after o_proj the residual add and post-attention norm, after the up projection
+the activation, after the down projection the next layer's residual add and input norm (after the last layer the
+final norm), after the LM head the sampler. A step whose GEMM count fits no layout is left unmapped.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from analysis.architecture import ModelShape
+
+# cuBLAS's split-K reduction finishes the GEMM before it; it is no projection of its own
+GEMM_HELPER = re.compile(r"splitK.*reduce|splitKreduce|reduce_kernel.*cublas", re.I)
+
+
+def gemm_layouts(shape: ModelShape) -> list[tuple[str, ...]]:
+    attn = [("qkv_proj",), ("q_proj", "k_proj", "v_proj")]
+    if shape.gated_mlp:
+        mlp = [("mlp.gate_up_proj", "mlp.down_proj"), ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
+    else:
+        mlp = [("mlp.up_proj", "mlp.down_proj")]
+    return [a + ("o_proj",) + m for a in attn for m in mlp]
+
+
+def _segment_op(after: str, layer: int, layers: int) -> tuple[str, int]:
+    """The operation of the kernels that run after GEMM `after` of `layer`."""
+    if after == "lm_head":
+        return "sampler", -1
+    if after in ("qkv_proj", "q_proj", "k_proj", "v_proj"):
+        return "attention", layer
+    if after == "o_proj":
+        return "post_attention_norm", layer
+    if after in ("mlp.up_proj", "mlp.gate_up_proj", "mlp.gate_proj"):
+        return "mlp.act", layer
+    if layer + 1 < layers:   # after the down projection
+        return "input_norm", layer + 1
+    return "final_norm", -1
+
+
+def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -> tuple[np.ndarray, np.ndarray] | None:
+    """model_op and layer (-1: outside the layers) of one step's kernels in launch order, or None."""
+    is_gemm = classes == "gemm"
+    helper = np.array([bool(GEMM_HELPER.search(n)) for n in names], dtype=bool) & is_gemm
+    main = is_gemm & ~helper
+    n_main = int(main.sum())
+    layout = next((lay for lay in gemm_layouts(shape) if n_main == shape.layers * len(lay) + 1), None)
+    if layout is None:
+        return None
+    roles = [r for _ in range(shape.layers) for r in layout] + ["lm_head"]
+    role_layers = [i for i in range(shape.layers) for _ in layout] + [-1]
+    ops = np.empty(len(classes), dtype=object)
+    layer = np.full(len(classes), -1, dtype=np.int64)
+    seen = 0   # main GEMMs so far
+    for i in range(len(classes)):
+        if main[i]:
+            ops[i], layer[i] = roles[seen], role_layers[seen]
+            seen += 1
+        elif helper[i] and seen:
+            ops[i], layer[i] = roles[seen - 1], role_layers[seen - 1]
+        elif not seen:
+            ops[i], layer[i] = _first_segment_op(classes[i], names[i]), 0
+        else:
+            ops[i], layer[i] = _segment_op(roles[seen - 1], role_layers[seen - 1], shape.layers)
+    return ops, layer
+
+
+_EMBEDDING = re.compile(r"index_?select|gather_kernel|embedding", re.I)
+_INTEGER_ELEMENTS = re.compile(r"<(long|int|long int|int64_t|int32_t)>|_with_index", re.I)
+
+
+def _first_segment_op(cls: str, name: str) -> str:
+    """Before the first GEMM: the token and position embeddings, layer 0's input norm (vLLM fuses them into one
+    kernel) and the step's bookkeeping (positions, slot mappings, block tables: small integer arrays)."""
+    if cls == "norm":
+        return "input_norm"
+    if cls == "copy" and _EMBEDDING.search(name) and "block_table" not in name:
+        return "embedding"
+    if cls == "elementwise" and not _INTEGER_ELEMENTS.search(name):
+        return "embedding"   # the position embedding's add
+    return "input_prep"
+
+
+def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape) -> tuple[np.ndarray, np.ndarray]:
+    """model_op ("" where unmapped) and layer (-1 outside layers or unmapped) of every kernel, step by step."""
+    n = len(kernels)
+    ops = np.full(n, "", dtype=object)
+    layer = np.full(n, -1, dtype=np.int64)
+    valid = ~np.isnan(keys)
+    if not valid.any():
+        return ops, layer
+    order = np.lexsort((kernels["start_us"].to_numpy(), keys))
+    order = order[valid[order]]
+    classes = kernels["kernel_class"].astype(str).to_numpy()
+    names = kernels["name"].astype(str).to_numpy()
+    sorted_keys = keys[order]
+    bounds = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        idx = order[a:b]
+        mapped = map_step(classes[idx], names[idx], shape)
+        if mapped is not None:
+            ops[idx], layer[idx] = mapped
+    return ops, layer
