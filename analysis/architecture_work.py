@@ -57,7 +57,8 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
             "mlp.gate_proj": (s.intermediate, s.hidden, s.linear_bias),
             "mlp.gate_up_proj": (2 * s.intermediate, s.hidden, s.linear_bias),
             "mlp.down_proj": (s.hidden, s.intermediate, s.linear_bias),
-            "lm_head": (s.vocab, s.hidden, False)}
+            "lm_head": (s.vocab, s.hidden, False),
+            "rotary_emb": (s.head_dim // 2, 1, False)}   # HF Llama: inverse frequencies x positions
     if op not in dims:
         return None
     n, k, bias = dims[op]
@@ -115,14 +116,21 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
         if cls == "elementwise":
             return th, _operands(name) * th * e
         return None
-    if op == "input_prep":
+    if op == "input_prep" and _BOOKKEEPING.search(name):
         return 0.0, _bookkeeping_bytes(step)
     if op == "sampler":
         if _READS_LOGITS.search(name):
             logit_bytes = _elem_bytes_in_name(name) or PARTIAL_BYTES   # vLLM samples from fp32 logits
             return seqs * s.vocab, seqs * s.vocab * logit_bytes + 8 * seqs
-        return 0.0, _bookkeeping_bytes(step)
+        if _BOOKKEEPING.search(name):
+            return 0.0, _bookkeeping_bytes(step)
     return None
+
+
+# vLLM's Triton input/output preparation and ATen's index arithmetic: a few integers a sequence
+_BOOKKEEPING = re.compile(r"prepare|slot_mapping|block_table|_apply_write|seq_len|num_blocks|arange|_with_index|"
+                          r"fill|combine_sampled|post_update|num_sampled|<long>|<int>|<long int>|index_elementwise|"
+                          r"scatter_gather", re.I)
 
 
 _READS_LOGITS = re.compile(r"gumbel|softmax|topk|top_k|top_p|reduce_kernel|argmax|penalt|logprob", re.I)

@@ -47,17 +47,45 @@ def _segment_op(after: str, layer: int, layers: int) -> tuple[str, int]:
     return "final_norm", -1
 
 
-def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -> tuple[np.ndarray, np.ndarray] | None:
-    """model_op and layer (-1: outside the layers) of one step's kernels in launch order, or None."""
+def _layout_from_structure(main: np.ndarray, classes: np.ndarray, shape: ModelShape) -> tuple[tuple[str, ...], int] | None:
+    """The layout whose attention projections are the GEMMs before the first attention kernel and whose length is
+    the GEMMs between the first two layers' attention kernels (works on a step cut short, as ncu's are), and how
+    many GEMMs run before the first layer (HF's Llama computes its rotary angles with a matmul)."""
+    gemms_so_far = np.cumsum(main)
+    att = np.flatnonzero(classes == "attention")
+    # an attention block starts at the first attention kernel after a GEMM (bookkeeping kernels come before any)
+    starts = [i for j, i in enumerate(att) if gemms_so_far[i] > 0 and (j == 0 or gemms_so_far[i] > gemms_so_far[att[j - 1]])]
+    if len(starts) < 2:
+        return None
+    before, per_layer = int(gemms_so_far[starts[0]]), int(gemms_so_far[starts[1]] - gemms_so_far[starts[0]])
+    for pre in (0, 1) if shape.rotary else (0,):
+        for lay in gemm_layouts(shape):
+            if len(lay) == per_layer and lay.index("o_proj") + pre == before:
+                return lay, pre
+    return None
+
+
+def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
+             partial: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """model_op and layer (-1: outside the layers) of one step's kernels in launch order, or None. `partial`: the
+    step may be cut short (a profiler's kernel limit); its GEMMs are then at most a whole step's."""
     is_gemm = classes == "gemm"
     helper = np.array([bool(GEMM_HELPER.search(n)) for n in names], dtype=bool) & is_gemm
     main = is_gemm & ~helper
     n_main = int(main.sum())
-    layout = next((lay for lay in gemm_layouts(shape) if n_main == shape.layers * len(lay) + 1), None)
-    if layout is None:
-        return None
-    roles = [r for _ in range(shape.layers) for r in layout] + ["lm_head"]
-    role_layers = [i for i in range(shape.layers) for _ in layout] + [-1]
+    found = _layout_from_structure(main, classes, shape)
+    if found is not None:
+        layout, pre = found
+        whole = pre + shape.layers * len(layout) + 1
+        if not (n_main == whole or partial and n_main <= whole):
+            found = None
+    if found is None:
+        layout = next((lay for lay in gemm_layouts(shape) if n_main == shape.layers * len(lay) + 1), None)
+        if layout is None:
+            return None
+        pre = 0
+    roles = ["rotary_emb"] * pre + [r for _ in range(shape.layers) for r in layout] + ["lm_head"]
+    role_layers = [-1] * pre + [i for i in range(shape.layers) for _ in layout] + [-1]
     ops = np.empty(len(classes), dtype=object)
     layer = np.full(len(classes), -1, dtype=np.int64)
     seen = 0   # main GEMMs so far
@@ -67,7 +95,7 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -> tuple
             seen += 1
         elif helper[i] and seen:
             ops[i], layer[i] = roles[seen - 1], role_layers[seen - 1]
-        elif not seen:
+        elif seen <= pre:
             ops[i], layer[i] = _first_segment_op(classes[i], names[i]), 0
         else:
             ops[i], layer[i] = _segment_op(roles[seen - 1], role_layers[seen - 1], shape.layers)
@@ -90,7 +118,8 @@ def _first_segment_op(cls: str, name: str) -> str:
     return "input_prep"
 
 
-def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape) -> tuple[np.ndarray, np.ndarray]:
+def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape,
+                partial: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """model_op ("" where unmapped) and layer (-1 outside layers or unmapped) of every kernel, step by step."""
     n = len(kernels)
     ops = np.full(n, "", dtype=object)
@@ -106,7 +135,7 @@ def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape) -> t
     bounds = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:]):
         idx = order[a:b]
-        mapped = map_step(classes[idx], names[idx], shape)
+        mapped = map_step(classes[idx], names[idx], shape, partial)
         if mapped is not None:
             ops[idx], layer[idx] = mapped
     return ops, layer

@@ -21,6 +21,7 @@ import pandas as pd
 
 from analysis.architecture import elem_bytes_of, model_shape
 from analysis.breakdown import class_breakdown, phase_summary, top_kernels
+from analysis.ncu_check import ncu_against_analytic
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
 from analysis.step_tokens import step_tokens
@@ -46,8 +47,17 @@ def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict |
     shape = model_shape(config, elem or 2)
     if shape is None:
         return None, f"model type {config.get('model_type')!r} has no architecture model: its shape-less kernels stay unmodeled"
-    block = ((side.get("figures") or {}).get("kv_block_size_tokens"))
-    steps = step_tokens(tables["ranges"], workload or side.get("workload"), block)
+    figures = side.get("figures") or {}
+    block = figures.get("kv_block_size_tokens") or (16 if side.get("backend") == "vllm" else None)
+    measured = None
+    if tables["meta"].get("source_format") == "ncu":   # one step: the one the child bracketed, else HF's first
+        wl = side.get("workload") or {}
+        measured = figures.get("measured_step") or (
+            {"phase": "prefill", "tokens": wl["batch"] * wl["prompt_tokens"], "seqs": wl["batch"],
+             "context_after": wl["prompt_tokens"]} if wl.get("kind") == "prefill" else
+            {"phase": "decode", "tokens": wl["batch"], "seqs": wl["batch"], "context_after": wl["prompt_tokens"] + 1}
+        ) if wl else None
+    steps = step_tokens(tables["ranges"], workload or side.get("workload"), block, measured)
     if steps is None:
         return None, ("the steps' token counts are unknown (no vLLM step annotations, no workload): name it with "
                       "--workload (e.g. decode_b16_s128_o64) to model shape-less kernels")
@@ -91,7 +101,7 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         classes = pd.concat([classes, mm], ignore_index=True)
         classes["pct_of_phase"] = 100 * classes["kernel_us"] / classes.groupby("phase")["kernel_us"].transform("sum")
     top = top_kernels(k)
-    ncu_cmp = pd.DataFrame()
+    ncu_cmp = ncu_against_analytic(k)   # a report of one step read as the trace itself
     if ncu is not None and ncu_phase:
         step = 0 if ncu_phase == "decode" else None
         matched = merge_ncu(k, ncu, ncu_phase, step)

@@ -59,7 +59,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
     if architecture is not None and n:
         shape, steps = architecture
         keys = step_keys(k)
-        ops, layer = map_kernels(k, keys, shape)
+        ops, layer = map_kernels(k, keys, shape, partial="ncu_flops" in k)
         unmodeled = source == "unmodeled"
         a_flops, a_dram = architecture_work(k, ops, layer, keys, steps, shape, unmodeled)
         filled = unmodeled & ~np.isnan(a_flops)

@@ -75,9 +75,19 @@ def hf_step_tokens(ranges: pd.DataFrame, batch: int, prompt_tokens: int) -> pd.D
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
 
 
-def step_tokens(ranges: pd.DataFrame, workload: dict | None, block_tokens: int | None) -> pd.DataFrame | None:
+def measured_step_tokens(step: dict, block_tokens: int | None) -> pd.DataFrame:
+    """The one step a profiler captured (ncu), keyed 0: uniform sequences of a known context."""
+    seqs, tokens, ctx = int(step["seqs"]), float(step["tokens"]), float(step["context_after"])
+    return pd.DataFrame.from_dict({0: _row([tokens / seqs] * seqs, [ctx] * seqs, block_tokens)}, orient="index",
+                                  columns=list(COLUMNS))
+
+
+def step_tokens(ranges: pd.DataFrame, workload: dict | None, block_tokens: int | None,
+                measured_step: dict | None = None) -> pd.DataFrame | None:
     """Per step key: tokens, seqs, attn_pairs (query-key pairs attended), kv_read_tokens (context read, in whole
     KV blocks where the cache is paged), kv_tokens_after, max_context; None when the composition is unknown."""
+    if measured_step:
+        return measured_step_tokens(measured_step, block_tokens)
     if (ranges["source"] == "vllm_step").any():
         hint = (workload or {}).get("prompt_tokens")
         return vllm_step_tokens(ranges, block_tokens or 16, hint)

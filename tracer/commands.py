@@ -43,6 +43,14 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
                 work_model: dict | None = None) -> tuple[dict, dict]:
     from analysis.report import analyze
 
+    if trace.endswith((".ncu.csv", ".ncu.csv.gz")) and not ncu_file:
+        from tracer.parse.ncu import tables_from_ncu
+        side = read_sidecar(trace) or {}
+        phase = ((side.get("figures") or {}).get("measured_step") or {}).get("phase") or (
+            "prefill" if (side.get("workload") or {}).get("kind") == "prefill" else "decode")
+        tables = tables_from_ncu(trace, phase)
+        tables["meta"]["device_properties"] = [side["device"]] if side.get("device") else []
+        return tables, analyze(tables, side or None, peaks_file, **(work_model or {}))
     tables = load_tables(trace)
     ncu = None
     if ncu_file:

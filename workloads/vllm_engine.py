@@ -50,9 +50,13 @@ def engine_max_len(config, tokens_needed: int) -> int:
 
 
 def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions, max_len: int,
-                 profile_dir: str | None = None):
-    """Start an offline engine. Must run under `if __name__ == "__main__":` (vLLM spawns worker processes)."""
+                 profile_dir: str | None = None, in_process: bool = False):
+    """Start an offline engine. Must run under `if __name__ == "__main__":` (vLLM spawns worker processes).
+    `in_process`: the engine core and its one worker run in this process and thread (under nsys or ncu, whose
+    capture range, the CUDA profiler API, is per process)."""
     vllm = import_vllm()
+    if in_process:
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     if device == "cpu":
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on the CPU backend
     # A forked worker cannot use CUDA once this process has touched it (NVML, device queries): spawn instead.
@@ -102,8 +106,10 @@ def sampling_params(output_tokens: int):
 
 
 def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = False,
-             prompts: list[list[int]] | None = None) -> RunResult:
-    """Warm up, then run the workload's requests through the engine step by step and measure them."""
+             prompts: list[list[int]] | None = None, capture: str | None = None) -> RunResult:
+    """Warm up, then run the workload's requests through the engine step by step and measure them.
+    `capture` (in-process engine only): bracket with the CUDA profiler API the whole measured run ("all"), its
+    first step ("prefill") or its first step after every request has its first token ("decode")."""
     prompts = prompts or synthetic_prompt_ids(workload.batch, workload.prompt_tokens, config.vocab_size)
     token_prompts = [{"prompt_token_ids": p} for p in prompts]
     for _ in range(warmup):
@@ -115,16 +121,24 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
     first_token_s: dict[str, float] = {}
     step_end_s, kv_usage = [], []
     outputs = {}
+    captured = None
     t0 = time.perf_counter()
     for i, p in enumerate(token_prompts):
         engine.add_request(f"measured-{i}", p, params)
-    while engine.has_unfinished_requests():
-        for out in engine.step():
-            outputs[out.request_id] = out
-            if out.request_id not in first_token_s and out.outputs and len(out.outputs[0].token_ids) > 0:
-                first_token_s[out.request_id] = time.perf_counter() - t0
-        step_end_s.append(time.perf_counter() - t0)
-        kv_usage.append(_kv_cache_usage(engine))
+    with _profiler_range(capture == "all"):
+        while engine.has_unfinished_requests():
+            this_step = captured is None and (capture == "prefill" and not step_end_s
+                                              or capture == "decode" and len(first_token_s) == len(token_prompts))
+            with _profiler_range(this_step):
+                step_outputs = engine.step()
+            if this_step:
+                captured = _measured_step(capture, workload, len(first_token_s))
+            for out in step_outputs:
+                outputs[out.request_id] = out
+                if out.request_id not in first_token_s and out.outputs and len(out.outputs[0].token_ids) > 0:
+                    first_token_s[out.request_id] = time.perf_counter() - t0
+            step_end_s.append(time.perf_counter() - t0)
+            kv_usage.append(_kv_cache_usage(engine))
     total_s = time.perf_counter() - t0
     if profile:
         llm.stop_profile()
@@ -145,8 +159,36 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
         prefill_tokens_computed=sum(len(p) for p in prompts) - cached,
         kv_cache_bytes=_kv_bytes_allocated(engine, config),
         extra={**_kv_block_facts(engine, config, workload, max(kv_usage, default=None)),
-               "ttft_ms_max": 1e3 * all_first, "engine_steps": len(step_end_s)},
+               "ttft_ms_max": 1e3 * all_first, "engine_steps": len(step_end_s),
+               **({"measured_step": captured} if captured else {})},
     )
+
+
+def _measured_step(capture: str, workload: Workload, decoding: int) -> dict:
+    """The token composition of the one step a profiler captured (every prompt is prefilled in the first step)."""
+    if capture == "prefill":
+        return {"phase": "prefill", "tokens": workload.batch * workload.prompt_tokens, "seqs": workload.batch,
+                "context_after": workload.prompt_tokens}
+    return {"phase": "decode", "tokens": decoding, "seqs": decoding, "context_after": workload.prompt_tokens + 1}
+
+
+def _profiler_range(on: bool):
+    """cudaProfilerStart/Stop around a block, synchronised so its kernels finish inside it."""
+    import contextlib
+    if not on:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def bracket():
+        import torch
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStart()
+        try:
+            yield
+        finally:
+            torch.cuda.synchronize()
+            torch.cuda.cudart().cudaProfilerStop()
+    return bracket()
 
 
 def _cache_config(engine):

@@ -66,3 +66,24 @@ def ncu_kernels(path: str | Path) -> pd.DataFrame:
                          "dur_us": dur, "dram_bytes": col("dram__bytes_read.sum")
                          + col("dram__bytes_write.sum"), "tensor_flops": tensor, "fp32_flops": fp32,
                          "fp16_flops": fp16, "fp64_flops": fp64, "flops": tensor + fp32 + fp16 + fp64})
+
+
+def tables_from_ncu(path: str | Path, phase: str) -> dict:
+    """An ncu report of one step as trace tables: its kernels in launch order on one back-to-back timeline
+    (ncu serialises and replays kernels, so only order and durations are real), all in step 0 of `phase`;
+    the measured counters ride along as `ncu_*` columns of the same rows."""
+    from tracer.parse.classify import classify_kernels, short_kernel_name
+    from tracer.schema import conform, empty
+
+    measured = ncu_kernels(path).sort_values("ncu_id", kind="stable").reset_index(drop=True)
+    dur = measured["dur_us"].to_numpy()
+    names = measured["name"].astype(str)
+    kernels = conform(pd.DataFrame({
+        "name": names, "short_name": names.map(short_kernel_name),
+        "kernel_class": classify_kernels(names, pd.Series([""] * len(names))),
+        "start_us": dur.cumsum() - dur, "dur_us": dur, "device": 0, "stream": 0,
+        "phase": phase, "step": 0, "range_name": phase}), "kernels")
+    for col in ("flops", "tensor_flops", "dram_bytes"):
+        kernels[f"ncu_{col}"] = measured[col].to_numpy()
+    return {"kernels": kernels, "memops": empty("memops"), "ops": empty("ops"), "ranges": empty("ranges"),
+            "meta": {"source_path": str(path), "source_format": "ncu", "device_properties": []}}

@@ -54,7 +54,10 @@ def record_under_tool(req, out: Path) -> list[Path]:
     # inside decode/decode_step/ (seen on the H100: "tracer@decode/" alone matched none of them).
     default = "tracer@decode/decode_step/" if phase_range == "decode" else "tracer@{range}/"
     include = os.environ.get("TRACER_NCU_NVTX_INCLUDE", default).format(range=phase_range)
-    cmd = [ncu, "--profile-from-start", "off", "--nvtx", "--nvtx-include", include,
+    # vLLM: its in-process engine brackets exactly one step of that phase with the CUDA profiler API; the kernels
+    # of its CUDA graphs are measured node by node
+    nvtx = ["--nvtx", "--nvtx-include", include] if req.backend == "hf" else ["--graph-profiling", "node"]
+    cmd = [ncu, "--profile-from-start", "off", *nvtx,
            "--clock-control", "none", "--launch-count", str(req.ncu_launch_count),
            "--metrics", ",".join(metrics), "-o", str(stem), "-f"] + child_record_command(req, child_out)
     progress(f"ncu on the {phase_range} range ({len(metrics)} metrics, at most {req.ncu_launch_count} kernels)")

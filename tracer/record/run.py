@@ -120,12 +120,13 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
     with tempfile.TemporaryDirectory(prefix="tracer-vllm-prof-") as pdir:
         progress(f"starting the vLLM engine on {req.device} (its log is shown once it is up; TRACER_DEBUG=1: live)")
         opts = req.vllm if req.vllm.max_num_seqs else replace(req.vllm, max_num_seqs=max(256, *(wl.batch for wl, _ in runs)))
+        capture = (req.ncu_range or "all") if req.profiler == "capture" else None
         llm = build_engine(model_dir, req.device, req.dtype, opts, max_len,
-                           profile_dir=pdir if req.profiler == "torch" else None)
+                           profile_dir=pdir if req.profiler == "torch" else None, in_process=capture is not None)
         for wl, out in runs:
             progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
-            with NvmlSampler(index) as sampler, _measured_context(req, vllm=True) or contextlib.nullcontext():
-                result = run_vllm(llm, config, wl, req.warmup, profile=req.profiler == "torch")
+            with NvmlSampler(index) as sampler:
+                result = run_vllm(llm, config, wl, req.warmup, profile=req.profiler == "torch", capture=capture)
             if req.profiler == "torch":
                 written.append(_move_trace(newest_profiler_trace(pdir), out, sampler))
             written.append(_write_run_sidecar(replace(req, workload=wl, vllm=opts), out, config, result, sampler))

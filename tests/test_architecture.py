@@ -1,0 +1,133 @@
+"""Work of every kernel from the model's architecture (analysis.layer_map, analysis.architecture_work) on the
+committed H100 fixtures: vLLM eager and CUDA graphs, HF under torch.profiler and nsys, Nsight Compute reports."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.architecture import model_shape
+from analysis.report import analyze, architecture_inputs
+from analysis.roofline import kernel_work
+from tests.conftest import DATA, run_cli
+from tracer.parse import load_tables
+from tracer.record.sidecar import read_sidecar
+
+VLLM_FIXTURES = sorted(DATA.glob("h100_vllm_*.json.gz"))
+HF_TORCH = DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz"
+HF_NSYS = DATA / "h100_hf_gpt2_decode_b16_s128_o16_nsys.sqlite.gz"
+SHARED_EAGER = "traces-gpu/h100_vllm-0.26.0_gpt2_b16_s128_o32_eager.pt.trace.json.gz"
+
+
+def _analyze(path, **kw):
+    tables = load_tables(path)
+    return tables, analyze(tables, read_sidecar(path), **kw)
+
+
+def _unmodeled_pct(k: pd.DataFrame) -> float:
+    return 100 * k.loc[k["work_source"] == "unmodeled", "dur_us"].sum() / k["dur_us"].sum()
+
+
+@pytest.mark.parametrize("path", VLLM_FIXTURES, ids=lambda p: p.name)
+def test_vllm_fixtures_at_most_3pct_unmodeled(path):
+    _, r = _analyze(path)
+    k = r["kernels"]
+    assert _unmodeled_pct(k) <= 3.0, k[k["work_source"] == "unmodeled"].groupby("short_name")["dur_us"].sum()
+    if k["graph_launch"].fillna(False).any():   # the replayed kernels are the ones the model had to cover
+        replayed = k[k["graph_launch"].fillna(False)]
+        assert _unmodeled_pct(replayed) <= 3.0
+        assert (replayed["work_source"] == "architecture").mean() > 0.9
+
+
+@pytest.mark.parametrize("path", VLLM_FIXTURES, ids=lambda p: p.name)
+def test_every_vllm_decode_step_maps_to_layers_and_operations(path):
+    """Each decode step: L layers of qkv, attention, o_proj, MLP; one LM head; an attention kernel per layer."""
+    _, r = _analyze(path)
+    k = r["kernels"]
+    layers = model_shape(read_sidecar(path)["model"]["config"], 2).layers
+    decode = k[k["phase"] == "decode"]
+    for step, g in decode.groupby("step"):
+        ops = g["model_op"].astype(str)
+        assert (ops == "lm_head").sum() == 1, step
+        assert sorted(g.loc[ops == "qkv_proj", "layer"].astype(int)) == list(range(layers)), step
+        attn = g[(ops == "attention") & (g["kernel_class"] == "attention")]
+        assert set(attn["layer"].astype(int)) == set(range(layers)), step
+
+
+def test_architecture_work_equals_recorded_shapes_on_hf():
+    """Drop the launching ops of an HF trace and model every kernel from the architecture alone: the GEMM,
+    attention, norm and KV-cache kernels get the same FLOPs and bytes as their ops' recorded shapes give."""
+    tables = load_tables(HF_TORCH)
+    side = read_sidecar(HF_TORCH)
+    arch, _ = architecture_inputs(tables, side)
+    with_ops = kernel_work(tables["kernels"], arch)
+    blind = tables["kernels"].copy()
+    blind["op_id"] = pd.array([pd.NA] * len(blind), dtype="Int64")
+    without_ops = kernel_work(blind, arch)
+    assert (without_ops["work_source"] == "architecture").mean() > 0.99
+    both = with_ops["work_source"].eq("analytic") & without_ops["work_source"].eq("architecture")
+    for cls in ("gemm", "attention", "norm"):
+        sel = both & with_ops["kernel_class"].eq(cls) & ~with_ops["short_name"].astype(str).str.contains("splitK")
+        assert sel.sum() > 50, cls
+        np.testing.assert_allclose(without_ops.loc[sel, "flops"], with_ops.loc[sel, "flops"], rtol=1e-9, err_msg=cls)
+        np.testing.assert_allclose(without_ops.loc[sel, "dram_bytes"], with_ops.loc[sel, "dram_bytes"], rtol=1e-9,
+                                   err_msg=cls)
+    cat = both & with_ops["short_name"].astype(str).eq("CatArrayBatchedCopy")
+    np.testing.assert_allclose(without_ops.loc[cat, "dram_bytes"], with_ops.loc[cat, "dram_bytes"], rtol=1e-9)
+
+
+def test_nsys_export_modeled_like_the_torch_trace_of_the_same_workload():
+    _, torch_r = _analyze(HF_TORCH)
+    _, nsys_r = _analyze(HF_NSYS)
+    assert _unmodeled_pct(nsys_r["kernels"]) <= 5.0
+    per_class = {name: r["kernels"].groupby(["phase", "kernel_class"], observed=True)[["flops", "dram_bytes"]].sum()
+                 for name, r in (("torch", torch_r), ("nsys", nsys_r))}
+    joined = per_class["nsys"].join(per_class["torch"].add_suffix("_torch"))
+    for col in ("flops", "dram_bytes"):
+        has = joined[f"{col}_torch"] > 0
+        ratio = joined.loc[has, col] / joined.loc[has, f"{col}_torch"]
+        assert ((ratio - 1).abs() <= 0.05).all(), ratio
+
+
+def test_nsys_export_without_model_says_which_option_models_it(tmp_path):
+    """No sidecar beside the export: one notice names --model; with --model and --workload it is modeled."""
+    lone = tmp_path / "export.sqlite.gz"
+    lone.write_bytes(HF_NSYS.read_bytes())
+    bare = run_cli("analyze", lone, "--out", tmp_path / "bare", "--json")
+    assert bare.returncode == 0, bare.stderr
+    assert "--model" in bare.stdout and "unmodeled" in bare.stdout
+    named = run_cli("analyze", lone, "--out", tmp_path / "named", "--json", "--model", "gpt2",
+                    "--workload", "decode_b16_s128_o16", "--dtype", "bfloat16")
+    assert named.returncode == 0, named.stderr
+    import orjson
+    assert orjson.loads(named.stdout)["totals"]["unmodeled_pct"] <= 5.0
+
+
+def test_shared_vllm_trace_modeled_when_the_model_is_named(shared_dir, tmp_path):
+    trace = shared_dir / SHARED_EAGER
+    if not trace.exists():
+        pytest.skip(f"{trace} not found")
+    proc = run_cli("analyze", trace, "--model", "gpt2", "--out", tmp_path / "a", "--json")
+    assert proc.returncode == 0, proc.stderr
+    import orjson
+    assert orjson.loads(proc.stdout)["totals"]["unmodeled_pct"] <= 3.0
+
+
+def test_hf_against_vllm_graphs_both_on_the_roofline():
+    results = {p.name: _analyze(p)[1] for p in (DATA / "h100_hf_gpt2_decode_b16.json.gz",
+                                                  DATA / "h100_vllm_gpt2_decode_b16_graphs.json.gz")}
+    for name, r in results.items():
+        decode = next(p for p in r["summary"]["phases"] if p["phase"] == "decode")
+        shares = decode["memory_bound_pct"] + decode["compute_bound_pct"] + decode["latency_bound_pct"]
+        assert shares >= 97.0, (name, decode)
+        assert r["kernels"]["roof_pct"].notna().mean() > 0.97
+
+
+def test_ncu_report_read_as_one_step_against_the_architecture():
+    """An ncu report of HF gpt2's first decode step, read alone: GEMM FLOPs and bytes within 2%, attention's DRAM
+    bytes within 25% of the counters; attention's executed FLOPs (tile padding) are reported beside its useful ones."""
+    from tracer.commands import analyze_one
+    _, r = analyze_one(str(DATA / "h100_hf_gpt2_decode_b16_s128_o4_ncu.ncu.csv.gz"))
+    by_class = pd.DataFrame(r["summary"]["ncu"]).set_index("kernel_class")
+    assert abs(by_class.loc["gemm", "flops_ratio"] - 1) <= 0.02
+    assert abs(by_class.loc["gemm", "dram_ratio"] - 1) <= 0.25
+    assert abs(by_class.loc["attention", "dram_ratio"] - 1) <= 0.25
+    assert by_class.loc["attention", "executed_over_useful"] > 1   # a 1-token query padded to a tile
