@@ -102,6 +102,16 @@ def test_compare_equals_single_analyses(tmp_path):
         assert mpimg.imread(tmp_path / png).shape[1] >= 600
 
 
+def test_compare_same_label_runs(tmp_path):
+    """One file given twice (or two runs of one workload) share a label; compare tells them apart with #2."""
+    a = DATA / "h100_hf_gpt2_prefill_b1_s512.json.gz"
+    proc = run_cli("compare", a, a, "--out", tmp_path, "--json", "--peaks", PEAKS)
+    assert proc.returncode == 0, proc.stderr
+    runs = orjson.loads(proc.stdout)["runs"]
+    assert runs[1]["run"] == runs[0]["run"] + "#2"
+    assert runs[0]["kernel_ms"] == pytest.approx(runs[1]["kernel_ms"])
+
+
 def test_readme_documents_the_schema():
     """README's table sections are the schema's own markdown: a column added to tracer/schema.py without the
     README, or the other way round, fails here."""

@@ -117,3 +117,12 @@ def test_nvml_counters_sit_on_the_traces_clock(name):
     assert first - 50_000 <= mem[0][0] <= first and mem[1][0] >= first   # one sample just before, 10 ms apart
     assert mem[-1][0] <= last and last - mem[-1][0] < 50_000
     assert all(mib > 100 for _, mib in mem)
+
+
+@pytest.mark.parametrize("text", ['"abc"', '{"traceEvents":"abc"}', '[1, 2]'])
+def test_check_refuses_what_is_no_event_list(tmp_path, text):
+    from tests.conftest import assert_one_line_error
+    (tmp_path / "t.json").write_text(text)
+    proc = run_cli("check", tmp_path / "t.json")
+    assert proc.returncode == 2
+    assert_one_line_error(proc)

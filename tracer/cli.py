@@ -174,6 +174,8 @@ def check(trace):
     except orjson.JSONDecodeError as e:
         raise TracerError(f"{trace}: not valid JSON ({e})") from None
     events = doc.get("traceEvents", []) if isinstance(doc, dict) else doc
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise TracerError(f"{trace}: not a Chrome trace (traceEvents must be a list of event objects)")
     problems = check_chrome_trace(events)
     for p in problems:
         click.echo(p)

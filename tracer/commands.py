@@ -117,6 +117,7 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     for p in paths:
         _, result = analyze_one(p, peaks_file, work_model=work_model)
         runs.append((_label(p), result))
+    runs = _unique_labels(runs)
     comparison = compare_results(runs)
     out = Path(out_dir) if out_dir else Path("traces") / "compare"
     written = write_comparison(comparison, runs, out)
@@ -127,6 +128,16 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
         click.echo(display_table(comparison["table"]).to_string(float_format=lambda v: f"{v:,.3f}", na_rep="-"))
     click.echo("wrote " + " ".join(str(p) for p in written), err=True)
     return out
+
+
+def _unique_labels(runs: list) -> list:
+    # Two runs of one workload (or one file given twice) share a label; the comparison table needs distinct ones.
+    seen: dict[str, int] = {}
+    unique = []
+    for label, result in runs:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append((label if seen[label] == 1 else f"{label}#{seen[label]}", result))
+    return unique
 
 
 def _label(path: str) -> str:
