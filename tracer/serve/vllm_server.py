@@ -76,7 +76,7 @@ def start_vllm(opts, enable_prefix_caching: bool = False, enforce_eager: bool = 
     if opts.device == "cpu":
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     cmd = vllm_command(model_dir, opts.model, opts.host, opts.port, opts.device, dtype, max_len,
-                       max_num_seqs or opts.max_batch, enable_prefix_caching, enforce_eager, gpu_memory_utilization)
+                       max_num_seqs, enable_prefix_caching, enforce_eager, gpu_memory_utilization)
     log_path = tempfile.NamedTemporaryFile(prefix="tracer-vllm-serve-", suffix=".log", delete=False).name
     with open(log_path, "wb") as log:
         # its own process group: Ctrl-C in the terminal reaches tracer, which then stops vLLM in order
@@ -89,7 +89,14 @@ def start_vllm(opts, enable_prefix_caching: bool = False, enforce_eager: bool = 
     return proc, log_path
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve_vllm(opts, **kw) -> None:
+    # Ctrl-C and SIGTERM stop vLLM in order, even when started with SIGINT ignored (a background job of a script)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     proc, log_path = start_vllm(opts, **kw)
     print(f"tracer serve: vllm {opts.model} on {opts.device} at http://{opts.host}:{opts.port}/v1/completions "
           f"(log: {log_path})", flush=True)
