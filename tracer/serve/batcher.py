@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
@@ -17,7 +18,10 @@ class Request:
     prompt: list[int]
     max_tokens: int
     ignore_eos: bool
-    arrived_s: float = field(default_factory=time.perf_counter)
+    arrived_ns: int = field(default_factory=time.perf_counter_ns)
+    batch_start_ns: int | None = None   # perf_counter_ns: its batch's prefill began
+    first_token_ns: int | None = None
+    done_ns: int | None = None
     tokens: asyncio.Queue = field(default_factory=asyncio.Queue)  # (token id, finish reason or None), then None (or an Exception)
     output_ids: list[int] = field(default_factory=list)
     finish_reason: str | None = None
@@ -37,12 +41,13 @@ class BatcherConfig:
 class Batcher:
     """Owns the waiting queue and the one task that forms and runs batches."""
 
-    def __init__(self, step_fn, cfg: BatcherConfig, on_batch=None):
+    def __init__(self, step_fn, cfg: BatcherConfig):
         self._generate = step_fn  # generate(requests, emit) runs a batch to the end in a worker thread
         self.cfg = cfg
         self._waiting: asyncio.Queue[Request] = asyncio.Queue()
-        self._on_batch = on_batch  # called with (start_s, end_s, batch size) for the profile's counter track
         self.running = 0
+        # one worker thread: the model is not shared between batches, and a profiler started there sees every batch
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="tracer-batch")
 
     def submit(self, req: Request) -> None:
         if self._waiting.qsize() >= self.cfg.max_queue:
@@ -67,16 +72,13 @@ class Batcher:
                 loop.call_soon_threadsafe(req.tokens.put_nowait, item)
 
             self.running = len(batch)
-            t0 = time.perf_counter()
             try:
-                await loop.run_in_executor(None, self._generate, batch, emit)
+                await loop.run_in_executor(self._worker, self._generate, batch, emit)
             except Exception as e:  # a failed batch fails its requests, never the server
                 for r in batch:
                     r.tokens.put_nowait(e)
             finally:
                 self.running = 0
-                if self._on_batch:
-                    self._on_batch(t0, time.perf_counter(), len(batch))
 
 
 def left_padded(prompts: list[list[int]], pad_id: int):
@@ -93,9 +95,13 @@ def left_padded(prompts: list[list[int]], pad_id: int):
     return ids, mask, positions
 
 
-def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0, phase_cb=None):
-    """The batch runner for `Batcher`: greedy decoding with a KV cache for this batch alone."""
+def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0):
+    """The batch runner for `Batcher`: greedy decoding with a KV cache for this batch alone. Each forward pass is
+    a `prefill` or `decode_step` phase (workloads/phases.py), so `tracer analyze` attributes a profile's kernels;
+    `generate.clock` (a list, or None) collects the phases' host times for placing request spans."""
     import torch
+
+    from workloads.phases import DECODE_STEP, PREFILL, phase
 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
@@ -104,26 +110,31 @@ def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0, phase_cb
         steps = max(r.max_tokens for r in batch)
         live = [True] * len(batch)
         cache = None
+        start_ns = time.perf_counter_ns()
+        for r in batch:
+            r.batch_start_ns = start_ns
         with torch.inference_mode():
             for step in range(steps):
-                t0 = time.perf_counter()
-                out = lm(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True)
-                cache = out.past_key_values
-                next_ids = out.logits[:, -1, :].argmax(-1)
-                sync()
-                if phase_cb:
-                    phase_cb("prefill" if step == 0 else "decode", t0, time.perf_counter(), sum(live))
+                with phase(PREFILL if step == 0 else DECODE_STEP, generate.clock):
+                    out = lm(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                             use_cache=True)
+                    cache = out.past_key_values
+                    next_ids = out.logits[:, -1, :].argmax(-1)
+                    sync()
+                now_ns = time.perf_counter_ns()
                 values = next_ids.tolist()
                 for i, r in enumerate(batch):
                     if not live[i]:
                         continue
                     r.output_ids.append(values[i])
+                    r.first_token_ns = r.first_token_ns or now_ns
                     if len(r.output_ids) >= r.max_tokens:
                         r.finish_reason, live[i] = "length", False
                     elif not r.ignore_eos and eos_id is not None and values[i] == eos_id:
                         r.finish_reason, live[i] = "stop", False
                     emit(r, (values[i], r.finish_reason))
                     if not live[i]:
+                        r.done_ns = now_ns
                         emit(r, None)
                 if not any(live):
                     break
@@ -131,4 +142,5 @@ def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0, phase_cb
                 mask = torch.cat([mask, mask.new_ones((len(batch), 1))], dim=1)
                 pos = pos[:, -1:] + 1
 
+    generate.clock = None
     return generate

@@ -27,15 +27,21 @@ class ServeOptions:
     max_batch: int = 8
     max_wait_ms: float = 50.0
     max_queue: int = 256
+    profile_s: float | None = None      # torch.profiler window over the first batches (tracer/serve/profile_window.py)
+    profile_out: str | None = None
 
 
-def build_app(lm, config, opts: ServeOptions, generate=None, on_batch=None) -> web.Application:
+def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
     from workloads.models import context_tokens
     from tracer.serve.batcher import make_generate
 
     eos = getattr(config, "eos_token_id", None)
     generate = generate or make_generate(lm, opts.device, eos if isinstance(eos, int) else None)
-    batcher = Batcher(generate, BatcherConfig(opts.max_batch, opts.max_wait_ms, opts.max_queue), on_batch)
+    if opts.profile_s:
+        from tracer.serve.profile_window import profiled
+        out = opts.profile_out or f"traces/serve_hf_{opts.model}_{opts.device.split(':')[0]}.json.gz"
+        generate = profiled(generate, opts.profile_s, out, opts.device)
+    batcher = Batcher(generate, BatcherConfig(opts.max_batch, opts.max_wait_ms, opts.max_queue))
     ids = itertools.count()
     limit = context_tokens(config)
 
