@@ -192,3 +192,11 @@ def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     assert a.returncode == 0, a.stderr[-2000:]
     ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
     assert {"prefill", "decode"} <= set(ops["phase"].astype(str))
+
+
+def test_vllm_server_that_fails_to_start_says_why_in_one_line():
+    pytest.importorskip("vllm")
+    proc = run_cli("serve", "--backend", "vllm", "--device", "cpu", "--layers", "1", "--port", free_port(),
+                   env={"VLLM_CPU_KVCACHE_SPACE": "100000"}, timeout=600)
+    line = assert_one_line_error(proc)
+    assert "failed to start" in line and "kv cache" in line.lower() and "vLLM's log: " in line

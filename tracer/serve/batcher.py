@@ -49,6 +49,10 @@ class Batcher:
         # one worker thread: the model is not shared between batches, and a profiler started there sees every batch
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="tracer-batch")
 
+    @property
+    def waiting(self) -> int:
+        return self._waiting.qsize()
+
     def submit(self, req: Request) -> None:
         if self._waiting.qsize() >= self.cfg.max_queue:
             raise QueueFull(f"{self._waiting.qsize()} requests waiting (limit {self.cfg.max_queue})")

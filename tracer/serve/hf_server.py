@@ -86,7 +86,7 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
         return resp
 
     async def health(_request) -> web.Response:
-        return web.json_response({"status": "ok", "waiting": batcher._waiting.qsize(), "running": batcher.running})
+        return web.json_response({"status": "ok", "waiting": batcher.waiting, "running": batcher.running})
 
     async def models(_request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": opts.model, "object": "model"}]})
