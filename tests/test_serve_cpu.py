@@ -188,6 +188,7 @@ def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     prefills = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") == "prefill"]
     first_queue = min(e["ts"] for e in spans if e["name"] == "prefill (request)")
     assert abs(first_queue - prefills[0]["ts"]) < 1000  # request spans sit on the trace's clock (within 1 ms)
+    assert run_cli("check", trace).returncode == 0
     a = run_cli("analyze", trace, "--out", tmp_path / "an")
     assert a.returncode == 0, a.stderr[-2000:]
     ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
@@ -200,3 +201,11 @@ def test_vllm_server_that_fails_to_start_says_why_in_one_line():
                    env={"VLLM_CPU_KVCACHE_SPACE": "100000"}, timeout=600)
     line = assert_one_line_error(proc)
     assert "failed to start" in line and "kv cache" in line.lower() and "vLLM's log: " in line
+
+
+def test_hf_closed_loop_concurrency(hf_server, tmp_path):
+    proc = run_cli("load", "--url", hf_server, "--concurrency", "3", "--requests", "6", "--prompt", "8", "--output",
+                   "4", "--out", tmp_path / "c", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())["summary"]
+    assert summary["completed"] == summary["sent"] == 6 and summary["output_tokens"] == 24
