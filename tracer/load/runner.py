@@ -1,0 +1,98 @@
+"""The `tracer load` command's body: check options, run one load or a sweep of rates, write and print results."""
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pandas as pd
+
+from tracer.errors import TracerError
+from tracer.load.client import LoadPlan, run_load
+from tracer.load.metrics import run_summary
+from tracer.load.results import write_run, write_table
+
+SHOWN = ("offered_rate_per_s", "completed", "errors", "timeouts", "request_throughput_per_s", "output_tokens_per_s",
+         "goodput_requests_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p99",
+         "e2e_ms_p99")
+
+
+def parse_rates(text: str) -> list[float]:
+    try:
+        rates = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise TracerError(f"--rates {text!r}: give numbers, e.g. 1,2,4,8") from None
+    if not rates or any(not r > 0 for r in rates):
+        raise TracerError(f"--rates {text!r}: every rate must be above 0")
+    return rates
+
+
+def check_server(url: str) -> None:
+    import urllib.error
+    import urllib.request
+    base = url.rstrip("/").removesuffix("/v1/completions")
+    try:
+        urllib.request.urlopen(base + "/v1/models", timeout=10).close()
+    except urllib.error.HTTPError:
+        return  # it answers HTTP: good enough
+    except (OSError, ValueError) as e:
+        raise TracerError(f"no server answers at {url}: {getattr(e, 'reason', e)}") from None
+
+
+def one_run(plan: LoadPlan, out: Path, slo_ttft_ms, slo_tpot_ms, label: str) -> dict:
+    from tqdm import tqdm
+    what = f"rate {plan.rate}/s" if plan.rate else f"concurrency {plan.concurrency}"
+    with tqdm(total=plan.requests, unit="req", desc=f"{label} {what}", file=sys.stderr) as bar:
+        rows, duration = asyncio.run(run_load(plan, bar))
+    summary = run_summary(pd.DataFrame(rows), duration, slo_ttft_ms, slo_tpot_ms)
+    offered = plan.rate if plan.rate else math.nan
+    summary = {"label": label, "offered_rate_per_s": offered, "concurrency": plan.concurrency, **summary}
+    write_run(out, rows, summary, asdict(plan))
+    return summary
+
+
+def load_command(**kw) -> None:
+    if not kw["url"]:
+        raise TracerError("--url is required (e.g. http://127.0.0.1:8000)")
+    modes = [k for k in ("rate", "rates", "concurrency") if kw[k] is not None]
+    if len(modes) != 1:
+        raise TracerError("give exactly one of --rate, --rates or --concurrency")
+    for key in ("requests", "prompt", "output"):
+        if kw[key] < 1:
+            raise TracerError(f"--{key} must be at least 1")
+    if kw["concurrency"] is not None and kw["concurrency"] < 1:
+        raise TracerError("--concurrency must be at least 1")
+    if kw["rate"] is not None and not kw["rate"] > 0:
+        raise TracerError("--rate must be above 0")
+    missing = [p for p in kw["plot_with"] if not (Path(p) / "sweep.parquet").exists()]
+    if missing:
+        raise TracerError(f"--plot {missing[0]}: no sweep.parquet there (run tracer load --rates first)")
+    rates = parse_rates(kw["rates"]) if kw["rates"] else None
+    check_server(kw["url"])
+    out = Path(kw["out"])
+    label = kw["label"] or out.name
+    plan = LoadPlan(url=kw["url"], requests=kw["requests"], prompt_tokens=kw["prompt"], output_tokens=kw["output"],
+                    seed=kw["seed"], rate=kw["rate"], concurrency=kw["concurrency"], model=kw["model"],
+                    vocab_size=kw["vocab_size"], timeout_s=kw["timeout_s"])
+    try:
+        if rates is None:
+            summaries = [one_run(plan, out, kw["slo_ttft_ms"], kw["slo_tpot_ms"], label)]
+        else:
+            summaries = []
+            for rate in rates:
+                summaries.append(one_run(replace(plan, rate=rate), out / f"rate_{rate:g}", kw["slo_ttft_ms"],
+                                         kw["slo_tpot_ms"], label))
+    except KeyboardInterrupt:
+        print(f"tracer: interrupted; finished runs kept in {out}", file=sys.stderr)
+        sys.exit(130)
+    table = pd.DataFrame(summaries)
+    print(table[[c for c in SHOWN if c in table]].round(2).to_string(index=False))
+    if rates is not None:
+        paths = write_table(out, "sweep", table)
+        from analysis.load_plots import plot_load
+        png = plot_load([out, *kw["plot_with"]], out / "load.png")
+        print(f"wrote {' '.join(map(str, paths))} {png}", file=sys.stderr)
+    else:
+        print(f"wrote {out}/requests.parquet {out}/requests.csv {out}/summary.json", file=sys.stderr)

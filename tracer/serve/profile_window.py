@@ -1,0 +1,91 @@
+"""`tracer serve --backend hf --profile SECONDS`: a torch.profiler window over the first SECONDS of batches,
+written as a Chrome trace that `tracer analyze` reads, with what a latency spike needs beside the kernels:
+
+- one track per request with its `queue`, `prefill (request)` and `decode (request)` spans;
+- a `running batch size` counter track.
+
+The profiler starts and stops in the batcher's one worker thread, so it records every batch in the window. Host
+times (perf_counter_ns) are placed on the trace's clock by the first `prefill` phase, whose host start we took.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REQUEST_TID_BASE = 3_000_000_000 // 2   # request tracks stay integers below Perfetto's uint32 tids, off kernel tids
+
+
+def request_events(requests: list, batches: list, offset_us: float, pid) -> list:
+    """Spans per request and the batch-size counter, on the trace clock (`offset_us` + host us)."""
+    def us(ns):
+        return round(ns / 1e3 + offset_us, 3)
+
+    out = []
+    for k, r in enumerate(sorted(requests, key=lambda r: r.arrived_ns)):
+        tid = REQUEST_TID_BASE + k
+        out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+                    "args": {"name": f"request {k} ({len(r.prompt)} prompt tokens)"}})
+        for name, a, b in (("queue", r.arrived_ns, r.batch_start_ns), ("prefill (request)", r.batch_start_ns,
+                                                                       r.first_token_ns),
+                           ("decode (request)", r.first_token_ns, r.done_ns)):
+            if a is not None and b is not None and b >= a:
+                out.append({"ph": "X", "cat": "tracer_request", "name": name, "pid": pid, "tid": tid, "ts": us(a),
+                            "dur": round((b - a) / 1e3, 3), "args": {"output_tokens": len(r.output_ids)}})
+    for start_ns, end_ns, size in batches:
+        out.append({"ph": "C", "name": "running batch size", "pid": pid, "ts": us(start_ns), "args": {"requests": size}})
+        out.append({"ph": "C", "name": "running batch size", "pid": pid, "ts": us(end_ns), "args": {"requests": 0}})
+    return out
+
+
+def profiled(generate, seconds: float, out_path: str | Path, device: str):
+    """`generate` wrapped so the batches of the first `seconds` (from the first batch) run under torch.profiler;
+    the trace is written when the first batch ending past the window is done."""
+    from tracer.record.torch_profiler import torch_profile
+    state = {"prof": None, "t0": None, "done": False, "requests": [], "batches": [], "clock": []}
+
+    def run(batch, emit):
+        if state["done"]:
+            return generate(batch, emit)
+        if state["prof"] is None:
+            state["prof"] = torch_profile(device)
+            state["prof"].start()
+            state["t0"] = time.perf_counter()
+            generate.clock = state["clock"]
+        start_ns = time.perf_counter_ns()
+        try:
+            generate(batch, emit)
+        finally:
+            state["requests"] += batch
+            state["batches"].append((start_ns, time.perf_counter_ns(), len(batch)))
+            if time.perf_counter() - state["t0"] >= seconds:
+                state["done"], generate.clock = True, None
+                state["prof"].stop()
+                path = write_window(state["prof"], Path(out_path), state)
+                print(f"tracer serve: wrote the profiled window ({len(state['batches'])} batches, "
+                      f"{len(state['requests'])} requests) to {path}", file=sys.stderr, flush=True)
+    return run
+
+
+def write_window(prof, out_path: Path, state: dict) -> Path:
+    import orjson
+
+    from tracer.record.torch_profiler import write_trace
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, raw = tempfile.mkstemp(suffix=".json", dir=out_path.parent, prefix=".raw-")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(raw)
+        trace = orjson.loads(Path(raw).read_bytes())
+    finally:
+        os.unlink(raw)
+    events = trace.get("traceEvents", [])
+    prefill = next((e for e in events if e.get("cat") == "user_annotation" and e.get("name") == "prefill"), None)
+    host = next((start for name, start, _ in state["clock"] if name == "prefill"), None)
+    if prefill is not None and host is not None:
+        offset_us = float(prefill["ts"]) - host / 1e3
+        events += request_events(state["requests"], state["batches"], offset_us, prefill.get("pid", 0))
+    trace["traceEvents"] = events
+    return write_trace(trace, out_path)
