@@ -30,15 +30,19 @@ def export_chrome_trace(prof, out_path: str | Path, nvml_samples=(), phase_clock
     """Write the profiler's trace to `out_path` (gzip when it ends in .gz), laid out for Perfetto
     (tracer.record.perfetto_layout)."""
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, raw = tempfile.mkstemp(suffix=".json", dir=out_path.parent, prefix=".raw-")
+    return write_trace(profiler_events(prof, out_path.parent), out_path, nvml_samples, phase_clock, unix_offset_ns)
+
+
+def profiler_events(prof, scratch_dir: Path) -> dict:
+    """The profiler's Chrome trace, decoded (torch writes it only to a file: a temporary one in `scratch_dir`)."""
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    fd, raw = tempfile.mkstemp(suffix=".json", dir=scratch_dir, prefix=".raw-")
     os.close(fd)
     try:
         prof.export_chrome_trace(raw)
-        trace = orjson.loads(Path(raw).read_bytes())
+        return orjson.loads(Path(raw).read_bytes())
     finally:
         os.unlink(raw)
-    return write_trace(trace, out_path, nvml_samples, phase_clock, unix_offset_ns)
 
 
 def write_trace(trace: dict, out_path: Path, nvml_samples=(), phase_clock=(), unix_offset_ns=None) -> Path:

@@ -9,9 +9,7 @@ times (perf_counter_ns) are placed on the trace's clock by the first `prefill` p
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -70,17 +68,8 @@ def profiled(generate, seconds: float, out_path: str | Path, device: str):
 
 
 def write_window(prof, out_path: Path, state: dict) -> Path:
-    import orjson
-
-    from tracer.record.torch_profiler import write_trace
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, raw = tempfile.mkstemp(suffix=".json", dir=out_path.parent, prefix=".raw-")
-    os.close(fd)
-    try:
-        prof.export_chrome_trace(raw)
-        trace = orjson.loads(Path(raw).read_bytes())
-    finally:
-        os.unlink(raw)
+    from tracer.record.torch_profiler import profiler_events, write_trace
+    trace = profiler_events(prof, out_path.parent)
     events = trace.get("traceEvents", [])
     prefill = next((e for e in events if e.get("cat") == "user_annotation" and e.get("name") == "prefill"), None)
     host = next((start for name, start, _ in state["clock"] if name == "prefill"), None)
