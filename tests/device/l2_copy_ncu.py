@@ -5,14 +5,14 @@ import torch
 
 if __name__ == "__main__":
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    n = l2 // 4 // 2 // 4 * 4
+    n = l2 // 2 // 2 // 4 * 4
     src = torch.empty(n // 4, device="cuda", dtype=torch.float32).uniform_()
     dst = torch.empty_like(src)
     for _ in range(3):
-        dst.copy_(src)
+        torch.mul(src, 1.0, out=dst)
     torch.cuda.synchronize()
     with torch.cuda.profiler.profile():
         for _ in range(8):
-            dst.copy_(src)
+            torch.mul(src, 1.0, out=dst)
         torch.cuda.synchronize()
     print(f"L2 {l2} bytes; copy of {n} bytes: {2 * n} bytes read + written per copy")
