@@ -67,7 +67,8 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
 
 def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: bool, step: pd.Series,
                                   s: ModelShape) -> tuple[float, float] | None:
-    """(flops, dram_bytes) of one kernel of model operation `op`, or None when no formula backs it."""
+    """(flops, bytes, written_bytes) of one kernel of model operation `op` (bytes: every input read once and
+    every output written once; written_bytes: the outputs), or None when no formula backs it."""
     e = s.elem_bytes
     t, seqs = step["tokens"], step["seqs"]
     th, ti = t * s.hidden, t * s.intermediate
@@ -76,54 +77,55 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
         m, n, k, bias = dims
         bias_bytes = n * e if bias else 0.0
         if re.search(r"splitK.*reduce|splitKreduce", name, re.I):
-            return m * n * (MIN_SPLITS - 1), m * n * (MIN_SPLITS * PARTIAL_BYTES + e) + bias_bytes
-        return 2 * m * n * k, (m * k + k * n + m * n) * e + bias_bytes
+            return m * n * (MIN_SPLITS - 1), m * n * (MIN_SPLITS * PARTIAL_BYTES + e) + bias_bytes, m * n * e
+        return 2 * m * n * k, (m * k + k * n + m * n) * e + bias_bytes, m * n * e
     if op == "attention":
         if cls == "attention" and main_attention:
             flops = 4 * s.heads * s.head_dim * step["attn_pairs"]
-            return flops, (2 * t * s.q_width + 2 * step["kv_read_tokens"] * s.kv_width) * e
+            return flops, (2 * t * s.q_width + 2 * step["kv_read_tokens"] * s.kv_width) * e, t * s.q_width * e
         if cls == "attention":   # split-KV combine
             out = t * s.q_width
-            return 3 * out, out * (MIN_SPLITS * PARTIAL_BYTES + e) + MIN_SPLITS * t * s.heads * PARTIAL_BYTES
+            return (3 * out, out * (MIN_SPLITS * PARTIAL_BYTES + e) + MIN_SPLITS * t * s.heads * PARTIAL_BYTES,
+                    out * e)
         if re.search(r"rotary", name, re.I):
             n = t * (s.q_width + s.kv_width)
-            return 3 * n, 2 * n * e
+            return 3 * n, 2 * n * e, n * e
         if re.search(r"reshape_and_cache|cache_kernel|_cache_", name, re.I):
-            return 0.0, 4 * t * s.kv_width * e
+            return 0.0, 4 * t * s.kv_width * e, 2 * t * s.kv_width * e
         if re.search(r"CatArray", name):
-            return 0.0, 2 * step["kv_tokens_after"] * s.kv_width * e
+            return 0.0, 2 * step["kv_tokens_after"] * s.kv_width * e, step["kv_tokens_after"] * s.kv_width * e
         return None
     if op in ("input_norm", "post_attention_norm", "final_norm"):
         if cls == "norm":
             fused = bool(_FUSED_ADD.search(name))
             flops = (4 if s.rms_norm else 7) * th + (th if fused else 0)
             params = (1 if s.rms_norm else 2) * s.hidden * e
-            return flops, (2 * th + (2 * th if fused else 0)) * e + params
+            return flops, (2 * th + (2 * th if fused else 0)) * e + params, (2 if fused else 1) * th * e
         if cls == "elementwise":   # the residual add
-            return th, _operands(name) * th * e
+            return th, _operands(name) * th * e, th * e
         if cls == "copy" and op == "final_norm":   # the last token's hidden state of each sequence, for the LM head
-            return 0.0, 2 * seqs * s.hidden * e
+            return 0.0, 2 * seqs * s.hidden * e, seqs * s.hidden * e
         return None
     if op == "mlp.act" and cls in ("elementwise", "other"):
         if _OPERANDS.search(name) or "elementwise_kernel" in name:   # HF: one ATen kernel per operation
-            return ti, _operands(name) * ti * e
+            return ti, _operands(name) * ti * e, ti * e
         if s.gated_mlp:
-            return 5 * ti, 3 * ti * e
-        return 8 * ti, 2 * ti * e
+            return 5 * ti, 3 * ti * e, ti * e
+        return 8 * ti, 2 * ti * e, ti * e
     if op == "embedding":
         if cls == "copy":
-            return 0.0, 2 * th * e + 8 * t
+            return 0.0, 2 * th * e + 8 * t, th * e
         if cls == "elementwise":
-            return th, _operands(name) * th * e
+            return th, _operands(name) * th * e, th * e
         return None
     if op == "input_prep" and _BOOKKEEPING.search(name):
-        return 0.0, _bookkeeping_bytes(step)
+        return 0.0, _bookkeeping_bytes(step), _bookkeeping_bytes(step) / 2
     if op == "sampler":
         if _READS_LOGITS.search(name):
             logit_bytes = _elem_bytes_in_name(name) or PARTIAL_BYTES   # vLLM samples from fp32 logits
-            return seqs * s.vocab, seqs * s.vocab * logit_bytes + 8 * seqs
+            return seqs * s.vocab, seqs * s.vocab * logit_bytes + 8 * seqs, 8 * seqs
         if _BOOKKEEPING.search(name):
-            return 0.0, _bookkeeping_bytes(step)
+            return 0.0, _bookkeeping_bytes(step), _bookkeeping_bytes(step) / 2
     return None
 
 
@@ -150,10 +152,10 @@ def _bookkeeping_bytes(step: pd.Series) -> float:
 
 
 def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray, keys: np.ndarray,
-                      steps: pd.DataFrame, shape: ModelShape, only: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """flops and dram_bytes (NaN where no formula) for the kernels selected by `only`."""
+                      steps: pd.DataFrame, shape: ModelShape, only: np.ndarray) -> np.ndarray:
+    """n x 3 array of flops, bytes and written bytes (NaN where no formula) for the kernels selected by `only`."""
     n = len(kernels)
-    flops, dram = np.full(n, np.nan), np.full(n, np.nan)
+    work = np.full((n, 3), np.nan)
     classes = kernels["kernel_class"].astype(str).to_numpy()
     names = kernels["name"].astype(str).to_numpy()
     dur = kernels["dur_us"].to_numpy(dtype=float)
@@ -174,5 +176,5 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
             cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape)
         w = cache[memo]
         if w is not None and not (np.isnan(w[0]) or np.isnan(w[1])):   # NaN: a context the trace does not tell
-            flops[i], dram[i] = w
-    return flops, dram
+            work[i] = w
+    return work

@@ -3,7 +3,8 @@ the table's rows (tracer.parse.ncu.tables_from_ncu).
 
 ncu counts what the GPU executed: tensor-core FLOPs include the padding of partial tiles (a decode query of one
 token padded to a tile of rows, the masked half of causal tiles) that the analytic figure, the model's useful work,
-leaves out. Both are shown; `executed_over_useful` says how much the kernels pad.
+leaves out. Both are shown, and DRAM bytes are modeled with the L2 flushed before each kernel, as ncu does by
+default (analysis.memory_traffic); `executed_over_useful` says how much the kernels pad.
 """
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ def ncu_against_analytic(kernels: pd.DataFrame) -> pd.DataFrame:
     m = kernels[kernels["work_source"] != "unmodeled"]
     g = m.groupby("kernel_class", observed=True).agg(
         kernels=("flops", "size"), analytic_flops=("flops", "sum"), ncu_flops=("ncu_flops", "sum"),
-        analytic_dram_bytes=("dram_bytes", "sum"), ncu_dram_bytes=("ncu_dram_bytes", "sum"))
+        analytic_dram_bytes=("dram_bytes", "sum"), ncu_dram_bytes=("ncu_dram_bytes", "sum"),
+        analytic_l2_bytes=("l2_bytes", "sum"), ncu_l2_bytes=("ncu_l2_bytes", "sum"))
     with np.errstate(divide="ignore", invalid="ignore"):
         g["flops_ratio"] = g["analytic_flops"] / g["ncu_flops"]
         g["executed_over_useful"] = g["ncu_flops"] / g["analytic_flops"]
         g["dram_ratio"] = g["analytic_dram_bytes"] / g["ncu_dram_bytes"]
+        g["l2_ratio"] = g["analytic_l2_bytes"] / g["ncu_l2_bytes"]
     unmodeled = kernels[kernels["work_source"] == "unmodeled"]
     g["unmodeled_kernels"] = unmodeled.groupby("kernel_class", observed=True).size().reindex(g.index).fillna(0)
     return g.reset_index()

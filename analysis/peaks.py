@@ -7,12 +7,16 @@ from pathlib import Path
 
 import orjson
 
-# TFLOP/s: tensor cores per input dtype (fp32 accumulate), CUDA cores fp32; HBM GB/s; L2 MB; SMs
+# TFLOP/s: tensor cores per input dtype (fp32 accumulate), CUDA cores fp32; HBM GB/s; L2 MB; SMs.
+# NVIDIA publishes no L2 bandwidth. The H100 and H200 (one GH100 die, the same L2 and clocks) carry the figure
+# `tracer calibrate` measured on an H200 (elementwise copy through L2, 31 MB working set, 2026-12-01; ncu's
+# lts__t_bytes rate of that kernel was 6.1 TB/s); elsewhere the L2 roof is drawn only once calibrated.
+_GH100_L2 = dict(l2_gbps=5853, l2_source="measured on an H200 by tracer calibrate (same GH100 L2)")
 _DATASHEET = [
-    ("H100 PCIe", dict(bf16=756, fp16=756, tf32=378, fp32=51.2, hbm_gbps=2000, l2_mb=50, sms=114)),
-    ("H100 NVL", dict(bf16=835, fp16=835, tf32=418, fp32=60.0, hbm_gbps=3900, l2_mb=50, sms=132)),
-    ("H100", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, hbm_gbps=3350, l2_mb=50, sms=132)),  # SXM
-    ("H200", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, hbm_gbps=4800, l2_mb=60, sms=132)),
+    ("H100 PCIe", dict(bf16=756, fp16=756, tf32=378, fp32=51.2, hbm_gbps=2000, l2_mb=50, sms=114, **_GH100_L2)),
+    ("H100 NVL", dict(bf16=835, fp16=835, tf32=418, fp32=60.0, hbm_gbps=3900, l2_mb=50, sms=132, **_GH100_L2)),
+    ("H100", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, hbm_gbps=3350, l2_mb=50, sms=132, **_GH100_L2)),  # SXM
+    ("H200", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, hbm_gbps=4800, l2_mb=60, sms=132, **_GH100_L2)),
     ("B200", dict(bf16=2250, fp16=2250, tf32=1100, fp32=75, hbm_gbps=8000, l2_mb=126, sms=148)),
     ("A100-SXM4-40GB", dict(bf16=312, fp16=312, tf32=156, fp32=19.5, hbm_gbps=1555, l2_mb=40, sms=108)),
     ("A100-PCIE-40GB", dict(bf16=312, fp16=312, tf32=156, fp32=19.5, hbm_gbps=1555, l2_mb=40, sms=108)),

@@ -84,7 +84,15 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     notices = []
     architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype)
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
-    k = roofline(kernel_work(kernels, architecture), peaks, model_dtype)
+    # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)
+    cold_l2 = tables["meta"].get("source_format") == "ncu"
+    k = roofline(kernel_work(kernels, architecture), peaks, model_dtype, cold_l2=cold_l2)
+    flagged = k[k["roof_flag"] != ""] if "roof_flag" in k else k.iloc[:0]
+    if len(flagged):
+        worst = flagged.sort_values("roof_pct", ascending=False).iloc[0]
+        notices.append(f"{len(flagged)} kernel(s) above their roof ({100 * flagged['dur_us'].sum() / k['dur_us'].sum():.1f}% "
+                       f"of kernel time), flagged in kernels.parquet `roof_flag`; the highest, {worst['short_name']} at "
+                       f"{worst['roof_pct']:.0f}% of its {worst['roof']} roof: {worst['roof_flag']}")
     if arch_notice and len(k) and (k["work_source"] == "unmodeled").any():
         notices.append(arch_notice)
     if kernels.empty:
@@ -172,8 +180,9 @@ def report_markdown(result: dict, title: str) -> str:
              f"{s['source']['device'] or 'unknown'}."]
     p = s["source"]["peaks"]
     if p:
+        l2 = f", L2 {p['l2_gbps']:.0f} GB/s ({p.get('l2_source', p['source'])})" if p.get("l2_gbps") else ", L2 unknown"
         lines.append(f"Peaks used ({p['source']}): bf16 {p['bf16']:.0f} TFLOP/s, fp32 {p['fp32']:.1f} TFLOP/s, "
-                     f"DRAM {p['hbm_gbps']:.0f} GB/s.")
+                     f"DRAM {p['hbm_gbps']:.0f} GB/s{l2}.")
     for n in s["notices"]:
         lines.append(f"\n> {n}")
     if s["run"] and s["run"].get("figures"):

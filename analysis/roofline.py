@@ -1,13 +1,17 @@
-"""Per-kernel work, arithmetic intensity, attained rates, distance from the roofline and bound class.
+"""Per-kernel work, arithmetic intensity, attained rates, distance from the hierarchical roofline and bound class.
 
 Work comes from the launching op (analysis.work), or from Nsight Compute counters where a measured table is
 merged in. An op's work goes to its longest kernel; its other kernels (helpers: memsets, splits) are
 `unmodeled`, as is every kernel whose op the model does not cover.
 
-Bound classes (ridge point = peak FLOP/s / bandwidth):
-- latency: reached under LATENCY_ROOF_PCT of its roof and ran under LATENCY_MAX_US: too short to approach either
+Roofs, as Nsight Compute's hierarchical roofline draws them: compute (tensor cores or CUDA cores), DRAM and L2
+bandwidth. A kernel's time is at least each of flops / peak, dram_bytes / DRAM bandwidth and l2_bytes / L2
+bandwidth (analysis.memory_traffic says which bytes reach DRAM); the largest names its roof and `roof_pct` is how
+close it came to it. Bound classes:
+- latency: reached under LATENCY_ROOF_PCT of its roof and ran under LATENCY_MAX_US: too short to approach any
   roof, its time is launch and ramp-up;
-- memory: intensity below the ridge; compute: at or above it.
+- memory (DRAM), l2 or compute: the roof that bounds it.
+A kernel above 100% of its roof is never passed silently: `roof_flag` says which assumption failed.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pandas as pd
 
 from analysis.architecture_work import architecture_work
 from analysis.layer_map import map_kernels
+from analysis.memory_traffic import dram_bytes, l2_capacity_bytes, writes_persistent_state
 from analysis.step_tokens import step_keys
 from analysis.work import op_work
 from tracer.schema import distinct_combinations
@@ -28,7 +33,8 @@ TENSOR_CLASSES = ("gemm", "attention")
 
 
 def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.DataFrame:
-    """kernels + flops, dram_bytes, work_source, model_op, layer.
+    """kernels + flops, l2_bytes (every input read once, every output written once), written_bytes, dram_bytes
+    (= l2_bytes here; `roofline` takes off what the L2 holds), work_source, model_op, layer.
 
     Work comes first from the launching op's recorded shapes (`analytic`; once per distinct (op, shapes, dtypes,
     element size), spread back by codes: a million-kernel trace has a few hundred). `architecture`, a (ModelShape,
@@ -37,7 +43,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
     nsys exports."""
     k = kernels.copy()
     n = len(k)
-    flops, dram = np.full(n, np.nan), np.full(n, np.nan)
+    flops, dram, written = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     source = np.full(n, "unmodeled", dtype=object)
     has_op = (k["op_id"].notna() & (k["op_input_shapes"] != "")).to_numpy(dtype=bool) if n else np.zeros(0, bool)
     if has_op.any():
@@ -46,14 +52,15 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
         main = by_op.sort_values("dur", ascending=False, kind="stable").drop_duplicates("op_id")["pos"].to_numpy()
         (ops, shapes, dtypes, names), inverse = distinct_combinations(
             *(k[c].iloc[main] for c in ("op_name", "op_input_shapes", "op_input_dtypes", "name")))
-        work = np.full((len(ops), 2), np.nan)
+        work = np.full((len(ops), 3), np.nan)
         for j, key in enumerate(zip(ops, shapes, dtypes, names)):
             w = op_work(str(key[0]), str(key[1]), str(key[2]), _elem_bytes_from_kernel_name(str(key[3])))
             if w is not None:
-                work[j] = float(w[0]), float(w[1])
+                work[j] = w
         per_main = work[inverse]
         modeled = ~np.isnan(per_main[:, 0])
         flops[main[modeled]], dram[main[modeled]] = per_main[modeled, 0], per_main[modeled, 1]
+        written[main[modeled]] = per_main[modeled, 2]
         source[main[modeled]] = "analytic"
     ops, layer = np.full(n, "", dtype=object), np.full(n, -1, dtype=np.int64)
     if architecture is not None and n:
@@ -61,10 +68,12 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
         keys = step_keys(k)
         ops, layer = map_kernels(k, keys, shape, partial="ncu_flops" in k)
         unmodeled = source == "unmodeled"
-        a_flops, a_dram = architecture_work(k, ops, layer, keys, steps, shape, unmodeled)
-        filled = unmodeled & ~np.isnan(a_flops)
-        flops[filled], dram[filled], source[filled] = a_flops[filled], a_dram[filled], "architecture"
-    k["flops"], k["dram_bytes"], k["work_source"] = flops, dram, source
+        a = architecture_work(k, ops, layer, keys, steps, shape, unmodeled)
+        filled = unmodeled & ~np.isnan(a[:, 0])
+        flops[filled], dram[filled], written[filled] = a[filled, 0], a[filled, 1], a[filled, 2]
+        source[filled] = "architecture"
+    k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()
+    k["work_source"] = source
     k["model_op"] = pd.Categorical(ops)
     k["layer"] = pd.array(np.where(ops != "", layer, -1), dtype="Int64")
     k.loc[(ops == "") | (layer < 0), "layer"] = pd.NA
@@ -102,36 +111,61 @@ def peak_flops(kernels: pd.DataFrame, peaks: dict, default_dtype: str = "fp32") 
     return roof[inverse] * 1e12
 
 
-def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp32") -> pd.DataFrame:
-    """kernels with work -> + intensity_flop_per_byte, achieved_tflops, achieved_gbps, roof_pct, bound."""
+def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp32",
+             cold_l2: bool = False) -> pd.DataFrame:
+    """kernels with work -> dram_bytes through the L2 model (`cold_l2`: the L2 was flushed before every kernel,
+    as Nsight Compute does by default) + intensity_flop_per_byte (over DRAM bytes), achieved_tflops,
+    achieved_gbps (DRAM), achieved_l2_gbps, peak_tflops, roof, roof_pct, bound, roof_flag."""
     k = kernels.copy()
+    l2_cap = l2_capacity_bytes(peaks)
+    if l2_cap and "written_bytes" in k:
+        k["dram_bytes"] = dram_bytes(k, k["l2_bytes"].to_numpy(dtype=float), k["written_bytes"].to_numpy(dtype=float),
+                                     l2_cap, cold_l2, writes_persistent_state(k))
     dur_s = k["dur_us"].to_numpy() * 1e-6
     flops, bytes_ = k["flops"].to_numpy(dtype=float), k["dram_bytes"].to_numpy(dtype=float)
+    l2 = k["l2_bytes"].to_numpy(dtype=float) if "l2_bytes" in k else bytes_
     with np.errstate(divide="ignore", invalid="ignore"):
         k["intensity_flop_per_byte"] = np.where(bytes_ > 0, flops / bytes_, np.nan)
         k["achieved_tflops"] = np.where(dur_s > 0, flops / dur_s / 1e12, np.nan)
         k["achieved_gbps"] = np.where(dur_s > 0, bytes_ / dur_s / 1e9, np.nan)
+        k["achieved_l2_gbps"] = np.where(dur_s > 0, l2 / dur_s / 1e9, np.nan)
     k["peak_tflops"] = np.nan
+    k["roof"] = ""
     k["roof_pct"] = np.nan
+    k["roof_flag"] = ""
     k["bound"] = np.where(k["work_source"] == "unmodeled", "unmodeled", "")
     if peaks is None or k.empty:
         k.loc[k["bound"] == "", "bound"] = "unknown-device"
         return k
     pf = peak_flops(k, peaks, default_dtype)
-    bw = peaks["hbm_gbps"] * 1e9
     k["peak_tflops"] = pf / 1e12
+    # each roof's share of the kernel's time: the time its work needs at that roof's rate over the time it took
     with np.errstate(divide="ignore", invalid="ignore"):
-        # attained over the roof at this intensity = max(compute utilisation, bandwidth utilisation)
-        pct = 100 * np.maximum(flops / dur_s / pf, bytes_ / dur_s / bw)
-        ridge = pf / bw
-    modeled = k["work_source"] != "unmodeled"
-    k.loc[modeled, "roof_pct"] = pct[modeled.to_numpy()]
-    intensity = k["intensity_flop_per_byte"].to_numpy()
-    bound = np.where(intensity >= ridge, "compute", "memory")
+        shares = np.stack([flops / dur_s / pf, bytes_ / dur_s / (peaks["hbm_gbps"] * 1e9),
+                           l2 / dur_s / (peaks["l2_gbps"] * 1e9) if peaks.get("l2_gbps") else np.zeros(len(k))], 1)
+    shares = np.nan_to_num(shares, nan=0.0, posinf=np.inf)
+    which = np.argmax(shares, axis=1)
+    pct = 100 * shares[np.arange(len(k)), which]
+    roof = np.array(ROOFS)[which]
+    modeled = (k["work_source"] != "unmodeled").to_numpy()
+    k.loc[modeled, "roof_pct"] = pct[modeled]
+    k.loc[modeled, "roof"] = roof[modeled]
+    bound = np.array([BOUND_OF_ROOF[r] for r in roof], dtype=object)
     latency = (pct < LATENCY_ROOF_PCT) & (k["dur_us"].to_numpy() < LATENCY_MAX_US)
     bound = np.where(latency, "latency", bound)
-    k.loc[modeled, "bound"] = bound[modeled.to_numpy()]
+    k.loc[modeled, "bound"] = bound[modeled]
+    above = modeled & (pct > 100)
+    k.loc[above, "roof_flag"] = [ROOF_FLAGS[r] for r in roof[above]]
     return k
+
+
+ROOFS = ("compute", "dram", "l2")
+BOUND_OF_ROOF = {"compute": "compute", "dram": "memory", "l2": "l2"}
+ROOF_FLAGS = {
+    "compute": "above the compute roof: FLOPs over-counted for this kernel, or the peak is low for this card",
+    "dram": "above the DRAM roof: fewer bytes reached DRAM than modeled (data held in L2 beyond the model)",
+    "l2": "above the L2 roof: the kernel moved fewer bytes than modeled, or the L2 figure is low for this card",
+}
 
 
 def merge_ncu(kernels: pd.DataFrame, ncu: pd.DataFrame, phase: str, step: int | None) -> pd.DataFrame:

@@ -46,12 +46,15 @@ def _matmul(a, b, es_in, es_out=None, extra_bytes=0):
     batch_a, batch_b = a[:-2], b[:-2]
     batch = _numel(batch_a if _numel(batch_a) >= _numel(batch_b) else batch_b)
     flops = 2 * batch * m * n * k
-    bytes_ = (_numel(a) + _numel(b)) * es_in + batch * m * n * es_out + extra_bytes
-    return flops, bytes_
+    written = batch * m * n * es_out
+    bytes_ = (_numel(a) + _numel(b)) * es_in + written + extra_bytes
+    return flops, bytes_, written
 
 
 def op_work(op_name: str, shapes_json: str, dtypes_json: str, elem_bytes_hint: int | None = None):
-    """(flops, dram_bytes) of one op, or None when the model does not cover it. `elem_bytes_hint` gives the
+    """(flops, bytes, written_bytes) of one op, or None when the model does not cover it: bytes counts every input
+    read once and every output written once, written_bytes the outputs alone (analysis.memory_traffic decides
+    which of them reach DRAM). `elem_bytes_hint` gives the
     element size where the profiler recorded none (TensorList inputs of cat); the kernel's name tells it."""
     if not shapes_json:
         return None
@@ -62,7 +65,7 @@ def op_work(op_name: str, shapes_json: str, dtypes_json: str, elem_bytes_hint: i
     base = op_name.split("::")[-1]
     if base == "cat" and dtypes[:1] == ["TensorList"] and elem_bytes_hint and isinstance(shapes[0], list):
         n = sum(_numel(s) for s in shapes[0] if isinstance(s, list) and s and all(isinstance(x, int) for x in s))
-        return 0, 2 * n * elem_bytes_hint  # read every input, write the output
+        return 0, 2 * n * elem_bytes_hint, n * elem_bytes_hint  # read every input, write the output
     t = _tensor_args(shapes, dtypes)
     if not t:
         return None
@@ -82,55 +85,56 @@ def op_work(op_name: str, shapes_json: str, dtypes_json: str, elem_bytes_hint: i
         if base in ("layer_norm", "native_layer_norm"):
             n = _numel(t[0][0])
             params = sum(_numel(s) * e for s, e in t[1:3])
-            return 7 * n, 2 * n * es + params
+            return 7 * n, 2 * n * es + params, n * es
         if "rms_norm" in base:
             n = _numel(t[0][0])
-            return 4 * n, 2 * n * es + sum(_numel(s) * e for s, e in t[1:2])
+            return 4 * n, 2 * n * es + sum(_numel(s) * e for s, e in t[1:2]), n * es
         if base in ("softmax", "_softmax", "log_softmax", "_log_softmax"):
             n = _numel(t[0][0])
-            return 5 * n, 2 * n * es
+            return 5 * n, 2 * n * es, n * es
         if base in ("silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"):
             inp = t[1][0] if len(t) >= 2 else t[0][0]  # vLLM's custom op takes (out, input)
             n_out = _numel(inp) // 2
-            return 5 * n_out, (_numel(inp) + n_out) * es
+            return 5 * n_out, (_numel(inp) + n_out) * es, n_out * es
         if base.rstrip("_") in _ELEMENTWISE or base in _ELEMENTWISE:
             out_numel = max(_numel(s) for s, _ in t)
             per = _ELEMENTWISE.get(base, _ELEMENTWISE.get(base.rstrip("_"), 1))
             read = sum(_numel(s) * e for s, e in t)
-            return per * out_numel, read + out_numel * es
+            return per * out_numel, read + out_numel * es, out_numel * es
         if base == "embedding" and len(t) >= 2:
             (w, ew), (idx, ei) = t[0], t[1]
             rows = _numel(idx)
-            return 0, rows * w[-1] * ew * 2 + rows * ei
+            return 0, rows * w[-1] * ew * 2 + rows * ei, rows * w[-1] * ew
         if base in ("cat",):
             n = sum(_numel(s) * e for s, e in t)
-            return 0, 2 * n
+            return 0, 2 * n, n
         if base in ("copy_", "clone", "contiguous"):
             if base == "copy_" and len(t) >= 2:
-                return 0, _numel(t[1][0]) * (t[0][1] + t[1][1])
-            return 0, 2 * _numel(t[0][0]) * es
+                return 0, _numel(t[1][0]) * (t[0][1] + t[1][1]), _numel(t[1][0]) * t[0][1]
+            return 0, 2 * _numel(t[0][0]) * es, _numel(t[0][0]) * es
         if base in ("reshape_and_cache", "reshape_and_cache_flash") and len(t) >= 2:
             kv = _numel(t[0][0]) * t[0][1] + _numel(t[1][0]) * t[1][1]
-            return 0, 2 * kv  # read key and value, write them into the cache blocks
+            return 0, 2 * kv, kv  # read key and value, write them into the cache blocks
         if base in ("gelu_new", "gelu_fast", "gelu_quick") and len(t) >= 2:   # vLLM's custom op: (out, input)
             n = _numel(t[1][0])
-            return 8 * n, 2 * n * t[1][1]
+            return 8 * n, 2 * n * t[1][1], n * t[1][1]
         if base == "fused_add_rms_norm" and len(t) >= 3:   # (input, residual, weight): both updated in place
             n = _numel(t[0][0])
-            return 5 * n, 4 * n * es + _numel(t[2][0]) * t[2][1]
+            return 5 * n, 4 * n * es + _numel(t[2][0]) * t[2][1], 2 * n * es
         if base in ("fill_", "zero_"):
-            return 0, _numel(t[0][0]) * es
+            return 0, _numel(t[0][0]) * es, _numel(t[0][0]) * es
         if base in ("argmax", "argmin", "amax", "amin", "max", "min", "sum", "mean") and len(t) >= 1:
             n = _numel(t[0][0])
-            return n, n * es + 8 * max(1, n // max(1, t[0][0][-1]))
+            rows = max(1, n // max(1, t[0][0][-1]))
+            return n, n * es + 8 * rows, 8 * rows
         if base == "gather" and len(t) >= 2:   # (input, dim, index): one element per index
             idx = t[-1][0] if len(t) == 2 else t[1][0]
             n = _numel(idx)
-            return 0, n * (es + 8) + n * es
+            return 0, n * (es + 8) + n * es, n * es
         if base == "rotary_embedding" and len(t) >= 3:
             q, k = t[1], t[2]
             n = _numel(q[0]) + _numel(k[0])
-            return 3 * n, 2 * n * q[1]
+            return 3 * n, 2 * n * q[1], n * q[1]
     except (IndexError, TypeError, ValueError, ZeroDivisionError):
         return None
     return None
@@ -148,6 +152,7 @@ def _attention(t):
     if sq == skv and sq > 1:
         pairs = sq * (sq + 1) / 2
     flops = 2 * b * h * pairs * d + 2 * b * h * pairs * dv
-    bytes_ = (_numel(q) + _numel(k) + _numel(v) + b * h * sq * dv) * es
-    return flops, bytes_
+    written = b * h * sq * dv * es
+    bytes_ = (_numel(q) + _numel(k) + _numel(v)) * es + written
+    return flops, bytes_, written
 

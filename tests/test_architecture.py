@@ -78,13 +78,19 @@ def test_nsys_export_modeled_like_the_torch_trace_of_the_same_workload():
     _, torch_r = _analyze(HF_TORCH)
     _, nsys_r = _analyze(HF_NSYS)
     assert _unmodeled_pct(nsys_r["kernels"]) <= 5.0
-    per_class = {name: r["kernels"].groupby(["phase", "kernel_class"], observed=True)[["flops", "dram_bytes"]].sum()
+    per_class = {name: r["kernels"].groupby(["phase", "kernel_class"], observed=True)[["flops", "l2_bytes"]].sum()
                  for name, r in (("torch", torch_r), ("nsys", nsys_r))}
     joined = per_class["nsys"].join(per_class["torch"].add_suffix("_torch"))
-    for col in ("flops", "dram_bytes"):
+    for col in ("flops", "l2_bytes"):
         has = joined[f"{col}_torch"] > 0
         ratio = joined.loc[has, col] / joined.loc[has, f"{col}_torch"]
         assert ((ratio - 1).abs() <= 0.05).all(), ratio
+    # DRAM bytes depend on each kernel's stream predecessor (analysis.memory_traffic), which differs where one
+    # trace has a kernel or memcpy the other lacks; per phase they agree
+    dram = {name: r["kernels"].groupby("phase", observed=True)["dram_bytes"].sum()
+            for name, r in (("torch", torch_r), ("nsys", nsys_r))}
+    ratio = (dram["nsys"] / dram["torch"]).dropna()
+    assert len(ratio) and ((ratio - 1).abs() <= 0.05).all(), ratio
 
 
 def test_nsys_export_without_model_says_which_option_models_it(tmp_path):

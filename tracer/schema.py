@@ -91,13 +91,21 @@ TABLES = {"kernels": KERNELS, "memops": MEMOPS, "ops": OPS, "ranges": RANGES}
 # Columns that analysis adds to kernels (analysis/roofline.py)
 ANALYSIS_COLUMNS = {
     "flops": ("float64", "floating-point operations of the kernel"),
-    "dram_bytes": ("float64", "DRAM bytes read plus written"),
-    "work_source": ("string", "analytic, ncu, or unmodeled"),
+    "l2_bytes": ("float64", "bytes through L2: every input read once, every output written once"),
+    "written_bytes": ("float64", "bytes of the kernel's outputs"),
+    "dram_bytes": ("float64", "DRAM bytes read plus written, after what L2 holds (analysis.memory_traffic)"),
+    "work_source": ("string", "analytic (op shapes), architecture (model config), ncu, or unmodeled"),
+    "model_op": ("category", "model operation: qkv_proj, attention, mlp.down_proj, lm_head, sampler, ..."),
+    "layer": ("Int64", "decoder layer index, where it can be told"),
     "intensity_flop_per_byte": ("float64", "flops / dram_bytes"),
     "achieved_tflops": ("float64", "flops / dur"),
     "achieved_gbps": ("float64", "dram_bytes / dur"),
-    "roof_pct": ("float64", "attained FLOP/s as % of the roofline at this intensity"),
-    "bound": ("string", "memory, compute, latency, or unmodeled"),
+    "achieved_l2_gbps": ("float64", "l2_bytes / dur"),
+    "peak_tflops": ("float64", "the kernel's compute roof (tensor or CUDA cores, by dtype)"),
+    "roof": ("string", "the roof that bounds the kernel: compute, dram or l2"),
+    "roof_pct": ("float64", "attained share of that roof (can exceed 100: then roof_flag says why)"),
+    "bound": ("string", "memory (DRAM), l2, compute, latency, or unmodeled"),
+    "roof_flag": ("string", "empty, or which assumption failed for a kernel above its roof"),
 }
 
 

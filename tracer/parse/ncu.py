@@ -35,7 +35,7 @@ _TENSOR = re.compile(r"^sm__ops_path_tensor_src_[a-z0-9]+_dst_[a-z0-9]+\.sum$")
 
 
 def ncu_kernels(path: str | Path) -> pd.DataFrame:
-    """Columns: ncu_id, name, dur_us, dram_bytes, flops, tensor_flops, fp32_flops, fp16_flops, fp64_flops."""
+    """Columns: ncu_id, name, dur_us, dram_bytes, l2_bytes (lts__t_bytes: all L2 traffic), flops, tensor_flops, fp32_flops, fp16_flops, fp64_flops."""
     path = Path(path)
     text = read_bytes(path).decode("utf-8", errors="replace")
     lines = [ln for ln in text.splitlines() if not ln.startswith("==")]  # ncu's own log lines
@@ -64,7 +64,7 @@ def ncu_kernels(path: str | Path) -> pd.DataFrame:
     tensor = sum((col(c) for c in df.columns if _TENSOR.match(c)), pd.Series(0.0, index=df.index))
     return pd.DataFrame({"ncu_id": pd.to_numeric(df.get("ID"), errors="coerce"), "name": df["Kernel Name"],
                          "dur_us": dur, "dram_bytes": col("dram__bytes_read.sum")
-                         + col("dram__bytes_write.sum"), "tensor_flops": tensor, "fp32_flops": fp32,
+                         + col("dram__bytes_write.sum"), "l2_bytes": col("lts__t_bytes.sum"), "tensor_flops": tensor, "fp32_flops": fp32,
                          "fp16_flops": fp16, "fp64_flops": fp64, "flops": tensor + fp32 + fp16 + fp64})
 
 
@@ -83,7 +83,7 @@ def tables_from_ncu(path: str | Path, phase: str) -> dict:
         "kernel_class": classify_kernels(names, pd.Series([""] * len(names))),
         "start_us": dur.cumsum() - dur, "dur_us": dur, "device": 0, "stream": 0,
         "phase": phase, "step": 0, "range_name": phase}), "kernels")
-    for col in ("flops", "tensor_flops", "dram_bytes"):
+    for col in ("flops", "tensor_flops", "dram_bytes", "l2_bytes"):
         kernels[f"ncu_{col}"] = measured[col].to_numpy()
     return {"kernels": kernels, "memops": empty("memops"), "ops": empty("ops"), "ranges": empty("ranges"),
             "meta": {"source_path": str(path), "source_format": "ncu", "device_properties": []}}
