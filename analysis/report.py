@@ -170,8 +170,8 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
                                                    | orjson.OPT_SERIALIZE_NUMPY, default=str))
     written.append(out / "summary.json")
     written.append(roofline_plot([(title, k, result["peaks"])], out / "roofline.png", f"Roofline: {title}"))
-    written.append(breakdown_plot([(title, result["classes"])], out / "breakdown.png",
-                                  f"Kernel time by phase and class: {title}"))
+    written.append(breakdown_plot([(title, result["wall"])], out / "breakdown.png",
+                                  f"Wall time per step: {title}"))
     write_atomic(out / "report.md", report_markdown(result, title).encode())
     written.append(out / "report.md")
     return written
@@ -182,7 +182,7 @@ def report_markdown(result: dict, title: str) -> str:
     from analysis.tables import render, topic_tables
 
     s = result["summary"]
-    runs = [(title, result)]
+    runs = [(run_label(s, title), result)]
     lines = [f"# {title}", "", " ".join(headline(runs)), "",
              f"Source: `{s['source']['path']}` ({s['source']['format']}), device {s['source']['device'] or 'unknown'}."]
     p = s["source"]["peaks"]
@@ -192,6 +192,15 @@ def report_markdown(result: dict, title: str) -> str:
         lines.append(f"\n> {n}")
     lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topic_tables(runs), True)]
     return "\n".join(lines) + "\n"
+
+
+def run_label(summary: dict, fallback: str) -> str:
+    """backend[-eager]:workload where the sidecar says them, else `fallback`."""
+    run = summary.get("run") or {}
+    if not run.get("backend"):
+        return fallback
+    eager = "-eager" if (run.get("vllm_options") or {}).get("enforce_eager") else ""
+    return f"{run['backend']}{eager}:{(run.get('workload') or {}).get('name', '')}"
 
 
 def peaks_line(p: dict) -> str:

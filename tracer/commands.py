@@ -108,25 +108,34 @@ def terminal_summary(result: dict, tables: dict) -> str:
 
 
 def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_file=None,
-                  work_model: dict | None = None) -> Path:
-    from analysis.compare import compare_results, write_comparison
+                  work_model: dict | None = None, fail_if: list[str] | tuple = ()) -> Path:
+    """Compare the traces; with `fail_if`, exit 1 after writing everything when a condition breaks (one line
+    each on stderr)."""
+    from analysis.compare import comparison_text, compare_results, write_comparison
+    from analysis.gates import check, parse_condition
 
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")
+    for c in fail_if:
+        parse_condition(c)   # a malformed gate fails before minutes of analysis
     runs = []
     for p in paths:
         _, result = analyze_one(p, peaks_file, work_model=work_model)
         runs.append((run_label(p), result))
     runs = _unique_labels(runs)
     comparison = compare_results(runs)
+    broken = check(list(fail_if), comparison["rows"]) if fail_if else []
     out = Path(out_dir) if out_dir else Path("traces") / "compare"
     written = write_comparison(comparison, runs, out)
     if as_json:
         sys.stdout.write(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
-        from analysis.compare import display_table
-        click.echo(display_table(comparison["table"]).to_string(float_format=lambda v: f"{v:,.3f}", na_rep="-"))
+        click.echo(comparison_text(comparison, markdown=False).rstrip())
     click.echo("wrote " + " ".join(str(p) for p in written), err=True)
+    if broken:
+        for line in broken:
+            click.echo(f"tracer: fail-if {line}", err=True)
+        sys.exit(1)
     return out
 
 
