@@ -48,7 +48,8 @@ def measured_peaks(device_name: str, path: str | Path | None = None) -> dict | N
     base = datasheet_peaks(m.get("device_name", device_name)) or {}
     return {**base, "device_name": m.get("device_name", device_name), "source": f"measured ({path.name})",
             "bf16": m["gemm_bfloat16_tflops"], "fp16": m["gemm_float16_tflops"], "tf32": m["gemm_tf32_tflops"],
-            "fp32": m["gemm_float32_tflops"], "hbm_gbps": m["dram_gbps"]}
+            "fp32": m["gemm_float32_tflops"], "hbm_gbps": m["dram_gbps"],
+            **({"l2_gbps": m["l2_gbps"], "l2_source": "measured"} if m.get("l2_gbps") else {})}
 
 
 def resolve_peaks(device_name: str, peaks_file: str | Path | None = None) -> dict | None:

@@ -38,6 +38,8 @@ def _vllm_options(f):
     f = click.option("--max-num-seqs", type=int, help="vLLM: sequences per scheduler step")(f)
     f = click.option("--enable-prefix-caching", is_flag=True,
                      help="vLLM: keep prefix caching on (off by default: it skips repeated prefills)")(f)
+    f = click.option("--cudagraph-capture-sizes", help="vLLM: token counts to capture CUDA graphs for, e.g. 16,512 "
+                     "(default vLLM's; under ncu: the measured step's)")(f)
     return f
 
 
@@ -45,7 +47,20 @@ def _vllm_opts(kw):
     from workloads.vllm_engine import VllmOptions
     return VllmOptions(enforce_eager=kw["enforce_eager"], gpu_memory_utilization=kw["gpu_memory_utilization"],
                        max_num_batched_tokens=kw["max_num_batched_tokens"], max_num_seqs=kw["max_num_seqs"],
-                       prefix_caching=kw["enable_prefix_caching"])
+                       prefix_caching=kw["enable_prefix_caching"],
+                       cudagraph_capture_sizes=_int_list(kw["cudagraph_capture_sizes"], "--cudagraph-capture-sizes"))
+
+
+def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.UsageError(f"{option} {text!r}: expected positive integers, comma-separated") from None
+    if not values or min(values) < 1:
+        raise click.UsageError(f"{option} {text!r}: expected positive integers, comma-separated")
+    return values
 
 
 @cli.command()

@@ -31,6 +31,7 @@ class VllmOptions:
     max_num_seqs: int | None = None
     prefix_caching: bool = False
     max_model_len: int | None = None
+    cudagraph_capture_sizes: tuple[int, ...] | None = None   # None: vLLM's default sizes
 
 
 def import_vllm():
@@ -70,6 +71,8 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
         kwargs["max_num_seqs"] = opts.max_num_seqs
     if opts.max_num_batched_tokens:
         kwargs["max_num_batched_tokens"] = opts.max_num_batched_tokens
+    if opts.cudagraph_capture_sizes and not opts.enforce_eager:
+        kwargs["compilation_config"] = {"cudagraph_capture_sizes": sorted(opts.cudagraph_capture_sizes)}
     if profile_dir:
         kwargs["profiler_config"] = {"profiler": "torch", "torch_profiler_dir": str(Path(profile_dir).resolve()),
                                      "torch_profiler_record_shapes": True, "torch_profiler_with_flops": True,

@@ -1,5 +1,6 @@
 """`tracer calibrate`: measure the achievable peaks of the local GPU (dense GEMM per dtype, device-to-device copy
-bandwidth) and store them, so the roofline can use what this card really reaches instead of the datasheet."""
+bandwidth from DRAM and from L2) and store them, so the roofline can use what this card really reaches instead of
+the datasheet (which gives no L2 bandwidth at all)."""
 from __future__ import annotations
 
 import os
@@ -36,7 +37,35 @@ def calibrate(device: str = "cuda", gemm_n: int = 8192, copy_bytes: int = 2 * 2*
     dst = torch.empty_like(src)
     ms = _median_ms(lambda: dst.copy_(src), repeats)
     result["dram_gbps"] = 2 * copy_bytes / (ms * 1e-3) / 1e9  # bytes read plus bytes written
+    del src, dst
+    result.update(l2_bandwidth(dev, repeats))
     return result
+
+
+def l2_bandwidth(dev, repeats: int, copies: int = 64) -> dict:
+    """Copy bandwidth (read + write) over working sets from 1/32 of the L2 to twice its size. A copy of a few MB
+    takes microseconds, so `copies` of them run as one CUDA graph (no launch gaps) per timed replay. The L2 figure
+    is the best of the working sets that fit in half the L2 (a lower bound: the gaps between graph nodes
+    count against it); the larger sizes show the fall to DRAM speed."""
+    import torch
+
+    l2 = torch.cuda.get_device_properties(dev).L2_cache_size
+    curve = {}
+    for frac in (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2):
+        n = int(l2 * frac) // 2 // 4 * 4   # bytes of the source; the destination as many
+        src = torch.empty(n // 4, device=dev, dtype=torch.float32).uniform_()
+        dst = torch.empty_like(src)
+        graph = torch.cuda.CUDAGraph()
+        torch.mul(src, 1.0, out=dst)   # an elementwise kernel, not cudaMemcpy: ncu can count the same kernel
+        torch.cuda.synchronize()
+        with torch.cuda.graph(graph):
+            for _ in range(copies):
+                torch.mul(src, 1.0, out=dst)
+        ms = _median_ms(graph.replay, repeats)
+        curve[str(2 * n)] = 2 * n * copies / (ms * 1e-3) / 1e9
+        del graph, src, dst
+    fitting = [gbps for ws, gbps in curve.items() if int(ws) <= l2 // 2]
+    return {"l2_bytes": l2, "l2_gbps": max(fitting), "copy_gbps_by_working_set_bytes": curve}
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -102,12 +102,18 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
         for wl, out in runs:
             clock: list = []
             prof = _measured_context(req)
-            progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
+            plain, warmup = None, req.warmup
+            if req.profiler == "torch":
+                progress(f"running {wl.name}: {req.warmup} warm-up(s), a run without the profiler, then the "
+                         "profiled run")
+                plain, warmup = run_hf(lm, config, wl, req.device, req.warmup), 0
+            else:
+                progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
             with NvmlSampler(index) as sampler:
-                result = run_hf(lm, config, wl, req.device, req.warmup, profiler=prof, clock=clock)
+                result = run_hf(lm, config, wl, req.device, warmup, profiler=prof, clock=clock)
             if req.profiler == "torch":
                 written.append(export_chrome_trace(prof, out, sampler.samples, clock, sampler.unix_offset_ns))
-            written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler))
+            written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler, plain))
         return written
 
     from workloads.models import model_config, saved_checkpoint
@@ -124,12 +130,19 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
         llm = build_engine(model_dir, req.device, req.dtype, opts, max_len,
                            profile_dir=pdir if req.profiler == "torch" else None, in_process=capture is not None)
         for wl, out in runs:
-            progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
+            plain, warmup = None, req.warmup
+            if req.profiler == "torch":
+                progress(f"running {wl.name}: {req.warmup} warm-up(s), a run without the profiler, then the "
+                         "profiled run")
+                plain, warmup = run_vllm(llm, config, wl, req.warmup), 0
+            else:
+                progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
             with NvmlSampler(index) as sampler:
-                result = run_vllm(llm, config, wl, req.warmup, profile=req.profiler == "torch", capture=capture)
+                result = run_vllm(llm, config, wl, warmup, profile=req.profiler == "torch", capture=capture)
             if req.profiler == "torch":
                 written.append(_move_trace(newest_profiler_trace(pdir), out, sampler))
-            written.append(_write_run_sidecar(replace(req, workload=wl, vllm=opts), out, config, result, sampler))
+            written.append(_write_run_sidecar(replace(req, workload=wl, vllm=opts), out, config, result, sampler,
+                                              plain))
         shutdown_engine(llm)
     return written
 
@@ -142,8 +155,19 @@ def shutdown_engine(llm) -> None:
         pass
 
 
-def _write_run_sidecar(req: RecordRequest, out: Path, config, result, sampler) -> Path:
+UNPROFILED_KEYS = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
+                   "decode_steps", "total_s", "output_tokens_per_s")
+
+
+def _write_run_sidecar(req: RecordRequest, out: Path, config, result, sampler, plain=None) -> Path:
+    """The sidecar; `plain`, the same workload run without any profiler in this process after the warm-ups, gives
+    `figures.unprofiled` and `figures.profiler_inflation` (profiled over unprofiled decode ms/token)."""
     figures = result.figures() | sampler.summary() | {"peak_rss_bytes": _peak_rss_bytes()}
+    if plain is not None:
+        p = plain.figures()
+        figures["unprofiled"] = {key: p[key] for key in UNPROFILED_KEYS}
+        a, b = figures.get("decode_ms_per_token_mean"), p.get("decode_ms_per_token_mean")
+        figures["profiler_inflation"] = a / b if a and b else None
     return write_sidecar(out, run_metadata(req, config, figures))
 
 

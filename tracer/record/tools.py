@@ -51,4 +51,17 @@ def child_record_command(req, out: Path) -> list[str]:
                             ("--max-num-seqs", v.max_num_seqs), ("--max-num-batched-tokens", v.max_num_batched_tokens)):
             if value:
                 cmd += [flag, str(value)]
+        sizes = v.cudagraph_capture_sizes or (ncu_capture_sizes(req) if req.profiler == "ncu" else None)
+        if sizes and not v.enforce_eager:
+            cmd += ["--cudagraph-capture-sizes", ",".join(map(str, sizes))]
     return cmd
+
+
+def ncu_capture_sizes(req) -> tuple[int, ...] | None:
+    """Under ncu, vLLM captures CUDA graphs only for the measured step's token count: capturing vLLM's ~67 default
+    sizes with every launch intercepted outlasted 260 s on the H100. The measured step's graph is the same one a
+    default engine replays for that many tokens (vLLM pads a step up to the next captured size)."""
+    wl = req.workload
+    tokens = wl.batch * wl.prompt_tokens if (req.ncu_range or ("prefill" if wl.kind == "prefill" else "decode")) \
+        == "prefill" else wl.batch
+    return (tokens,) if tokens <= 512 else None
