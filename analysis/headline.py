@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analysis.numbers import ms, sig3
 from analysis.overhead import NO_UNPROFILED
-from analysis.tables import (GPU_BUSY, WALL, figure_value, host_values, wall_components, wall_values)
+from analysis.tables import (GPU_BUSY, WALL, figure_value, has_kernels, host_values, wall_components, wall_values)
 from analysis.walltime import IDLE_BETWEEN, IDLE_IN_STEPS
 
 _SHORT = {IDLE_IN_STEPS: "GPU idle in steps (launch gaps)", IDLE_BETWEEN: "GPU idle between steps"}
@@ -23,9 +23,12 @@ def _step_sentence(label: str, result: dict, phase: str) -> str:
                      key=lambda c: -v[c])[:3]
     cls = ", ".join(f"{c} {ms(v[c])}" for c in classes)
     what = "a decode step" if phase == "decode" else f"a {phase} step"
-    s = (f"{label}: {what} takes {ms(v.get(WALL))} ms of wall time: GPU busy {ms(v.get(GPU_BUSY))} ms"
-         f"{f' ({cls} ms)' if cls else ''}, {_SHORT[IDLE_IN_STEPS]} {ms(v.get(IDLE_IN_STEPS))} ms, "
-         f"{_SHORT[IDLE_BETWEEN]} {ms(v.get(IDLE_BETWEEN))} ms.")
+    s = f"{label}: {what} takes {ms(v.get(WALL))} ms of wall time"
+    if not has_kernels(result):
+        s += " (no GPU kernels in this trace)."
+    else:
+        s += (f": GPU busy {ms(v.get(GPU_BUSY))} ms{f' ({cls} ms)' if cls else ''}, "
+              f"{_SHORT[IDLE_IN_STEPS]} {ms(v.get(IDLE_IN_STEPS))} ms, {_SHORT[IDLE_BETWEEN]} {ms(v.get(IDLE_BETWEEN))} ms.")
     h = host_values(result, phase)
     if h:
         top = sorted(h, key=lambda f: -h[f])[:3]

@@ -17,7 +17,7 @@ CLASS_COLORS = {"gemm": "#1f77b4", "attention": "#d62728", "norm": "#9467bd", "e
 
 
 IDLE_COLORS = {"GPU idle in steps (launch gaps)": "#d9d9d9", "GPU idle between steps (host)": "#f2f2f2"}
-PHASE_MARKERS = {"prefill": "s", "decode": "o", "mixed": "D", "none": "^"}
+PHASE_MARKERS = {"prefill": "s", "mixed": "D", "decode": "o", "none": "^"}
 RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LABELLED = 5   # heaviest kernels named on a roofline panel
 
@@ -78,7 +78,7 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
     phase (one run) or by run (comparison, one panel per phase); hollow: placed by L2 bytes (no DRAM traffic
     modelled); red x: above its roof. Roofs, ridge and the heaviest kernels' names drawn."""
     pts = [(label, roofline_points(k), peaks) for label, k, peaks in runs]
-    phases = sorted({p for _, g, _ in pts for p in g["phase"].astype(str).unique()} if pts else set(),
+    phases = sorted({p for _, g, _ in pts if len(g) for p in g["phase"].astype(str).unique()},
                     key=lambda p: list(PHASE_MARKERS).index(p) if p in PHASE_MARKERS else 9)
     panels = phases if len(runs) > 1 and len(phases) > 1 else [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 6), squeeze=False, sharey=True)
@@ -137,6 +137,7 @@ def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) 
         ax.set_xticks(x, [label for label, _ in runs], fontsize=7, rotation=20 if len(runs) > 1 else 0,
                       ha="right" if len(runs) > 1 else "center")
         ax.set_title(f"{phase}: wall time per step", fontsize=9)
+        ax.margins(y=0.08)
         ax.set_ylabel("ms per step")
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:

@@ -129,7 +129,17 @@ def host_table(runs) -> pd.DataFrame:
                 a, b = vals[0].get(fam), vals[j].get(fam)
                 row[delta_header(runs, j)] = ms(a - b) if a is not None and b is not None else "-"
             rows.append(row)
+        walls = [sum(v.values()) if v else None for v in vals]
+        row = {"phase": phase, "host time in": WALL, **{name: ms(v) for (name, _), v in zip(runs, walls)}}
+        for j in range(1, len(runs)):
+            row[delta_header(runs, j)] = ms(walls[0] - walls[j]) if walls[0] is not None and walls[j] is not None \
+                else "-"
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def has_kernels(result: dict) -> bool:
+    return bool(result["summary"]["totals"]["kernels"])
 
 
 def class_table(runs) -> pd.DataFrame:
@@ -227,8 +237,9 @@ def ncu_table(result: dict) -> pd.DataFrame:
 
 def topic_tables(runs) -> list[tuple[str, pd.DataFrame]]:
     """[(title, table)], in reading order; tables with no rows are left out."""
+    gpu = any(has_kernels(r) for _, r in runs)
     out = [("Throughput and latency", throughput_table(runs)),
-           ("Wall time per step (ms): GPU busy per class + GPU idle = wall", wall_table(runs)),
+           ("Wall time per step (ms): GPU busy per class + GPU idle = wall", wall_table(runs) if gpu else None),
            ("Host time per step (ms), by what the host thread was in", host_table(runs)),
            ("Kernel time per class", class_table(runs)),
            ("GPU busy, bound shares (% of kernel time) and verdicts", bound_table(runs)),

@@ -83,9 +83,8 @@ def terminal_summary(result: dict, tables: dict) -> str:
 
     s = result["summary"]
     title = run_label(str(s["source"]["path"]))
-    lines = []
-    if s["totals"]["kernels"]:
-        lines += [" ".join(headline([(title, result)])), ""]
+    head = " ".join(headline([(title, result)]))
+    lines = [head, ""] if head else []
     lines.append(f"trace: {s['source']['path']}  ({s['source']['format']}, device: {s['source']['device'] or 'unknown'})")
     for n in s["notices"]:
         lines.append(f"notice: {n}")
@@ -96,7 +95,7 @@ def terminal_summary(result: dict, tables: dict) -> str:
             top = top.head(10)
             lines += ["", "top CPU ops:", pd.DataFrame({"op": top.index.astype(str), "calls": top["count"].map(count),
                                                         "time (ms)": top["sum"].map(ms)}).to_string(index=False)]
-        return "\n".join(lines)
+        return "\n".join(lines + ["", render(topic_tables([(title, result)]), markdown=False)]).rstrip()
     p = s["source"]["peaks"]
     if p:
         lines.append(peaks_line(p))
