@@ -8,7 +8,11 @@ from __future__ import annotations
 import operator
 import re
 
-from analysis.numbers import sig3
+from analysis.numbers import count, sig3
+
+
+def _fmt(v) -> str:
+    return count(v) if isinstance(v, int) else sig3(v)
 from tracer.errors import TracerError
 
 _COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_/]*)\s*(>=|<=|>|<)\s*([+-]?\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -45,11 +49,11 @@ def check(conditions: list[str], rows: list[dict]) -> list[str]:
                     continue
                 change = 100 * (value - ref) / abs(ref)
                 if _OPS[op](change, bound):
-                    broken.append(f"{text}: {row['run']} {key} {sig3(value)} against {base['run']} {sig3(ref)} "
+                    broken.append(f"{text}: {row['run']} {key} {_fmt(value)} against {base['run']} {_fmt(ref)} "
                                   f"({'+' if change >= 0 else ''}{sig3(change)}%)")
             else:
                 if value is None:
                     broken.append(f"{text}: {row['run']}: cannot be checked ({key} absent)")
                 elif _OPS[op](value, bound):
-                    broken.append(f"{text}: {row['run']} {key} {sig3(value)}")
+                    broken.append(f"{text}: {row['run']} {key} {_fmt(value)}")
     return broken
