@@ -133,7 +133,7 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     """Long table: phase, family, us, us_per_step; the families sum to the phase's wall time."""
     rows = []
     runtime = runtime if runtime is not None else pd.DataFrame(columns=["name", "start_us", "dur_us", "tid"])
-    rt_name = runtime["name"].astype(str)
+    rt_name = runtime["name"].astype(str).str.replace(r"_v\d+$", "", regex=True)   # nsys: cudaLaunchKernel_v7000
     rt_family = np.select([rt_name.isin(_LAUNCH), rt_name.str.contains("GraphLaunch"),
                            rt_name.str.contains("Synchronize|Memcpy|Memset")],
                           HOST_FAMILIES[:3], HOST_FAMILIES[3]) if len(runtime) else np.zeros(0, dtype=object)

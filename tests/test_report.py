@@ -16,7 +16,7 @@ from tracer.commands import analyze_one
 PEAKS = DATA / "h100_peaks.json"
 HF = DATA / "h100_hf_gpt2_decode_b16.json.gz"
 VLLM = DATA / "h100_vllm_gpt2_decode_b16_graphs.json.gz"
-CHROME_FIXTURES = sorted(DATA.glob("h100_*.json.gz"))
+TRACE_FIXTURES = sorted(DATA.glob("h100_*.json.gz")) + sorted(DATA.glob("h100_*_nsys.sqlite.gz"))
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 TEXT_COLUMNS = {"phase", "component", "host time in", "figure", "class", "run", "memory", "kernel", "bound",
                 "verdict", "verdict without the profiler"}
@@ -32,7 +32,7 @@ def test_sig3_and_absent():
         ["15,900", "13.8", "0.369", "10.0", "-", "-", "0"]
 
 
-@pytest.mark.parametrize("path", CHROME_FIXTURES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", TRACE_FIXTURES, ids=lambda p: p.name)
 def test_wall_decomposition_sums_to_wall(path):
     """GPU busy per class + GPU idle in and between steps = each phase's wall time (within 1%); the host families
     too. The wall itself is checked against what the run measured: HF phases are their ranges, and a decode
@@ -40,7 +40,7 @@ def test_wall_decomposition_sums_to_wall(path):
     tables, result = analyze_one(str(path), str(PEAKS))
     wall, host = result["wall"], result["host"]
     assert len(wall), "no phases"
-    side = orjson.loads(path.with_name(path.name.replace(".json.gz", ".meta.json")).read_bytes())
+    side = orjson.loads(path.with_name(re.sub(r"\.(json|sqlite)\.gz$", ".meta.json", path.name)).read_bytes())
     for phase, g in wall.groupby("phase"):
         total = float(g.loc[g["kind"] == "wall", "us"].iloc[0])
         parts = float(g.loc[g["kind"] != "wall", "us"].sum())
@@ -203,3 +203,28 @@ def test_compare_report_and_plots(tmp_path):
     assert "nan" not in md.lower()
     for png in ("roofline.png", "breakdown.png"):
         assert (tmp_path / png).stat().st_size > 10_000
+
+
+def test_roofline_points_fall_back_to_l2_bytes(analysed, tmp_path):
+    """A kernel with no modelled DRAM traffic but L2 bytes (the L2 roof's columns, when the work model gives
+    them) sits at FLOPs per L2 byte, hollow; with DRAM bytes it stays at FLOPs per DRAM byte. Works without the
+    columns too (the fixtures' tables have no l2_bytes)."""
+    from analysis.plots import roofline_plot, roofline_points
+
+    k = analysed[HF][1]["kernels"]
+    plain = roofline_points(k)
+    assert len(plain) and not plain["hollow"].any()
+    k2 = k.copy()
+    is_copy = (k2["kernel_class"] == "norm").to_numpy()
+    k2["l2_bytes"] = k2["dram_bytes"] * 4
+    k2.loc[is_copy, "dram_bytes"] = 0.0
+    k2["roof_flag"] = ""
+    pts = roofline_points(k2)
+    copy = pts[pts["kernel_class"] == "norm"]
+    assert len(copy) and copy["hollow"].all()
+    assert (copy["intensity"] == copy["flops"] / copy["l2"]).all()
+    gemm = pts[pts["kernel_class"] == "gemm"]
+    assert not gemm["hollow"].any() and (gemm["intensity"] == gemm["flops"] / gemm["dram"]).all()
+    peaks = dict(analysed[HF][1]["peaks"], l2_gbps=9000.0)
+    out = roofline_plot([("hf", k2, peaks)], tmp_path / "r.png", "r")
+    assert out.stat().st_size > 10_000
