@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pandas as pd
 
 from analysis.tables import figure_value
 
@@ -50,10 +51,29 @@ def compare_results(runs: list[tuple[str, dict]]) -> dict:
     top = {label: r["summary"]["top_kernels"] for label, r in runs}
     lines = headline(runs)
     tables = topic_tables(runs)
-    return {"rows": rows, "headline": lines, "tables": tables,
+    return {"rows": rows, "headline": lines, "tables": tables, "table": metrics_table(rows),
             "json": {"headline": lines, "runs": rows, "top_kernels": top,
                      "wall": {label: r["summary"].get("wall") for label, r in runs},
                      "host": {label: r["summary"].get("host") for label, r in runs}}}
+
+
+def metrics_table(rows: list[dict]) -> pd.DataFrame:
+    """Every metric (rows) of every run (columns), then each run's ratio to the first: the numbers --fail-if
+    gates on, for the Python API (the reports show the topic tables instead)."""
+    table = pd.DataFrame(rows).set_index("run").T
+    base = pd.to_numeric(table.iloc[:, 0], errors="coerce")
+    for col in list(table.columns[1:]):
+        table[f"{col} / {table.columns[0]}"] = pd.to_numeric(table[col], errors="coerce") / base
+    return table
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The metrics as floats, byte rows in GiB (ratios are unitless and stay)."""
+    shown = table.apply(pd.to_numeric, errors="coerce").astype(float)
+    rows = [r for r in shown.index if str(r).endswith("_bytes")]
+    runs = [c for c in shown.columns if " / " not in str(c)]
+    shown.loc[rows, runs] = shown.loc[rows, runs] / 2**30
+    return shown.rename(index={r: r[:-len("_bytes")] + "_gib" for r in rows})
 
 
 def comparison_text(comparison: dict, markdown: bool) -> str:
