@@ -8,7 +8,9 @@ summary.json (schema version 1):
   unprofiled_wall_us, gpu_busy_pct_of_unprofiled, memory/l2/compute/latency_bound_pct (of the phase's kernel time),
   unmodeled_pct, verdict, verdict_unprofiled
 - `wall`: per phase and component (kernel class, GPU idle in steps, GPU idle between steps, wall): us, steps,
-  us_per_step (analysis/walltime.py); `host`: per phase and host family: us, steps, us_per_step
+  us_per_step (analysis/walltime.py); `host`: per phase and host family: us, steps, us_per_step; `steps`: per
+  step: phase, step, start_us, end_us, range_us, period_us (to the next step's start), gpu_busy_us,
+  idle_in_step_us, idle_after_step_us
 - `classes`: per phase and kernel class: kernels, kernel_us, pct_of_phase
 - `top_kernels`: per phase, the 10 kernels with most time, with mean roof_pct and bound
 - `ncu`: where measured counters were merged: per class analytic against measured FLOPs and DRAM bytes
@@ -136,6 +138,7 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         "top_kernels": _records(top),
         "wall": _records(wall["gpu"]),
         "host": _records(wall["host"]),
+        "steps": _records(wall["steps"]),
         "ncu": _records(ncu_cmp) if not ncu_cmp.empty else None,
         "notices": notices,
     }
