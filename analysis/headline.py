@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analysis.numbers import ms, sig3
 from analysis.overhead import NO_UNPROFILED
-from analysis.tables import (GPU_BUSY, WALL, figure_value, has_kernels, host_values, wall_components, wall_values)
+from analysis.tables import (GPU_BUSY, PHASE_ORDER, WALL, figure_value, has_kernels, host_values, wall_components, wall_values)
 from analysis.walltime import IDLE_BETWEEN, IDLE_IN_STEPS
 
 _SHORT = {IDLE_IN_STEPS: "GPU idle in steps (launch gaps)", IDLE_BETWEEN: "GPU idle between steps"}
@@ -38,7 +38,8 @@ def _step_sentence(label: str, result: dict, phase: str) -> str:
 
 def _verdict_sentence(label: str, result: dict) -> str:
     parts = []
-    for p in result["summary"]["phases"]:
+    order = {p: i for i, p in enumerate(PHASE_ORDER)}
+    for p in sorted(result["summary"]["phases"], key=lambda p: order.get(p["phase"], 9)):
         v = p.get("verdict") or "-"
         if p.get("verdict_unprofiled") not in (None, "-"):
             v += f"; without it: {p['verdict_unprofiled']}"
