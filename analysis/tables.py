@@ -172,7 +172,7 @@ VERDICT_COLUMNS = ("verdict", "verdict without the profiler")
 
 
 def bound_table(runs) -> pd.DataFrame:
-    """Per phase and run: GPU-busy shares, bound shares of kernel time (%), verdicts."""
+    """Per phase and run: GPU-busy shares, the profiler's inflation, bound shares of kernel time (%)."""
     rows = []
     any_l2 = any((p.get("l2_bound_pct") or 0) > 0 for _, r in runs for p in r["summary"]["phases"])
     order = {p: i for i, p in enumerate(PHASE_ORDER)}
@@ -186,9 +186,21 @@ def bound_table(runs) -> pd.DataFrame:
                 if key == "l2_bound_pct" and not any_l2:
                     continue
                 row[header] = sig3(p.get(key))
-            row["verdict"] = p.get("verdict") or "-"
-            row["verdict without the profiler"] = p.get("verdict_unprofiled") or "-"
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def verdict_table(runs) -> pd.DataFrame:
+    """Per phase and run: the verdict under the profiler and against the unprofiled time."""
+    rows = []
+    order = {p: i for i, p in enumerate(PHASE_ORDER)}
+    for phase in sorted({p["phase"] for _, r in runs for p in r["summary"]["phases"]}, key=lambda p: order.get(p, 9)):
+        for name, r in runs:
+            p = next((p for p in r["summary"]["phases"] if p["phase"] == phase), None)
+            if p is not None:
+                rows.append({"phase": phase} | ({"run": name} if len(runs) > 1 else {})
+                            | {"verdict": p.get("verdict") or "-",
+                               "verdict without the profiler": p.get("verdict_unprofiled") or "-"})
     return pd.DataFrame(rows)
 
 
@@ -242,7 +254,8 @@ def topic_tables(runs) -> list[tuple[str, pd.DataFrame]]:
            ("Wall time per step (ms): GPU busy per class + GPU idle = wall", wall_table(runs) if gpu else None),
            ("Host time per step (ms), by what the host thread was in", host_table(runs)),
            ("Kernel time per class", class_table(runs)),
-           ("GPU busy, bound shares (% of kernel time) and verdicts", bound_table(runs)),
+           ("GPU busy and bound shares (% of kernel time)", bound_table(runs)),
+           ("Verdicts", verdict_table(runs)),
            ("Memory", memory_table(runs))]
     if len(runs) == 1:
         out += [("Top kernels per phase", top_table(runs[0][1])), ("Analytic against Nsight Compute", ncu_table(runs[0][1]))]

@@ -198,7 +198,7 @@ def test_compare_report_and_plots(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert md.startswith("# Comparison\n\nvllm:decode_b16_s128_o64 gives ")
     for title in ("## Throughput and latency", "## Wall time per step", "## Host time per step",
-                  "## Kernel time per class", "## GPU busy, bound shares", "## Memory"):
+                  "## Kernel time per class", "## GPU busy and bound shares", "## Verdicts", "## Memory"):
         assert title in md
     assert "nan" not in md.lower()
     for png in ("roofline.png", "breakdown.png"):
