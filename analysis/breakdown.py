@@ -4,9 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# A phase whose GPU is busy for less than this share of its wall time is limited by the CPU side (Python,
-# launches, synchronisation), not by the kernels.
-LAUNCH_BOUND_BUSY_PCT = 60.0
+from analysis.overhead import LAUNCH_BOUND_BUSY_PCT, phase_inflation, verdicts  # noqa: F401
 
 
 def busy_us(starts: np.ndarray, ends: np.ndarray) -> float:
@@ -22,45 +20,37 @@ def busy_us(starts: np.ndarray, ends: np.ndarray) -> float:
     return float((block_ends - block_starts).sum())
 
 
-def phase_wall_us(ranges: pd.DataFrame) -> dict:
-    """Wall time per phase from the CPU ranges that mark it (outermost ones, so nested steps are not added twice)."""
-    out: dict[str, float] = {}
-    r = ranges[ranges["phase"] != "none"]
-    for phase, g in r.groupby("phase"):
-        top = g[g["depth"] == g["depth"].min()] if phase != "decode" else g[g["name"] != "decode_step"]
-        if top.empty:
-            top = g
-        out[phase] = float((top["end_us"] - top["start_us"]).sum())
-    return out
-
-
-def phase_summary(kernels: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
-    walls = phase_wall_us(ranges)
+def phase_summary(kernels: pd.DataFrame, wall_gpu: pd.DataFrame | None = None,
+                  figures: dict | None = None) -> pd.DataFrame:
+    """Per phase: kernel time, GPU busy and wall time (analysis.walltime's window), bound shares of kernel time,
+    the profiler's inflation and the GPU-busy share against the unprofiled time where the sidecar has it, and
+    verdicts under the profiler and without it."""
+    wall_gpu = wall_gpu if wall_gpu is not None else pd.DataFrame(columns=["phase", "kind", "us", "steps"])
     rows = []
-    for phase, g in kernels.groupby("phase"):
-        busy = busy_us(g["start_us"].to_numpy(), (g["start_us"] + g["dur_us"]).to_numpy())
-        wall = walls.get(phase)
+    for phase, g in kernels.groupby("phase", observed=True):
+        w = wall_gpu[wall_gpu["phase"] == phase]
+        has_wall = bool((w["kind"] == "wall").any())
+        wall = float(w.loc[w["kind"] == "wall", "us"].sum()) if has_wall else None
+        busy = float(w.loc[w["kind"] == "gpu", "us"].sum()) if has_wall else \
+            busy_us(g["start_us"].to_numpy(), (g["start_us"] + g["dur_us"]).to_numpy())
         modeled = g[g["work_source"] != "unmodeled"] if "work_source" in g else g.iloc[0:0]
         shares = (modeled.groupby("bound")["dur_us"].sum() / g["dur_us"].sum() * 100) if len(g) else {}
-        row = {"phase": phase, "kernels": len(g), "kernel_us": float(g["dur_us"].sum()), "gpu_busy_us": busy,
-               "wall_us": wall, "gpu_busy_pct_of_wall": 100 * busy / wall if wall else None,
-               "steps": int(g["step"].nunique()) if g["step"].notna().any() else None}
-        for b in ("memory", "compute", "latency"):
+        row = {"phase": str(phase), "kernels": len(g), "kernel_us": float(g["dur_us"].sum()), "gpu_busy_us": busy,
+               "wall_us": wall, "steps": int(w["steps"].iloc[0]) if has_wall else (
+                   int(g["step"].nunique()) if g["step"].notna().any() else None),
+               "gpu_busy_pct_of_wall": 100 * busy / wall if wall else None}
+        inflation = phase_inflation(figures, str(phase))
+        row["profiler_inflation"] = inflation
+        row["unprofiled_wall_us"] = wall / inflation if wall and inflation else None
+        row["gpu_busy_pct_of_unprofiled"] = 100 * busy / row["unprofiled_wall_us"] if row["unprofiled_wall_us"] \
+            else None
+        for b in ("memory", "compute", "latency", "l2"):
             row[f"{b}_bound_pct"] = float(shares.get(b, 0.0)) if len(g) else 0.0
         row["unmodeled_pct"] = float(100 * g.loc[g.get("work_source", "") == "unmodeled", "dur_us"].sum()
                                      / g["dur_us"].sum()) if len(g) and "work_source" in g else None
-        row["verdict"] = _verdict(row)
+        row["verdict"], row["verdict_unprofiled"] = verdicts(row, figures)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _verdict(row: dict) -> str:
-    busy = row.get("gpu_busy_pct_of_wall")
-    if busy is not None and busy < LAUNCH_BOUND_BUSY_PCT:
-        return f"launch/CPU-bound: GPU busy {busy:.0f}% of the phase's wall time"
-    shares = {b: row[f"{b}_bound_pct"] for b in ("memory", "compute", "latency")}
-    top = max(shares, key=shares.get)
-    return f"{top}-bound kernels dominate ({shares[top]:.0f}% of kernel time)"
 
 
 def class_breakdown(kernels: pd.DataFrame) -> pd.DataFrame:

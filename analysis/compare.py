@@ -1,4 +1,5 @@
-"""Several analysed runs side by side (HF against vLLM, eager against graphs), with ratios to the first."""
+"""Several analysed runs side by side (HF against vLLM, eager against graphs): topic tables with ratios and
+differences to the first run, a headline, and regression gates (`--fail-if`) over named metrics."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,44 +7,80 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-FIGURES = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p99", "output_tokens_per_s",
-           "total_tokens_per_s", "peak_allocated_bytes", "nvml_peak_memory_used_bytes", "kv_cache_bytes")
+from analysis.tables import figure_value
+
+FIGURES = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
+           "output_tokens_per_s", "total_tokens_per_s", "peak_allocated_bytes", "nvml_peak_memory_used_bytes",
+           "kv_cache_bytes")
+ALIASES = {"decode_ms_per_token": "decode_ms_per_token_mean", "tokens_per_s": "output_tokens_per_s",
+           "ttft": "ttft_ms"}
 
 
 def run_row(label: str, result: dict) -> dict:
+    """The run's metrics by name (what --fail-if can gate on): figures, unprofiled figures, totals, per phase
+    wall and GPU busy time, bound shares, kernel time per class."""
     s = result["summary"]
-    row = {"run": label, "kernels": s["totals"]["kernels"], "kernel_ms": s["totals"]["kernel_us"] / 1e3}
+    row = {"run": label, "kernels": s["totals"]["kernels"], "kernel_ms": s["totals"]["kernel_us"] / 1e3,
+           "unmodeled_pct": s["totals"]["unmodeled_pct"]}
     for p in s["phases"]:
-        row[f"{p['phase']}_gpu_busy_ms"] = p["gpu_busy_us"] / 1e3
-        row[f"{p['phase']}_wall_ms"] = (p["wall_us"] or 0) / 1e3 if p["wall_us"] is not None else None
-        for b in ("memory", "compute", "latency"):
-            row[f"{p['phase']}_{b}_bound_pct"] = p[f"{b}_bound_pct"]
+        ph = p["phase"]
+        row[f"{ph}_gpu_busy_ms"] = p["gpu_busy_us"] / 1e3
+        row[f"{ph}_wall_ms"] = p["wall_us"] / 1e3 if p["wall_us"] is not None else None
+        row[f"{ph}_gpu_busy_pct_of_wall"] = p.get("gpu_busy_pct_of_wall")
+        row[f"{ph}_gpu_busy_pct_of_unprofiled"] = p.get("gpu_busy_pct_of_unprofiled")
+        row[f"{ph}_unmodeled_pct"] = p.get("unmodeled_pct")
+        for b in ("memory", "compute", "latency", "l2"):
+            row[f"{ph}_{b}_bound_pct"] = p.get(f"{b}_bound_pct")
+    for w in s.get("wall") or []:
+        if w["kind"] == "wall":
+            row[f"{w['phase']}_wall_ms_per_step"] = w["us_per_step"] / 1e3
     for c in s["classes"]:
         row[f"{c['phase']}_{c['kernel_class']}_ms"] = c["kernel_us"] / 1e3
-    figures = ((s.get("run") or {}).get("figures")) or {}
     for f in FIGURES:
-        row[f] = figures.get(f)
+        row[f] = figure_value(result, f)
+        row[f"unprofiled_{f}"] = figure_value(result, f, unprofiled=True)
+    row["profiler_inflation"] = figure_value(result, "profiler_inflation")
     return row
 
 
 def compare_results(runs: list[tuple[str, dict]]) -> dict:
+    from analysis.headline import headline
+    from analysis.tables import topic_tables
+
     rows = [run_row(label, r) for label, r in runs]
-    table = pd.DataFrame(rows).set_index("run").T
-    base = table.iloc[:, 0]
-    for col in table.columns[1:]:
-        table[f"{col} / {table.columns[0]}"] = pd.to_numeric(table[col], errors="coerce") / pd.to_numeric(
-            base, errors="coerce")
     top = {label: r["summary"]["top_kernels"] for label, r in runs}
-    return {"rows": rows, "table": table, "json": {"runs": rows, "top_kernels": top}}
+    lines = headline(runs)
+    tables = topic_tables(runs)
+    return {"rows": rows, "headline": lines, "tables": tables, "table": metrics_table(rows),
+            "json": {"headline": lines, "runs": rows, "top_kernels": top,
+                     "wall": {label: r["summary"].get("wall") for label, r in runs},
+                     "host": {label: r["summary"].get("host") for label, r in runs}}}
+
+
+def metrics_table(rows: list[dict]) -> pd.DataFrame:
+    """Every metric (rows) of every run (columns), then each run's ratio to the first: the numbers --fail-if
+    gates on, for the Python API (the reports show the topic tables instead)."""
+    table = pd.DataFrame(rows).set_index("run").T
+    base = pd.to_numeric(table.iloc[:, 0], errors="coerce")
+    for col in list(table.columns[1:]):
+        table[f"{col} / {table.columns[0]}"] = pd.to_numeric(table[col], errors="coerce") / base
+    return table
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The comparison as people read it: byte rows in GiB (ratios are unitless and stay), numbers as floats."""
+    """The metrics as floats, byte rows in GiB (ratios are unitless and stay)."""
     shown = table.apply(pd.to_numeric, errors="coerce").astype(float)
     rows = [r for r in shown.index if str(r).endswith("_bytes")]
     runs = [c for c in shown.columns if " / " not in str(c)]
     shown.loc[rows, runs] = shown.loc[rows, runs] / 2**30
     return shown.rename(index={r: r[:-len("_bytes")] + "_gib" for r in rows})
+
+
+def comparison_text(comparison: dict, markdown: bool) -> str:
+    from analysis.tables import render
+    head = " ".join(comparison["headline"])
+    return ("# Comparison\n\n" + head + "\n\n![roofline](roofline.png)\n\n![breakdown](breakdown.png)\n\n"
+            if markdown else head + "\n\n") + render(comparison["tables"], markdown)
 
 
 def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:
@@ -54,13 +91,11 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
     out.mkdir(parents=True, exist_ok=True)
     written = [roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], out / "roofline.png",
                              "Roofline: " + " vs ".join(label for label, _ in runs), by="run"),
-               breakdown_plot([(label, r["classes"]) for label, r in runs], out / "breakdown.png",
-                              "Kernel time per phase and class")]
+               breakdown_plot([(label, r["wall"]) for label, r in runs], out / "breakdown.png",
+                              "Wall time per step: GPU busy per class and GPU idle")]
     write_atomic(out / "comparison.json", orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
                                                       | orjson.OPT_SERIALIZE_NUMPY, default=str))
     written.append(out / "comparison.json")
-    md = ["# Comparison", "", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "",
-          display_table(comparison["table"]).to_markdown(floatfmt=",.3f")]
-    write_atomic(out / "report.md", "\n".join(md).encode())
+    write_atomic(out / "report.md", comparison_text(comparison, markdown=True).encode())
     written.append(out / "report.md")
     return written

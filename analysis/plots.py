@@ -16,44 +16,99 @@ CLASS_COLORS = {"gemm": "#1f77b4", "attention": "#d62728", "norm": "#9467bd", "e
                 "memcpy/memset": "#bcbd22", "other": "#7f7f7f"}
 
 
+IDLE_COLORS = {"GPU idle in steps (launch gaps)": "#d9d9d9", "GPU idle between steps (host)": "#f2f2f2"}
+PHASE_MARKERS = {"prefill": "s", "mixed": "D", "decode": "o", "none": "^"}
+RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
+LABELLED = 5   # heaviest kernels named on a roofline panel
+
+
 def _roof(ax, peaks: dict, label_prefix: str = "", color="black"):
+    """Compute roofs (bf16 tensor cores, fp32), the DRAM roof, the L2 roof where the peaks carry it, and the
+    bf16 ridge point."""
     bw = peaks["hbm_gbps"] * 1e9
-    x = np.logspace(-2, 4, 200)
+    x = np.logspace(-6, 4, 300)   # wide enough for sampling and norm kernels near 1e-5 FLOP/B
     for key, style in (("bf16", "-"), ("fp32", ":")):
         p = peaks[key] * 1e12
         ax.plot(x, np.minimum(p, x * bw) / 1e12, style, color=color, lw=1.2,
-                label=f"{label_prefix}{key} roof {peaks[key]:.0f} TFLOP/s, {peaks['hbm_gbps']:.0f} GB/s")
+                label=f"{label_prefix}{key} roof {peaks[key]:.0f} TFLOP/s, DRAM {peaks['hbm_gbps']:.0f} GB/s")
+    if peaks.get("l2_gbps"):
+        l2 = peaks["l2_gbps"] * 1e9
+        ax.plot(x, np.minimum(peaks["bf16"] * 1e12, x * l2) / 1e12, "--", color=color, lw=0.9, alpha=0.7,
+                label=f"{label_prefix}L2 roof {peaks['l2_gbps']:.0f} GB/s")
+    ridge = peaks["bf16"] * 1e12 / bw
+    ax.axvline(ridge, color=color, lw=0.7, ls="-.", alpha=0.5)
+    ax.annotate(f"ridge {ridge:.0f} FLOP/B", (ridge, peaks["bf16"]), fontsize=7, rotation=90, va="top", ha="right",
+                color=color, alpha=0.7)
+
+
+def roofline_points(k: pd.DataFrame) -> pd.DataFrame:
+    """One point per (phase, kernel, class): summed FLOPs over summed DRAM bytes (L2 bytes where the model gives
+    no DRAM traffic: `hollow`), attained TFLOP/s over its summed time."""
+    if k.empty or "flops" not in k:
+        return pd.DataFrame()
+    m = k[(k["work_source"] != "unmodeled") & (k["flops"] > 0)].copy()
+    m["l2b"] = m["l2_bytes"] if "l2_bytes" in m else np.nan
+    m["flag"] = (m["roof_flag"].astype(str) != "") if "roof_flag" in m else False
+    g = m.groupby(["phase", "short_name", "kernel_class"], observed=True).agg(
+        flops=("flops", "sum"), dram=("dram_bytes", "sum"), l2=("l2b", "sum"), dur_us=("dur_us", "sum"),
+        flag=("flag", "any")).reset_index()
+    g["hollow"] = ~(g["dram"] > 0) & (g["l2"] > 0)
+    g["intensity"] = np.where(g["dram"] > 0, g["flops"] / g["dram"].where(g["dram"] > 0),
+                              g["flops"] / g["l2"].where(g["l2"] > 0))
+    g["tflops"] = g["flops"] / (g["dur_us"] * 1e-6) / 1e12
+    return g[np.isfinite(g["intensity"]) & (g["dur_us"] > 0)]
+
+
+def _scatter(ax, pts: pd.DataFrame, marker: str, size_max: float, label_suffix: str, seen: set):
+    for cls, g in pts.groupby("kernel_class", observed=True):
+        color = CLASS_COLORS.get(str(cls), "grey")
+        size = 15 + 300 * g["dur_us"] / size_max
+        for hollow, h in g.groupby("hollow"):
+            lab = str(cls) if str(cls) not in seen else None
+            seen.add(str(cls))
+            ax.scatter(h["intensity"], h["tflops"], s=size[h.index], marker=marker, alpha=0.6, label=lab,
+                       facecolors="none" if hollow else color, edgecolors=color, linewidths=1.0)
+        flagged = g[g["flag"]]
+        if len(flagged):
+            ax.scatter(flagged["intensity"], flagged["tflops"], s=60, marker="x", color="red", lw=1.0)
 
 
 def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: str, by: str = "phase") -> Path:
-    """Kernels as points (sized by time) on log-log axes, with memory and compute roofs; one colour per phase
-    (single run) or per run (comparison)."""
-    fig, ax = plt.subplots(figsize=(9, 6))
-    run_colors = plt.cm.tab10.colors
-    same_peaks = len({str(p) for _, _, p in runs}) == 1  # one device: draw its roofs once
-    for r, (label, k, peaks) in enumerate(runs):
-        m = k[(k["work_source"] != "unmodeled") & (k["flops"] > 0) & (k["dram_bytes"] > 0)]
-        if peaks and (r == 0 or not same_peaks):
-            _roof(ax, peaks, "" if same_peaks else f"{label}: ", color="black" if same_peaks else
-                  run_colors[r % 10])
-        if m.empty:
-            continue
-        size = 10 + 300 * m["dur_us"] / max(m["dur_us"].max(), 1e-9)
-        if by == "phase" and len(runs) == 1:
-            for phase, g in m.groupby("phase"):
-                ax.scatter(g["intensity_flop_per_byte"], g["achieved_tflops"], s=size[g.index], alpha=0.5,
-                           color=PHASE_COLORS.get(phase, "grey"), label=f"{phase} kernels", edgecolors="none")
-        else:
-            ax.scatter(m["intensity_flop_per_byte"], m["achieved_tflops"], s=size, alpha=0.45,
-                       color=run_colors[r % 10], label=f"{label} kernels", edgecolors="none")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte)")
-    ax.set_ylabel("attained TFLOP/s")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.2)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right")
+    """Kernels aggregated by name as points (area: time) on log-log axes, coloured by kernel class, marker by
+    phase (one run) or by run (comparison, one panel per phase); hollow: placed by L2 bytes (no DRAM traffic
+    modelled); red x: above its roof. Roofs, ridge and the heaviest kernels' names drawn."""
+    pts = [(label, roofline_points(k), peaks) for label, k, peaks in runs]
+    phases = sorted({p for _, g, _ in pts if len(g) for p in g["phase"].astype(str).unique()},
+                    key=lambda p: list(PHASE_MARKERS).index(p) if p in PHASE_MARKERS else 9)
+    panels = phases if len(runs) > 1 and len(phases) > 1 else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 6), squeeze=False, sharey=True)
+    size_max = max([g["dur_us"].max() for _, g, _ in pts if len(g)] + [1e-9])
+    for ax, panel in zip(axes[0], panels):
+        seen: set = set()
+        drawn_peaks = []
+        for r, (label, g, peaks) in enumerate(pts):
+            if peaks and str(peaks) not in drawn_peaks:
+                _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey")
+                drawn_peaks.append(str(peaks))
+            if g.empty:
+                continue
+            sel = g if panel is None else g[g["phase"].astype(str) == panel]
+            groups = [(str(p), h) for p, h in sel.groupby("phase", observed=True)] if len(runs) == 1 else [(label, sel)]
+            for key, h in groups:
+                marker = PHASE_MARKERS.get(key, "o") if len(runs) == 1 else RUN_MARKERS[r % len(RUN_MARKERS)]
+                _scatter(ax, h.reset_index(drop=True), marker, size_max, key, seen)
+                ax.scatter([], [], marker=marker, color="black", facecolors="none", label=f"{key} (marker)")
+            for row in sel.nlargest(LABELLED, "dur_us").itertuples():
+                ax.annotate(str(row.short_name)[:28], (row.intensity, row.tflops), fontsize=6, alpha=0.8,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)")
+        ax.set_title(title if panel is None else f"{title}: {panel}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.2)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="lower right")
+    axes[0][0].set_ylabel("attained TFLOP/s")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -61,28 +116,34 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
 
 
 def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) -> Path:
-    """Stacked bars of kernel time per phase and class (ms), one group per run."""
-    fig, ax = plt.subplots(figsize=(9, 5))
-    labels, bottoms = [], []
-    bars = []
-    for label, cb in runs:
-        for phase, g in cb.groupby("phase"):
-            labels.append(f"{label}\n{phase}" if len(runs) > 1 else phase)
-            bars.append(g.set_index("kernel_class")["kernel_us"] / 1e3)
-    classes = sorted({c for b in bars for c in b.index}, key=lambda c: list(CLASS_COLORS).index(c)
-                     if c in CLASS_COLORS else 99)
-    x = np.arange(len(bars))
-    bottoms = np.zeros(len(bars))
-    for c in classes:
-        vals = np.array([b.get(c, 0.0) for b in bars])
-        ax.bar(x, vals, bottom=bottoms, color=CLASS_COLORS.get(c, "grey"), label=c)
-        bottoms += vals
-    ax.set_xticks(x, labels, fontsize=7, rotation=30 if len(runs) > 1 else 0, ha="right" if len(runs) > 1 else "center")
-    ax.set_ylabel("kernel time (ms)")
-    ax.set_title(title)
-    if classes:
-        ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
+    """Stacked bars of wall time per step (ms), one panel per phase, one bar per run: GPU busy per kernel class,
+    then GPU idle in steps and between steps (analysis.walltime's long table)."""
+    phases = sorted({p for _, w in runs for p in (w["phase"].unique() if len(w) else [])},
+                    key=lambda p: list(PHASE_MARKERS).index(p) if p in PHASE_MARKERS else 9)
+    fig, axes = plt.subplots(1, max(len(phases), 1), figsize=(3.2 * max(len(phases), 1) + 2.5, 5), squeeze=False)
+    comps = sorted({c for _, w in runs for c in (w.loc[w["kind"] == "gpu", "component"] if len(w) else [])},
+                   key=lambda c: list(CLASS_COLORS).index(c) if c in CLASS_COLORS else 99) + list(IDLE_COLORS)
+    for ax, phase in zip(axes[0], phases):
+        x = np.arange(len(runs))
+        bottoms = np.zeros(len(runs))
+        for c in comps:
+            vals = np.array([float(w.loc[(w["phase"] == phase) & (w["component"] == c), "us_per_step"].sum()) / 1e3
+                             if len(w) else 0.0 for _, w in runs])
+            ax.bar(x, vals, bottom=bottoms, color=CLASS_COLORS.get(c) or IDLE_COLORS.get(c, "grey"),
+                   edgecolor="#999999" if c in IDLE_COLORS else "none", lw=0.5, label=c)
+            bottoms += vals
+        for xi, total in zip(x, bottoms):
+            ax.annotate(f"{total:.3g} ms", (xi, total), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, [label if len(runs) > 1 else "" for label, _ in runs], fontsize=7, rotation=20 if len(runs) > 1 else 0,
+                      ha="right" if len(runs) > 1 else "center")
+        ax.set_title(f"{phase}: wall time per step", fontsize=9)
+        ax.margins(y=0.08)
+        ax.set_ylabel("ms per step")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, fontsize=7, loc="center right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.78, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

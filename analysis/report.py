@@ -4,8 +4,13 @@ summary.json (schema version 1):
 - `source`: trace path, format, device name, peaks used (`peaks.source` says datasheet or measured)
 - `run`: the sidecar's workload, backend and figures when a sidecar sits beside the trace
 - `totals`: kernels, kernel_us, memops, memop_us, ops, unmodeled_pct (share of kernel time without a work model)
-- `phases`: per phase: kernels, kernel_us, gpu_busy_us, wall_us, gpu_busy_pct_of_wall, steps,
-  memory/compute/latency_bound_pct (of the phase's kernel time), unmodeled_pct, verdict
+- `phases`: per phase: kernels, kernel_us, gpu_busy_us, wall_us, gpu_busy_pct_of_wall, steps, profiler_inflation,
+  unprofiled_wall_us, gpu_busy_pct_of_unprofiled, memory/l2/compute/latency_bound_pct (of the phase's kernel time),
+  unmodeled_pct, verdict, verdict_unprofiled
+- `wall`: per phase and component (kernel class, GPU idle in steps, GPU idle between steps, wall): us, steps,
+  us_per_step (analysis/walltime.py); `host`: per phase and host family: us, steps, us_per_step; `steps`: per
+  step: phase, step, start_us, end_us, range_us, period_us (to the next step's start), gpu_busy_us,
+  idle_in_step_us, idle_after_step_us
 - `classes`: per phase and kernel class: kernels, kernel_us, pct_of_phase
 - `top_kernels`: per phase, the 10 kernels with most time, with mean roof_pct and bound
 - `ncu`: where measured counters were merged: per class analytic against measured FLOPs and DRAM bytes
@@ -22,9 +27,11 @@ import pandas as pd
 from analysis.architecture import elem_bytes_of, model_shape
 from analysis.breakdown import class_breakdown, phase_summary, top_kernels
 from analysis.ncu_check import ncu_against_analytic
+from analysis.overhead import NO_UNPROFILED
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
 from analysis.step_tokens import step_tokens
+from analysis.walltime import walltime
 
 SUMMARY_VERSION = 1
 
@@ -100,7 +107,11 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     if peaks is None and not kernels.empty:
         notices.append(f"no peaks known for device {dev!r}: roofline distances are not computed "
                        "(run `tracer calibrate` on it or pass --peaks)")
-    phases = phase_summary(k, tables["ranges"]) if not k.empty else pd.DataFrame()
+    wall = walltime({**tables, "kernels": k})
+    figures = (sidecar or {}).get("figures") or {}
+    phases = phase_summary(k, wall["gpu"], figures) if not k.empty else pd.DataFrame()
+    if figures and not figures.get("unprofiled") and (sidecar or {}).get("profiler") not in (None, "none"):
+        notices.append(NO_UNPROFILED)
     classes = class_breakdown(k)
     memops = tables["memops"]
     if not memops.empty:
@@ -133,11 +144,14 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         "phases": _records(phases),
         "classes": _records(classes),
         "top_kernels": _records(top),
+        "wall": _records(wall["gpu"]),
+        "host": _records(wall["host"]),
+        "steps": _records(wall["steps"]),
         "ncu": _records(ncu_cmp) if not ncu_cmp.empty else None,
         "notices": notices,
     }
     return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
-            "peaks": peaks}
+            "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"]}
 
 
 def _records(df: pd.DataFrame) -> list:
@@ -167,40 +181,42 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
                                                    | orjson.OPT_SERIALIZE_NUMPY, default=str))
     written.append(out / "summary.json")
     written.append(roofline_plot([(title, k, result["peaks"])], out / "roofline.png", f"Roofline: {title}"))
-    written.append(breakdown_plot([(title, result["classes"])], out / "breakdown.png",
-                                  f"Kernel time by phase and class: {title}"))
+    written.append(breakdown_plot([(title, result["wall"])], out / "breakdown.png",
+                                  f"Wall time per step: {title}"))
     write_atomic(out / "report.md", report_markdown(result, title).encode())
     written.append(out / "report.md")
     return written
 
 
 def report_markdown(result: dict, title: str) -> str:
+    from analysis.headline import headline
+    from analysis.tables import render, topic_tables
+
     s = result["summary"]
-    lines = [f"# {title}", "", f"Source: `{s['source']['path']}` ({s['source']['format']}), device "
-             f"{s['source']['device'] or 'unknown'}."]
+    runs = [(run_label(s, title), result)]
+    lines = [f"# {title}", "", " ".join(headline(runs)), "",
+             f"Source: `{s['source']['path']}` ({s['source']['format']}), device {s['source']['device'] or 'unknown'}."]
     p = s["source"]["peaks"]
     if p:
-        l2 = f", L2 {p['l2_gbps']:.0f} GB/s ({p.get('l2_source', p['source'])})" if p.get("l2_gbps") else ", L2 unknown"
-        lines.append(f"Peaks used ({p['source']}): bf16 {p['bf16']:.0f} TFLOP/s, fp32 {p['fp32']:.1f} TFLOP/s, "
-                     f"DRAM {p['hbm_gbps']:.0f} GB/s{l2}.")
+        lines.append(peaks_line(p) + ".")
     for n in s["notices"]:
         lines.append(f"\n> {n}")
-    if s["run"] and s["run"].get("figures"):
-        f = s["run"]["figures"]
-        lines += ["", "## Run", "", f"Workload `{s['run']['workload']['name']}`, backend {s['run']['backend']}, "
-                  f"profiler {s['run']['profiler']}: TTFT {_fmt(f.get('ttft_ms'))} ms, decode "
-                  f"{_fmt(f.get('decode_ms_per_token_mean'))} ms/token (p99 {_fmt(f.get('decode_ms_per_token_p99'))}),"
-                  f" {_fmt(f.get('output_tokens_per_s'))} output tokens/s."]
-    lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", "## Phases", ""]
-    if not result["phases"].empty:
-        lines.append(result["phases"].round(2).to_markdown(index=False))
-    lines += ["", "## Top kernels per phase", ""]
-    if not result["top"].empty:
-        lines.append(result["top"].round(2).to_markdown(index=False))
-    if s.get("ncu"):
-        lines += ["", "## Analytic against Nsight Compute", "", pd.DataFrame(s["ncu"]).round(3).to_markdown(index=False)]
+    lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topic_tables(runs), True)]
     return "\n".join(lines) + "\n"
 
 
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.2f}"
+def run_label(summary: dict, fallback: str) -> str:
+    """backend[-eager]:workload where the sidecar says them, else `fallback`."""
+    run = summary.get("run") or {}
+    if not run.get("backend"):
+        return fallback
+    eager = "-eager" if (run.get("vllm_options") or {}).get("enforce_eager") else ""
+    return f"{run['backend']}{eager}:{(run.get('workload') or {}).get('name', '')}"
+
+
+def peaks_line(p: dict) -> str:
+    from analysis.numbers import sig3
+    l2 = (f", L2 {sig3(p['l2_gbps'])} GB/s ({p.get('l2_source', p['source'])})" if p.get("l2_gbps")
+          else ", L2 unknown (no L2 roof; run `tracer calibrate`)")
+    return (f"Peaks used ({p['source']}): bf16 {sig3(p['bf16'])} TFLOP/s, fp32 {sig3(p['fp32'])} TFLOP/s, "
+            f"DRAM {sig3(p['hbm_gbps'])} GB/s{l2}")

@@ -122,7 +122,7 @@ def test_hf_against_vllm_graphs_both_on_the_roofline():
                                                   DATA / "h100_vllm_gpt2_decode_b16_graphs.json.gz")}
     for name, r in results.items():
         decode = next(p for p in r["summary"]["phases"] if p["phase"] == "decode")
-        shares = decode["memory_bound_pct"] + decode["compute_bound_pct"] + decode["latency_bound_pct"]
+        shares = sum(decode[f"{b}_bound_pct"] for b in ("memory", "l2", "compute", "latency"))
         assert shares >= 97.0, (name, decode)
         assert r["kernels"]["roof_pct"].notna().mean() > 0.97
 

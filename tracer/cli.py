@@ -142,11 +142,16 @@ def analyze(trace, out, as_json, peaks, ncu_file, ncu_phase, model, layers, work
 @click.option("--out", help="output folder (default traces/compare)")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--peaks", type=click.Path(exists=True, dir_okay=False))
+@click.option("--fail-if", "fail_if", multiple=True, metavar="COND",
+              help="regression gate, e.g. 'decode_ms_per_token>+5%' (change of each run against the first) or "
+                   "'unmodeled_pct>3' (a run's value); repeatable; exit 1 with one line per broken condition")
 @_work_model_options
-def compare(traces, out, as_json, peaks, model, layers, workload, dtype):
-    """Side by side: per-phase GPU and wall time, tokens/s, TTFT, memory, classes, bound shares, top kernels."""
+def compare(traces, out, as_json, peaks, fail_if, model, layers, workload, dtype):
+    """Side by side: headline, throughput and latency, wall time per step, host time, classes, bound shares,
+    memory."""
     from tracer.commands import compare_paths, work_model_inputs
-    compare_paths(list(traces), out, as_json, peaks, work_model=work_model_inputs(model, layers, workload, dtype))
+    compare_paths(list(traces), out, as_json, peaks, work_model=work_model_inputs(model, layers, workload, dtype),
+                  fail_if=fail_if)
 
 
 @cli.command(name="open")

@@ -9,6 +9,7 @@ import click
 import orjson
 import pandas as pd
 
+from analysis.numbers import count, ms, sig3
 from tracer.errors import TracerError
 from tracer.parse import load_tables
 from tracer.record.sidecar import read_sidecar, trace_stem
@@ -76,57 +77,64 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
 
 
 def terminal_summary(result: dict, tables: dict) -> str:
+    from analysis.headline import headline
+    from analysis.report import peaks_line
+    from analysis.tables import render, topic_tables
+
     s = result["summary"]
-    lines = [f"trace: {s['source']['path']}  ({s['source']['format']}, device: {s['source']['device'] or 'unknown'})"]
+    title = run_label(str(s["source"]["path"]))
+    head = " ".join(headline([(title, result)]))
+    lines = [head, ""] if head else []
+    lines.append(f"trace: {s['source']['path']}  ({s['source']['format']}, device: {s['source']['device'] or 'unknown'})")
     for n in s["notices"]:
         lines.append(f"notice: {n}")
     if s["totals"]["kernels"] == 0:
         ops = tables["ops"]
         if not ops.empty:
-            top = ops.groupby("name")["dur_us"].agg(["count", "sum"]).sort_values("sum", ascending=False).head(10)
-            lines += ["", "top CPU ops (us):", top.round(1).to_string()]
-        return "\n".join(lines)
+            top = ops.groupby("name", observed=True)["dur_us"].agg(["count", "sum"]).sort_values("sum", ascending=False)
+            top = top.head(10)
+            lines += ["", "top CPU ops:", pd.DataFrame({"op": top.index.astype(str), "calls": top["count"].map(count),
+                                                        "time (ms)": top["sum"].map(ms)}).to_string(index=False)]
+        return "\n".join(lines + ["", render(topic_tables([(title, result)]), markdown=False)]).rstrip()
     p = s["source"]["peaks"]
     if p:
-        lines.append(f"peaks ({p['source']}): bf16 {p['bf16']:.0f} TFLOP/s, DRAM {p['hbm_gbps']:.0f} GB/s")
+        lines.append(peaks_line(p))
     t = s["totals"]
-    lines.append(f"{t['kernels']} kernels, {t['kernel_us'] / 1e3:.2f} ms of kernel time; "
-                 f"{t['phase_attributed_pct']:.1f}% attributed to a phase; {t['unmodeled_pct']:.1f}% unmodeled")
-    if not result["phases"].empty:
-        cols = ["phase", "kernels", "kernel_us", "gpu_busy_pct_of_wall", "memory_bound_pct", "compute_bound_pct",
-                "latency_bound_pct", "verdict"]
-        lines += ["", result["phases"][cols].round(1).to_string(index=False)]
-    if not result["top"].empty:
-        cols = [c for c in ("phase", "short_name", "kernel_class", "calls", "kernel_us", "pct_of_phase", "roof_pct",
-                            "bound") if c in result["top"]]
-        top = result["top"][cols].copy()
-        top["short_name"] = top["short_name"].str.slice(0, 48)
-        lines += ["", "top kernels per phase:", top.round(1).to_string(index=False)]
-    if s.get("ncu"):
-        lines += ["", "analytic vs Nsight Compute:", pd.DataFrame(s["ncu"]).round(3).to_string(index=False)]
-    return "\n".join(lines)
+    lines.append(f"{count(t['kernels'])} kernels, {ms(t['kernel_us'])} ms of kernel time; "
+                 f"{sig3(t['phase_attributed_pct'])}% attributed to a phase; {sig3(t['unmodeled_pct'])}% unmodeled")
+    lines += ["", render(topic_tables([(title, result)]), markdown=False)]
+    return "\n".join(lines).rstrip()
 
 
 def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_file=None,
-                  work_model: dict | None = None) -> Path:
-    from analysis.compare import compare_results, write_comparison
+                  work_model: dict | None = None, fail_if: list[str] | tuple = ()) -> Path:
+    """Compare the traces; with `fail_if`, exit 1 after writing everything when a condition breaks (one line
+    each on stderr)."""
+    from analysis.compare import comparison_text, compare_results, write_comparison
+    from analysis.gates import check, parse_condition
 
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")
+    for c in fail_if:
+        parse_condition(c)   # a malformed gate fails before minutes of analysis
     runs = []
     for p in paths:
         _, result = analyze_one(p, peaks_file, work_model=work_model)
-        runs.append((_label(p), result))
+        runs.append((run_label(p), result))
     runs = _unique_labels(runs)
     comparison = compare_results(runs)
+    broken = check(list(fail_if), comparison["rows"]) if fail_if else []
     out = Path(out_dir) if out_dir else Path("traces") / "compare"
     written = write_comparison(comparison, runs, out)
     if as_json:
         sys.stdout.write(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
-        from analysis.compare import display_table
-        click.echo(display_table(comparison["table"]).to_string(float_format=lambda v: f"{v:,.3f}", na_rep="-"))
+        click.echo(comparison_text(comparison, markdown=False).rstrip())
     click.echo("wrote " + " ".join(str(p) for p in written), err=True)
+    if broken:
+        for line in broken:
+            click.echo(f"tracer: fail-if {line}", err=True)
+        sys.exit(1)
     return out
 
 
@@ -140,7 +148,8 @@ def _unique_labels(runs: list) -> list:
     return unique
 
 
-def _label(path: str) -> str:
+def run_label(path: str) -> str:
+    """backend[-eager]:workload from the sidecar, else the trace's stem."""
     side = read_sidecar(path) or {}
     if side.get("backend"):
         eager = "-eager" if (side.get("vllm_options") or {}).get("enforce_eager") else ""

@@ -86,7 +86,17 @@ RANGES = {
     "prefill_tokens": ("Int64", "vLLM step: prompt tokens computed in the step"),
     "decode_tokens": ("Int64", "vLLM step: sequences decoding in the step"),
 }
-TABLES = {"kernels": KERNELS, "memops": MEMOPS, "ops": OPS, "ranges": RANGES}
+# CUDA runtime and driver calls on the host (launches, graph launches, synchronisation, copies): where the host
+# side of a step spends its time (analysis/walltime.py)
+RUNTIME = {
+    "name": ("category", "API call (cudaLaunchKernel, cudaGraphLaunch, cudaDeviceSynchronize, ...)"),
+    "start_us": ("float64", "CPU start time"),
+    "dur_us": ("float64", "CPU duration"),
+    "pid": ("Int64", "process"),
+    "tid": ("Int64", "thread"),
+    "correlation": ("Int64", "CUPTI correlation id, shared with what it launched"),
+}
+TABLES = {"kernels": KERNELS, "memops": MEMOPS, "ops": OPS, "ranges": RANGES, "runtime": RUNTIME}
 
 # Columns that analysis adds to kernels (analysis/roofline.py)
 ANALYSIS_COLUMNS = {

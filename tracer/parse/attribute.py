@@ -17,13 +17,14 @@ from tracer.parse.classify import classify_kernels, short_kernel_name
 
 
 def build_tables(raw: dict) -> dict:
-    """Raw frames (chrome.py or nsys.py) -> {"kernels", "memops", "ops", "ranges", "meta"}."""
+    """Raw frames (chrome.py or nsys.py) -> {"kernels", "memops", "ops", "ranges", "runtime", "meta"}."""
     ranges = ranges_table(raw["annotations"], raw.get("range_source", "annotation"))
     runtime = _runtime(raw["runtime"])
     ops = ops_table(raw["ops"], ranges)
     kernels = kernels_table(raw["kernels"], runtime, ops, ranges)
     memops = memops_table(raw["memcpy"], raw["memset"], runtime, ranges)
-    return {"kernels": kernels, "memops": memops, "ops": ops, "ranges": ranges, "meta": raw["meta"]}
+    return {"kernels": kernels, "memops": memops, "ops": ops, "ranges": ranges,
+            "runtime": runtime_table(raw["runtime"]), "meta": raw["meta"]}
 
 
 def _num(series, dtype="Int64"):
@@ -119,6 +120,16 @@ def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
                        "launch_tid": _num(rt["tid"]),
                        "launch_external_id": _num(rt.get("External id", pd.Series([pd.NA] * len(rt))))})
     return df.dropna(subset=["correlation"]).drop_duplicates("correlation")
+
+
+def runtime_table(rt: pd.DataFrame) -> pd.DataFrame:
+    if rt.empty:
+        return schema.empty("runtime")
+    df = pd.DataFrame({"name": as_text_category(rt["name"]),
+                       "start_us": pd.to_numeric(rt["ts"], errors="coerce").astype(float),
+                       "dur_us": pd.to_numeric(rt["dur"], errors="coerce").astype(float),
+                       "pid": _num(rt["pid"]), "tid": _num(rt["tid"]), "correlation": _num(rt["correlation"])})
+    return schema.conform(df.sort_values("start_us", kind="stable").reset_index(drop=True), "runtime")
 
 
 def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:

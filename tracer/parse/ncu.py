@@ -86,4 +86,4 @@ def tables_from_ncu(path: str | Path, phase: str) -> dict:
     for col in ("flops", "tensor_flops", "dram_bytes", "l2_bytes"):
         kernels[f"ncu_{col}"] = measured[col].to_numpy()
     return {"kernels": kernels, "memops": empty("memops"), "ops": empty("ops"), "ranges": empty("ranges"),
-            "meta": {"source_path": str(path), "source_format": "ncu", "device_properties": []}}
+            "runtime": empty("runtime"), "meta": {"source_path": str(path), "source_format": "ncu", "device_properties": []}}
