@@ -208,10 +208,10 @@ def test_compare_report_and_plots(tmp_path):
 def test_roofline_points_fall_back_to_l2_bytes(analysed, tmp_path):
     """A kernel with no modelled DRAM traffic but L2 bytes (the L2 roof's columns, when the work model gives
     them) sits at FLOPs per L2 byte, hollow; with DRAM bytes it stays at FLOPs per DRAM byte. Works without the
-    columns too (the fixtures' tables have no l2_bytes)."""
+    columns too."""
     from analysis.plots import roofline_plot, roofline_points
 
-    k = analysed[HF][1]["kernels"]
+    k = analysed[HF][1]["kernels"].drop(columns=["l2_bytes"])
     plain = roofline_points(k)
     assert len(plain) and not plain["hollow"].any()
     k2 = k.copy()
