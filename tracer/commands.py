@@ -58,7 +58,21 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
         from tracer.parse.ncu import ncu_kernels
         ncu = ncu_kernels(ncu_file)
         ncu_phase = ncu_phase or (read_sidecar(ncu_file) or {}).get("ncu_range") or "decode"
-    return tables, analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase, **(work_model or {}))
+    result = analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase, **(work_model or {}))
+    _add_communication(trace, tables, result)
+    return tables, result
+
+
+def _add_communication(trace: str, tables: dict, result: dict) -> None:
+    """summary.json's `communication` for a trace with communication kernels (analysis/communication.py)."""
+    k = tables["kernels"]
+    if k.empty or not (k["kernel_class"] == "communication").any():
+        return
+    from analysis.communication import collectives, communication_summary, step_times
+    from tracer.parse.comms import trace_comms
+    tables["comms"] = trace_comms(trace, tables)
+    result["summary"]["communication"] = communication_summary(collectives(tables), step_times(tables),
+                                                               pd.DataFrame())
 
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
@@ -68,6 +82,10 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
     tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
     out = Path(out_dir) if out_dir else default_out_dir(trace)
     written = write_outputs(result, tables, out, Path(trace).name)
+    if result["summary"].get("communication"):
+        from analysis.communication import markdown
+        with open(out / "report.md", "a") as f:
+            f.write("\n" + markdown(result["summary"]["communication"]))
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:

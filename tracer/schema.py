@@ -98,6 +98,25 @@ RUNTIME = {
 }
 TABLES = {"kernels": KERNELS, "memops": MEMOPS, "ops": OPS, "ranges": RANGES, "runtime": RUNTIME}
 
+# Several traces of one job (`tracer analyze DIR` or A B ...): every table, comms included, gets this first
+# column. A single trace's tables have no rank column.
+RANK = {"rank": ("Int64", "distributed rank: the trace's distributedInfo.rank, else `rank-N`/`rankN` in the file "
+                          "name, else the file's position in the inputs")}
+# One row per communication kernel (tracer/parse/comms.py): the NCCL args Kineto recorded for it, as recorded.
+# Not in TABLES: only traces with communication kernels have one, and it is built after the cached tables.
+COMMS = {
+    "kernel_id": ("Int64", "row of the kernel in the kernels table (of its rank)"),
+    "collective": ("category", "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, send_recv, "
+                               "send, recv, barrier or unknown"),
+    "collective_name": ("category", "the collective as NCCL / the CPU op named it (allreduce, _allgather_base, ...)"),
+    "in_nelems": ("Int64", "elements in the input message (`In msg nelems`)"),
+    "out_nelems": ("Int64", "elements in the output message (`Out msg nelems`)"),
+    "dtype": ("category", "element type as recorded (Float, BFloat16, c10::Half, ...)"),
+    "group_size": ("Int64", "ranks in the process group (`Group size`)"),
+    "process_group": ("category", "process group name"),
+    "args_source": ("category", "where the args came from: kernel, record_param_comms, annotation (nccl:*), none"),
+}
+
 # Columns that analysis adds to kernels (analysis/roofline.py)
 ANALYSIS_COLUMNS = {
     "flops": ("float64", "floating-point operations of the kernel"),
@@ -147,9 +166,13 @@ def empty(table: str) -> pd.DataFrame:
     return conform(pd.DataFrame(), table)
 
 
-def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
+def conform_comms(df: pd.DataFrame) -> pd.DataFrame:
+    return conform(df, "comms", COMMS)
+
+
+def conform(df: pd.DataFrame, table: str, spec: dict | None = None) -> pd.DataFrame:
     """Give `df` exactly the table's columns in order, with their dtypes (missing columns filled empty)."""
-    spec = TABLES[table]
+    spec = spec or TABLES[table]
     out = {}
     n = len(df)
     for col, (dtype, _) in spec.items():
@@ -167,5 +190,6 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def markdown_table(table: str) -> str:
     rows = ["| column | dtype | meaning |", "|---|---|---|"]
-    rows += [f"| `{c}` | {d} | {m} |" for c, (d, m) in TABLES[table].items()]
+    spec = {"comms": COMMS, "rank": RANK}.get(table) or TABLES[table]
+    rows += [f"| `{c}` | {d} | {m} |" for c, (d, m) in spec.items()]
     return "\n".join(rows)

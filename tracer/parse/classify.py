@@ -81,3 +81,34 @@ def short_kernel_name(name) -> str:
     if s.startswith("void "):
         s = s[5:]
     return s.split("::")[-1].strip() or name[:80]
+
+
+# Collective of a communication kernel: NCCL's `Collective name` arg where Kineto recorded it (allreduce,
+# _allgather_base, ...), else the kernel name (ncclDevKernel_AllGather_RING_LL, cross_device_reduce_1stage,
+# multimem_all_reduce), else the launching op / annotation (nccl:all_reduce, c10d::allreduce_).
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce", "send_recv",
+               "send", "recv", "barrier", "unknown")
+_COLLECTIVE_RE = [
+    ("reduce_scatter", r"reduce_?scatter"),
+    ("all_gather", r"all_?gather"),
+    ("all_reduce", r"all_?reduce|cross_device_reduce|custom_ar|two_?shot|one_?shot"),
+    ("all_to_all", r"all_?to_?all|alltoall"),
+    ("broadcast", r"broadcast|bcast"),
+    ("send_recv", r"send_?recv"),
+    ("send", r"\bsend|_send|send\b|ncclKernel_Send|ncclDevKernel_Send"),
+    ("recv", r"\brecv|_recv|recv\b|ncclKernel_Recv|ncclDevKernel_Recv"),
+    ("barrier", r"barrier"),
+    ("reduce", r"ncclKernel_Reduce|ncclDevKernel_Reduce|^reduce$|nccl:reduce$"),
+]
+_COLLECTIVE_RX = [(c, re.compile(p, re.I)) for c, p in _COLLECTIVE_RE]
+
+
+def collective_of(*names: str) -> str:
+    """The collective named by the first of `names` (NCCL arg, kernel name, op name) that names one."""
+    for name in names:
+        if not isinstance(name, str) or not name:
+            continue
+        for coll, rx in _COLLECTIVE_RX:
+            if rx.search(name):
+                return coll
+    return "unknown"
