@@ -47,20 +47,19 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:
+    """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs)."""
     from analysis.plots import breakdown_plot, roofline_plot
-    from tracer.record.sidecar import write_atomic
+    from tracer.io.outputs import output_folder
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], out / "roofline.png",
-                             "Roofline: " + " vs ".join(label for label, _ in runs), by="run"),
-               breakdown_plot([(label, r["classes"]) for label, r in runs], out / "breakdown.png",
-                              "Kernel time per phase and class")]
-    write_atomic(out / "comparison.json", orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
-                                                      | orjson.OPT_SERIALIZE_NUMPY, default=str))
-    written.append(out / "comparison.json")
-    md = ["# Comparison", "", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "",
-          display_table(comparison["table"]).to_markdown(floatfmt=",.3f")]
-    write_atomic(out / "report.md", "\n".join(md).encode())
-    written.append(out / "report.md")
-    return written
+    with output_folder(out) as tmp:
+        roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], tmp / "roofline.png",
+                      "Roofline: " + " vs ".join(label for label, _ in runs), by="run")
+        breakdown_plot([(label, r["classes"]) for label, r in runs], tmp / "breakdown.png",
+                       "Kernel time per phase and class")
+        (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
+                                                           | orjson.OPT_SERIALIZE_NUMPY, default=str))
+        md = ["# Comparison", "", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "",
+              display_table(comparison["table"]).to_markdown(floatfmt=",.3f")]
+        (tmp / "report.md").write_bytes("\n".join(md).encode())
+    return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md")]

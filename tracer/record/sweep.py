@@ -238,7 +238,7 @@ def _request_row(n, p, o, ttfts, steps, total_s, **extra) -> dict:
 def write_sweep_tables(rows: list[dict], timeline: list[dict], out_dir: Path, plan: SweepPlan) -> None:
     import orjson
 
-    from tracer.record.sidecar import write_atomic
+    from tracer.io.atomic import write_atomic
 
     if not rows:
         return
