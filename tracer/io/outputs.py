@@ -147,3 +147,22 @@ def _only_ours(folder: Path) -> bool:
     except OSError:
         return False
     return present <= our_files(folder)
+
+
+def check_record_out(out: str | None, n_traces: int, force: bool = False) -> str | None:
+    """`tracer record --out`: a folder for several traces (made now), else a trace path whose file and sidecar,
+    when they exist, must be tracer's own recording (unless `force`)."""
+    from tracer.io.sidecar import is_our_recording, sidecar_path
+
+    if not out:
+        return out
+    if n_traces > 1 or Path(out).is_dir():
+        check_out_dir(out, (), force)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return out
+    check_out_file(out, is_our_recording, force)
+    side = sidecar_path(out)
+    if side.exists() and not force and not is_our_recording(out):
+        raise TracerError(f"--out {out}: {side} exists and was not written by tracer; choose another name or pass "
+                          "--force")
+    return out
