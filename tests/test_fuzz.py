@@ -4,6 +4,7 @@ impossible times, busy shares within 0..100%, no NaN shown as a figure) or exit 
 `tracer: error:` line and no traceback. Most cases run in-process (library call or `tracer.cli.main`); the
 kill -9 and concurrency cases run as subprocesses."""
 import gzip
+import json
 import math
 import os
 import signal
@@ -97,11 +98,13 @@ VALUE_CASES = [(k, f, v) for k in KINDS for f in FIELDS for v in VALUES]
 @pytest.mark.parametrize("kind,field,value", VALUE_CASES, ids=[f"analyze-chrome-{k}-{f}-{v}" for k, f, v in VALUE_CASES])
 def test_mutated_event_values(kind, field, value, tmp_path):
     p = tmp_path / "t.json.gz"
-    p.write_bytes(gzip.compress(orjson.dumps(_mutated(kind, field, VALUES[value]))))
+    p.write_bytes(gzip.compress(json.dumps(_mutated(kind, field, VALUES[value])).encode()))  # json: ints > 64 bit
     result = _analyze_lib(p)
-    if result is not None and kind == "kernel" and field in ("ts", "dur", "ph") and value != "zero":
+    # a negative timestamp is a valid clock value alone, and a JSON true reads as 1: both stay (sane) figures
+    if result is not None and kind == "kernel" and field in ("ts", "dur", "ph") and value not in (
+            "zero", "bool") and (field, value) != ("ts", "negative"):
         dropped = [n for n in result["summary"]["notices"] if "dropped" in n]
-        assert dropped or (field == "ph" and value == "text"), result["summary"]["notices"]
+        assert dropped, (result["summary"]["notices"], result["summary"]["totals"])
 
 
 def _file_variants():

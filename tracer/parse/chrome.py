@@ -223,7 +223,7 @@ def _collect_typed(events: list, cols: dict) -> None:
             kind = category.get(e.cat)
             if kind is not None:
                 groups[kind].append(e)
-        elif e.ph is None and e.cat in category:
+        elif e.cat in category:   # Kineto writes these categories as complete events only
             no_ph[category[e.cat]] = no_ph.get(category[e.cat], 0) + 1
     for kind, evs in groups.items():
         if not evs:
@@ -325,8 +325,7 @@ def _collect(events: list, cols: dict) -> None:
         if kind is None:
             continue
         if e.get("ph") != "X":
-            if e.get("ph") is None:
-                no_ph[kind] = no_ph.get(kind, 0) + 1
+            no_ph[kind] = no_ph.get(kind, 0) + 1
             continue
         args = e.get("args") if isinstance(e.get("args"), dict) else {}
         for f, append, top in appenders[kind]:
