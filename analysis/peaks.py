@@ -48,12 +48,18 @@ def measured_peaks(device_name: str, path: str | Path | None = None) -> dict | N
     path = Path(path)
     if not path.exists():
         return None
-    m = orjson.loads(path.read_bytes())
-    base = datasheet_peaks(m.get("device_name", device_name)) or {}
-    return {**base, "device_name": m.get("device_name", device_name), "source": f"measured ({path.name})",
-            "bf16": m["gemm_bfloat16_tflops"], "fp16": m["gemm_float16_tflops"], "tf32": m["gemm_tf32_tflops"],
-            "fp32": m["gemm_float32_tflops"], "hbm_gbps": m["dram_gbps"],
-            **({"l2_gbps": m["l2_gbps"], "l2_source": "measured"} if m.get("l2_gbps") else {})}
+    try:
+        m = orjson.loads(path.read_bytes())
+        base = datasheet_peaks(m.get("device_name", device_name)) or {}
+        return {**base, "device_name": m.get("device_name", device_name), "source": f"measured ({path.name})",
+                "bf16": float(m["gemm_bfloat16_tflops"]), "fp16": float(m["gemm_float16_tflops"]),
+                "tf32": float(m["gemm_tf32_tflops"]), "fp32": float(m["gemm_float32_tflops"]),
+                "hbm_gbps": float(m["dram_gbps"]),
+                **({"l2_gbps": float(m["l2_gbps"]), "l2_source": "measured"} if m.get("l2_gbps") else {})}
+    except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:
+        from tracer.errors import TracerError
+        raise TracerError(f"{path}: damaged calibration ({type(e).__name__}: {e}); run `tracer calibrate` again "
+                          "or delete the file") from None
 
 
 def resolve_peaks(device_name: str, peaks_file: str | Path | None = None) -> dict | None:

@@ -162,30 +162,24 @@ def _records(df: pd.DataFrame) -> list:
 
 
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
+    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs)."""
     from analysis.plots import breakdown_plot, roofline_plot
-    from tracer.record.sidecar import write_atomic
+    from tracer.io.outputs import output_folder
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    k = result["kernels"]
-    tmp = out / ".kernels.parquet.tmp"
-    k.to_parquet(tmp, index=False)
-    tmp.replace(out / "kernels.parquet")
-    written.append(out / "kernels.parquet")
-    if not tables["ops"].empty:
-        tables["ops"].to_parquet(out / ".ops.parquet.tmp", index=False)
-        (out / ".ops.parquet.tmp").replace(out / "ops.parquet")
-        written.append(out / "ops.parquet")
-    write_atomic(out / "summary.json", orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
-                                                   | orjson.OPT_SERIALIZE_NUMPY, default=str))
-    written.append(out / "summary.json")
-    written.append(roofline_plot([(title, k, result["peaks"])], out / "roofline.png", f"Roofline: {title}"))
-    written.append(breakdown_plot([(title, result["wall"])], out / "breakdown.png",
-                                  f"Wall time per step: {title}"))
-    write_atomic(out / "report.md", report_markdown(result, title).encode())
-    written.append(out / "report.md")
-    return written
+    with output_folder(out) as tmp:
+        k = result["kernels"]
+        k.to_parquet(tmp / "kernels.parquet", index=False)
+        if not tables["ops"].empty:
+            tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
+        (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
+                                                        | orjson.OPT_SERIALIZE_NUMPY, default=str))
+        roofline_plot([(title, k, result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+        breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
+        (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
+        names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
+                             "report.md") if (tmp / n).exists()]
+    return [out / n for n in names]
 
 
 def report_markdown(result: dict, title: str) -> str:

@@ -29,6 +29,19 @@ def assert_one_line_error(proc):
     return lines[0]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory):
+    """The suite's own user cache folder (shared by its in-process and subprocess runs), not the tester's."""
+    d = tmp_path_factory.mktemp("tracer-cache")
+    old = os.environ.get("TRACER_CACHE_DIR")
+    os.environ["TRACER_CACHE_DIR"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("TRACER_CACHE_DIR", None)
+    else:
+        os.environ["TRACER_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_dir():
     if not EXTERNAL.is_dir():

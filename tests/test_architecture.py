@@ -9,7 +9,7 @@ from analysis.report import analyze, architecture_inputs
 from analysis.roofline import kernel_work
 from tests.conftest import DATA, run_cli
 from tracer.parse import load_tables
-from tracer.record.sidecar import read_sidecar
+from tracer.io.sidecar import read_sidecar
 
 VLLM_FIXTURES = sorted(DATA.glob("h100_vllm_*.json.gz"))
 HF_TORCH = DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz"

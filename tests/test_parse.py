@@ -1,5 +1,6 @@
 """Every trace we know parses; kernel counts and times match an independent count over the raw events."""
 import gzip
+import os
 import sqlite3
 from pathlib import Path
 
@@ -56,16 +57,35 @@ def test_kernel_count_and_time_match_raw_events(path):
     assert tables["kernels"]["dur_us"].sum() == pytest.approx(us, rel=1e-9, abs=1e-6)
 
 
-def test_cache_is_used_and_rebuilt(tmp_path):
+def test_cache_is_used_and_rebuilt(tmp_path, user_cache):
     src = DATA / "h100_hf_gpt2_prefill_b1_s512.json.gz"
     p = tmp_path / src.name
     p.write_bytes(src.read_bytes())
     first = load_tables(p)
-    assert (tmp_path / (p.name + ".tracer-cache") / "kernels.parquet").exists()
+    assert sorted(x.name for x in tmp_path.iterdir()) == [p.name]   # nothing written beside the trace
+    from tracer.parse.cache import cache_dir
+    assert (cache_dir(p) / "kernels.parquet").exists() and cache_dir(p).parent.parent == user_cache
     again = load_tables(p)
     assert again["kernels"]["dur_us"].sum() == first["kernels"]["dur_us"].sum()
     p.write_bytes(gzip.compress(gzip.decompress(src.read_bytes())))  # same content, new mtime and size
     assert len(load_tables(p)["kernels"]) == len(first["kernels"])
+
+
+def test_same_size_rewrite_with_preserved_mtime_is_not_served_from_cache(tmp_path):
+    """`cp -p` of another trace of the same size over the first keeps size, mtime and inode: only the content
+    tells them apart."""
+    doc = {"traceEvents": [{"ph": "X", "cat": "kernel", "name": "k_a", "ts": 0, "dur": 10, "pid": 0, "tid": 7,
+                            "args": {"correlation": 1}}]}
+    p = tmp_path / "t.json"
+    p.write_bytes(orjson.dumps(doc))
+    st = p.stat()
+    assert load_tables(p)["kernels"]["name"].astype(str).tolist() == ["k_a"]
+    doc["traceEvents"][0]["name"] = "k_b"
+    with open(p, "r+b") as f:   # in place: same inode
+        f.write(orjson.dumps(doc))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    assert load_tables(p)["kernels"]["name"].astype(str).tolist() == ["k_b"]
 
 
 def test_gpu_fixture_phases_and_identical_decode_steps():

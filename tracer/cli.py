@@ -11,8 +11,36 @@ from tracer.errors import TracerError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli():
+@click.option("-v", "--verbose", is_flag=True, help="show the profilers' own log lines (Kineto, torch.profiler)")
+def cli(verbose):
     """Profile LLM inference (HF transformers and vLLM), parse traces into tables, analyse kernels."""
+    click.get_current_context().obj = {"verbose": verbose}
+
+
+def _quiet() -> None:
+    ctx = click.get_current_context()
+    if not (ctx.find_root().obj or {}).get("verbose"):
+        from tracer.quiet import quiet_profilers
+        quiet_profilers()
+
+
+def _nonempty_list(value: str, flag: str) -> list[str]:
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    if not items:
+        raise TracerError(f"{flag} {value!r}: expected at least one name")
+    return items
+
+
+def _backends(value: str) -> list[str]:
+    items = _nonempty_list(value, "--backend")
+    bad = [b for b in items if b not in ("hf", "vllm")]
+    if bad:
+        raise TracerError(f"--backend {value!r}: expected hf, vllm or hf,vllm (not {', '.join(bad)})")
+    return list(dict.fromkeys(items))
+
+
+_FORCE = click.option("--force", is_flag=True, help="replace files in the output place that tracer did not write")
+_PORT = click.IntRange(0, 65535)
 
 
 @cli.command()
@@ -78,18 +106,25 @@ def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
               help="none: timing only, no profiler overhead")
 @click.option("--out", help="trace path (default traces/<backend>_<model>_<workload>_<device>.json.gz); "
                            "with several workloads, a folder")
-@click.option("--warmup", default=1, show_default=True, type=int, help="warm-up runs before the measured run")
+@click.option("--warmup", default=1, show_default=True, type=click.IntRange(min=0),
+              help="warm-up runs before the measured run")
 @click.option("--ncu-range", type=click.Choice(["prefill", "decode"]), help="ncu: the phase to measure")
-@click.option("--ncu-launch-count", default=400, show_default=True, type=int, help="ncu: kernels at most")
+@click.option("--ncu-launch-count", default=400, show_default=True, type=click.IntRange(min=1),
+              help="ncu: kernels at most")
 @click.option("--tool-path", help="nsys/ncu executable when not on PATH (or TRACER_NSYS / TRACER_NCU)")
+@_FORCE
 @_vllm_options
 def record(**kw):
     """Run a named workload and write a trace under traces/ plus a <name>.meta.json sidecar."""
     from tracer.record.run import RecordRequest, record as do_record
     from workloads.spec import parse_workload
 
-    backends = [b.strip() for b in kw["backend"].split(",") if b.strip()]
-    wls = [parse_workload(w) for w in kw["workload"].split(",") if w.strip()]
+    from tracer.io.outputs import check_record_out
+
+    backends = _backends(kw["backend"])
+    wls = [parse_workload(w) for w in _nonempty_list(kw["workload"], "--workload")]
+    out = check_record_out(kw["out"], len(backends) * len(wls), kw["force"])
+    _quiet()
     req = RecordRequest(workload=wls[0], backend=backends[0], model=kw["model"],
                         layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], profiler=kw["profiler"],
                         out=kw["out"], warmup=kw["warmup"], vllm=_vllm_opts(kw), ncu_range=kw["ncu_range"],
@@ -99,13 +134,17 @@ def record(**kw):
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         return
     from dataclasses import replace
-    traces = []
-    for backend in backends:
-        written = do_record(replace(req, backend=backend, out=None))
+    traces: dict[str, list[str]] = {w.name: [] for w in wls}
+    for backend in backends:   # every workload on each backend, into --out when given
+        written = do_record(replace(req, backend=backend), tuple(wls[1:]))
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
-        traces.append(str(written[0]))
+        firsts = [p for i, p in enumerate(written) if i == 0 or str(written[i - 1]).endswith(".meta.json")]
+        for w, trace in zip(wls, firsts):
+            traces[w.name].append(str(trace))
     from tracer.commands import compare_paths
-    compare_paths(traces, out_dir=None, as_json=False)
+    for name, paths in traces.items():
+        where = Path(out) / f"compare_{name}" if out else Path("traces") / f"compare_{name}"
+        compare_paths(paths, out_dir=str(where), as_json=False, force=kw["force"])
 
 
 def _work_model_options(f):
@@ -133,7 +172,8 @@ def _work_model_options(f):
               help="Nsight Compute CSV of the same workload: measured against analytic work")
 @click.option("--ncu-phase", type=click.Choice(["prefill", "decode"]), help="phase the ncu CSV measured")
 @_work_model_options
-def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model, layers, workload, dtype):
+@_FORCE
+def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model, layers, workload, dtype, force):
     """Per-kernel tables, roofline and memory/compute/latency breakdowns of a trace (Chrome/Kineto JSON,
     nsys .sqlite or .nsys-rep); several traces (files, a folder, a glob): one per rank, with a rank column,
     communication, overlap and stragglers."""
@@ -145,7 +185,7 @@ def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model,
         return
     trace = trace[0]
     analyze_path(trace, out, as_json, peaks, ncu_file, ncu_phase,
-                 work_model=work_model_inputs(model, layers, workload, dtype))
+                 work_model=work_model_inputs(model, layers, workload, dtype), force=force)
 
 
 @cli.command()
@@ -157,17 +197,18 @@ def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model,
               help="regression gate, e.g. 'decode_ms_per_token>+5%' (change of each run against the first) or "
                    "'unmodeled_pct>3' (a run's value); repeatable; exit 1 with one line per broken condition")
 @_work_model_options
-def compare(traces, out, as_json, peaks, fail_if, model, layers, workload, dtype):
+@_FORCE
+def compare(traces, out, as_json, peaks, fail_if, model, layers, workload, dtype, force):
     """Side by side: headline, throughput and latency, wall time per step, host time, classes, bound shares,
     memory."""
     from tracer.commands import compare_paths, work_model_inputs
     compare_paths(list(traces), out, as_json, peaks, work_model=work_model_inputs(model, layers, workload, dtype),
-                  fail_if=fail_if)
+                  fail_if=fail_if, force=force)
 
 
 @cli.command(name="open")
 @click.argument("trace", type=click.Path(dir_okay=False))
-@click.option("--port", default=9001, show_default=True, help="port on 127.0.0.1 (Perfetto's default)")
+@click.option("--port", default=9001, show_default=True, type=_PORT, help="port on 127.0.0.1 (Perfetto's default)")
 @click.option("--no-browser", is_flag=True, help="print the link only")
 def open_trace(trace, port, no_browser):
     """Serve TRACE on 127.0.0.1 for ui.perfetto.dev and print (and open) the deep link; Ctrl-C stops."""
@@ -230,28 +271,40 @@ def calibrate(out):
 @cli.command()
 @click.option("--backend", default="hf", show_default=True, help="hf, vllm or hf,vllm")
 @click.option("--model", default="gpt2", show_default=True)
-@click.option("--layers", type=int)
+@click.option("--layers", type=click.IntRange(min=1))
 @click.option("--batch", default="1", show_default=True, help="batch sizes, e.g. 1,2,4,8,16,32,64")
 @click.option("--prompt", default="128", show_default=True, help="prompt lengths, e.g. 32,64,128,256,512,1024")
 @click.option("--output", default="64", show_default=True, help="output lengths")
 @click.option("--requests", default=None, help="request counts (request-count mode), e.g. 10,50,100,200,500")
-@click.option("--hf-batch", default=16, show_default=True, help="HF static batch size in request-count mode")
-@click.option("--repeats", default=3, show_default=True, type=int)
+@click.option("--hf-batch", default=16, show_default=True, type=click.IntRange(min=1),
+              help="HF static batch size in request-count mode")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]))
 @click.option("--trace", "keep_traces", is_flag=True, help="keep a torch.profiler trace per point")
 @click.option("--out", default="traces/sweep", show_default=True, help="output folder")
 @click.option("--no-plots", is_flag=True)
+@_FORCE
 def sweep(**kw):
     """Latency, throughput, memory and GPU utilisation over batch size, prompt length or request count."""
     from tqdm import tqdm
 
     from tracer.record.sweep import SweepPlan, parse_int_list, run_sweep
 
+    from tracer.io.outputs import SWEEP_FILES, check_out_dir
+
     out = kw["out"]
-    plan = SweepPlan(backends=tuple(b.strip() for b in kw["backend"].split(",") if b.strip()), model=kw["model"],
-                     batches=parse_int_list(kw["batch"], "batch"), prompts=parse_int_list(kw["prompt"], "prompt"),
-                     outputs=parse_int_list(kw["output"], "output"),
+    lists = {k: parse_int_list(kw[k], k) for k in ("batch", "prompt", "output")}
+    for k, v in lists.items():
+        if not v:
+            raise TracerError(f"--{k} {kw[k]!r}: expected comma-separated whole numbers, e.g. 1,2,4,8")
+    if kw["requests"] is not None and not parse_int_list(kw["requests"], "requests"):
+        raise TracerError(f"--requests {kw['requests']!r}: expected comma-separated whole numbers, e.g. 10,50")
+    backends = tuple(_backends(kw["backend"]))
+    check_out_dir(out, SWEEP_FILES, kw["force"])
+    _quiet()
+    plan = SweepPlan(backends=backends, model=kw["model"],
+                     batches=lists["batch"], prompts=lists["prompt"], outputs=lists["output"],
                      requests=parse_int_list(kw["requests"], "requests"), repeats=kw["repeats"],
                      layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], hf_batch=kw["hf_batch"],
                      trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None)
@@ -273,7 +326,7 @@ def sweep(**kw):
 @click.option("--model", default="gpt2", show_default=True, help="preset name or local checkpoint folder")
 @click.option("--layers", type=int, help="shorten the preset to N layers")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=_PORT)
 @click.option("--max-batch", type=int, help="HF: requests per batch (default 8); vLLM: --max-num-seqs")
 @click.option("--max-wait-ms", default=50.0, show_default=True, help="HF: how long a batch waits to fill")
 @click.option("--max-queue", default=256, show_default=True, help="HF: waiting requests before 503")
@@ -337,9 +390,9 @@ def summarize_sweep(df) -> str:
     return agg.round(2).to_string(index=False)
 
 
-def main():
+def main(args=None):
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=args, standalone_mode=False)
     except TracerError as e:
         click.echo(f"tracer: error: {e}", err=True)
         sys.exit(2)
@@ -352,13 +405,25 @@ def main():
     except KeyboardInterrupt:
         click.echo("tracer: interrupted", err=True)
         sys.exit(130)
+    except MemoryError:
+        click.echo("tracer: error: out of memory; use a smaller batch, prompt or trace", err=True)
+        sys.exit(2)
     except Exception as e:  # a bug of ours: one line, the traceback only on request
+        if _is_oom(e):   # torch.OutOfMemoryError, or the CPU allocator's RuntimeError
+            first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:200]
+            click.echo(f"tracer: error: out of memory ({first}); use a smaller batch or prompt", err=True)
+            sys.exit(2)
         if os.environ.get("TRACER_DEBUG"):
             raise
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
         click.echo(f"tracer: internal error: {type(e).__name__}: {first} (TRACER_DEBUG=1 shows the traceback)",
                    err=True)
         sys.exit(3)
+
+
+def _is_oom(e: Exception) -> bool:
+    text = f"{type(e).__name__} {e}".lower()
+    return "outofmemory" in text or "out of memory" in text or "can't allocate memory" in text
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ import pandas as pd
 from analysis.numbers import count, ms, sig3
 from tracer.errors import TracerError
 from tracer.parse import load_tables
-from tracer.record.sidecar import read_sidecar, trace_stem
+from tracer.io.inputs import check_regular_file
+from tracer.io.outputs import ANALYSIS_FILES, COMPARE_FILES, check_out_dir
+from tracer.io.sidecar import read_sidecar, trace_stem
 
 
 def default_out_dir(trace: str) -> Path:
@@ -59,6 +61,7 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
         ncu = ncu_kernels(ncu_file)
         ncu_phase = ncu_phase or (read_sidecar(ncu_file) or {}).get("ncu_range") or "decode"
     result = analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase, **(work_model or {}))
+    result["summary"]["notices"][:0] = tables["meta"].get("notices", [])   # dropped invalid events first
     _add_communication(trace, tables, result)
     return tables, result
 
@@ -76,11 +79,12 @@ def _add_communication(trace: str, tables: dict, result: dict) -> None:
 
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
-                 ncu_phase=None, work_model: dict | None = None) -> list[Path]:
+                 ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
     from analysis.report import write_outputs
 
+    check_regular_file(trace)
+    out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
     tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
-    out = Path(out_dir) if out_dir else default_out_dir(trace)
     written = write_outputs(result, tables, out, Path(trace).name)
     if result["summary"].get("communication"):
         from analysis.communication import markdown
@@ -125,7 +129,7 @@ def terminal_summary(result: dict, tables: dict) -> str:
 
 
 def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_file=None,
-                  work_model: dict | None = None, fail_if: list[str] | tuple = ()) -> Path:
+                  work_model: dict | None = None, fail_if: list[str] | tuple = (), force: bool = False) -> Path:
     """Compare the traces; with `fail_if`, exit 1 after writing everything when a condition breaks (one line
     each on stderr)."""
     from analysis.compare import comparison_text, compare_results, write_comparison
@@ -135,6 +139,9 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
         raise TracerError("tracer compare needs at least two traces")
     for c in fail_if:
         parse_condition(c)   # a malformed gate fails before minutes of analysis
+    for p in paths:
+        check_regular_file(p)
+    out = check_out_dir(Path(out_dir) if out_dir else Path("traces") / "compare", COMPARE_FILES, force)
     runs = []
     for p in paths:
         _, result = analyze_one(p, peaks_file, work_model=work_model)
@@ -142,7 +149,6 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     runs = _unique_labels(runs)
     comparison = compare_results(runs)
     broken = check(list(fail_if), comparison["rows"]) if fail_if else []
-    out = Path(out_dir) if out_dir else Path("traces") / "compare"
     written = write_comparison(comparison, runs, out)
     if as_json:
         sys.stdout.write(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from tracer.errors import TracerError
 
 PERFETTO_ORIGIN = "https://ui.perfetto.dev"
+ALLOWED_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 
 
 def make_server(trace: Path, port: int = 9001):
@@ -19,19 +20,34 @@ def make_server(trace: Path, port: int = 9001):
     trace = Path(trace)
     if not trace.is_file():
         raise TracerError(f"{trace}: no such file")
+    from tracer.io.inputs import check_regular_file
+    check_regular_file(trace)
     data = trace.read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            # DNS rebinding: a page on another name that resolves to 127.0.0.1 sends its own Host header
+            if _host_name(self.headers.get("Host") or "") not in ALLOWED_HOSTS:
+                self.send_error(403, "Host not allowed")
+                return
             if urllib.parse.unquote(self.path.lstrip("/")) != trace.name:
                 self.send_error(404)
                 return
-            self.send_response(200)
-            self.send_header("Access-Control-Allow-Origin", PERFETTO_ORIGIN)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(200)
+                self.send_header("Access-Control-Allow-Origin", PERFETTO_ORIGIN)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):   # the browser gave up on the download
+                self.close_connection = True
+
+        def handle(self):
+            try:
+                super().handle()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def log_message(self, *args):  # quiet: the CLI prints the one line that matters
             pass
@@ -42,6 +58,13 @@ def make_server(trace: Path, port: int = 9001):
         raise TracerError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); use --port") from None
     url = f"http://127.0.0.1:{server.server_address[1]}/{urllib.parse.quote(trace.name)}"
     return server, url, f"{PERFETTO_ORIGIN}/#!/?url={urllib.parse.quote(url, safe='')}"
+
+
+def _host_name(host: str) -> str:
+    """The name of a Host header without its port: `[::1]:9001` -> `[::1]`, `localhost:9001` -> `localhost`."""
+    if host.startswith("["):
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0]
 
 
 def serve_forever_in_thread(server) -> threading.Thread:

@@ -1,16 +1,20 @@
-"""Parquet cache beside a trace (`<trace>.tracer-cache/`), rebuilt when the trace's size or mtime changes."""
+"""Parquet cache of parsed tables under the user cache folder (tracer.io.cache: `~/.cache/tracer/tables/`),
+one entry per trace content and parser version. Nothing is written beside the trace."""
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import orjson
 import pandas as pd
 
 from tracer import schema
+from tracer.io.atomic import TMP_PREFIX
+from tracer.io.cache import cache_folder, content_key, prune, touch
 
-CACHE_VERSION = 5  # bump when the table layout changes
+CACHE_VERSION = 6  # bump when the table layout changes
 
 
 def _parser_fingerprint() -> str:
@@ -25,39 +29,47 @@ def _parser_fingerprint() -> str:
 _FINGERPRINT = _parser_fingerprint()
 
 
-def cache_dir(path: Path) -> Path:
-    return path.with_name(path.name + ".tracer-cache")
+def entry_name(path: Path) -> str:
+    return f"{content_key(path)}-v{CACHE_VERSION}-{_FINGERPRINT}"
 
 
-def _stamp(path: Path) -> dict:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "version": CACHE_VERSION, "parser": _FINGERPRINT}
+def cache_dir(path: Path) -> Path | None:
+    """The cache entry of this trace's content (whether or not it exists yet); None when caching is off."""
+    root = cache_folder("tables")
+    return root / entry_name(Path(path)) if root else None
 
 
-def read(path: Path) -> dict | None:
-    d = cache_dir(path)
+def read(path: Path, entry: Path | None = None) -> dict | None:
+    d = entry or cache_dir(path)
+    if d is None or not d.is_dir():
+        return None
     try:
-        if orjson.loads((d / "stamp.json").read_bytes()) != _stamp(path):
-            return None
         tables = {name: pd.read_parquet(d / f"{name}.parquet") for name in schema.TABLES}
         tables["meta"] = orjson.loads((d / "meta.json").read_bytes())
-        return tables
     except (OSError, ValueError):
         return None
+    touch(d)
+    return tables
 
 
-def write(path: Path, tables: dict) -> None:
-    """Write into a fresh folder and rename it into place; a cache that cannot be written is skipped."""
-    d = cache_dir(path)
-    tmp = d.with_name(d.name + f".tmp{os.getpid()}")
+def write(path: Path, tables: dict, entry: Path | None = None) -> None:
+    """Write into a fresh folder and rename it into place whole; a cache that cannot be written is skipped."""
+    d = entry or cache_dir(path)
+    if d is None:
+        return
+    tmp = None
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=d.parent))
         for name in schema.TABLES:
             tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "meta.json").write_bytes(orjson.dumps(tables["meta"], default=str))
-        (tmp / "stamp.json").write_bytes(orjson.dumps(_stamp(path)))
-        if d.exists():
-            shutil.rmtree(d)
-        tmp.rename(d)
+        try:
+            os.rename(tmp, d)
+        except OSError:   # another run wrote the same entry first: same content, keep theirs
+            pass
+        prune(d.parent)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+        pass
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -76,11 +76,31 @@ def _decode_span(span):
     from tracer.parse.chrome_events import DOCUMENT, EVENTS
 
     is_last, piece = _piece_bytes(_DATA, span)
-    events = DOCUMENT.decode(piece).traceEvents if is_last else EVENTS.decode(piece)
+    trailer = {}
+    if is_last:
+        doc = DOCUMENT.decode(piece)
+        events = doc.traceEvents
+        trailer = _trailer(doc)
+    else:
+        events = EVENTS.decode(piece)
     del piece
     cols = _new_columns()
-    _collect_typed(events, cols)
-    return len(events), cols
+    no_ph = _collect_typed(events, cols)
+    return len(events), cols, no_ph, trailer
+
+
+_TRAILER_KEYS = ("deviceProperties", "distributedInfo", "schemaVersion")
+
+
+def _trailer(doc) -> dict:
+    """Document keys written after traceEvents (some writers put deviceProperties last): the same trace must
+    describe the same device whether it is decoded whole or in pieces."""
+    out = {}
+    for key in _TRAILER_KEYS:
+        raw = bytes(getattr(doc, key))
+        if raw:
+            out[key] = orjson.loads(raw)
+    return out
 
 
 def _decode_spans(data: bytes, spans: list):
@@ -116,14 +136,16 @@ def chrome_trace_frames(data: bytes, source: str) -> dict:
     gc_was_on = gc.isenabled()
     gc.disable()  # millions of fresh containers, no cycles among them: the collector would only rescan them
     try:
-        doc, cols, n_events, typed = _decode(data, source)
+        doc, cols, n_events, typed, no_ph = _decode(data, source)
         frames = _frames_from_arrow(cols) if typed else {k: pd.DataFrame(v) for k, v in cols.items()}
     finally:
         if gc_was_on:
             gc.enable()
     meta = {"source_format": "chrome", "device_properties": doc.get("deviceProperties", []),
             "distributed": doc.get("distributedInfo"), "trace_metadata": _small(doc.get("metadata")),
-            "schema_version": doc.get("schemaVersion"), "events": n_events}
+            "schema_version": doc.get("schemaVersion"), "events": n_events,
+            "notices": [f"{n} {kind} events without ph 'X' (complete event) dropped: their start and duration "
+                        "are not known" for kind, n in no_ph.items() if n]}
     return {"kernels": frames["kernel"], "memcpy": frames["memcpy"], "memset": frames["memset"],
             "runtime": frames["runtime"], "ops": frames["op"], "annotations": frames["annotation"],
             "gpu_annotations": frames["gpu_annotation"], "meta": meta}
@@ -142,7 +164,7 @@ def _decode(data: bytes, source: str):
 
     spans = _event_spans(data)
     try:
-        cols, n = _new_columns(), 0
+        cols, n, no_ph = _new_columns(), 0, {}
         if spans is None:
             doc = orjson.loads(data)
             if isinstance(doc, list):
@@ -153,16 +175,19 @@ def _decode(data: bytes, source: str):
             else:
                 raise TracerError(f"{source}: JSON but not a Chrome trace (no traceEvents list)")
             n += len(events)
-            _collect_typed(events, cols)
+            no_ph = _collect_typed(events, cols)
             del events
         else:
             doc = _header(data)
-            for n_span, span_cols in _decode_spans(data, spans):
+            for n_span, span_cols, span_no_ph, trailer in _decode_spans(data, spans):
                 n += n_span
+                doc.update(trailer)
+                for kind, k in span_no_ph.items():
+                    no_ph[kind] = no_ph.get(kind, 0) + k
                 for kind, fields in span_cols.items():
                     for f, arrays in fields.items():
                         cols[kind][f].extend(arrays)
-        return doc, cols, n, True
+        return doc, cols, n, True, no_ph
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
     except orjson.JSONDecodeError as e:
@@ -172,8 +197,8 @@ def _decode(data: bytes, source: str):
         doc, events = _whole(data, source)
     except orjson.JSONDecodeError as e:
         raise TracerError(f"{source}: not valid JSON ({e}); is the file complete?") from None
-    _collect(events, cols)
-    return doc, cols, len(events), False
+    no_ph = _collect(events, cols)
+    return doc, cols, len(events), False, no_ph
 
 
 _ATTR = {"External id": "external_id", "registers per thread": "registers", "shared memory": "shared",
@@ -191,12 +216,15 @@ def _collect_typed(events: list, cols: dict) -> None:
     import pyarrow as pa
 
     groups: dict[str, list] = {k: [] for k in cols}
+    no_ph: dict[str, int] = {}
     category = _CATEGORY
     for e in events:
         if e.ph == "X":
             kind = category.get(e.cat)
             if kind is not None:
                 groups[kind].append(e)
+        elif e.cat in category:   # Kineto writes these categories as complete events only
+            no_ph[category[e.cat]] = no_ph.get(category[e.cat], 0) + 1
     for kind, evs in groups.items():
         if not evs:
             continue
@@ -205,6 +233,7 @@ def _collect_typed(events: list, cols: dict) -> None:
         columns = zip(*map(operator.attrgetter(*paths), evs))
         for f, values in zip(fields, columns):
             cols[kind][f].append(_arrow(f, values, pa))
+    return no_ph
 
 
 def _arrow(field: str, values, pa):
@@ -288,15 +317,20 @@ def _collect(events: list, cols: dict) -> None:
     """Append the fields of interest of each event to its category's column lists (one pass)."""
     category = _CATEGORY
     appenders = {kind: [(f, c.append, f in _TOP) for f, c in cols[kind].items()] for kind in cols}
+    no_ph: dict[str, int] = {}
     for e in events:
         if e.__class__ is not dict:
             continue
-        kind = category.get(e.get("cat"))
-        if kind is None or e.get("ph") != "X":
+        kind = category.get(e.get("cat")) if isinstance(e.get("cat"), str) else None
+        if kind is None:
             continue
-        args = e.get("args") or {}
+        if e.get("ph") != "X":
+            no_ph[kind] = no_ph.get(kind, 0) + 1
+            continue
+        args = e.get("args") if isinstance(e.get("args"), dict) else {}
         for f, append, top in appenders[kind]:
             append(e.get(f) if top else args.get(f))
+    return no_ph
 
 
 def _small(value):

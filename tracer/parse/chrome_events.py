@@ -35,6 +35,10 @@ class Event(msgspec.Struct, gc=False):
 
 class Document(msgspec.Struct):
     traceEvents: list[Event] = []
+    # keys a writer may put after traceEvents: read from the last piece of a large trace (chrome.py)
+    deviceProperties: msgspec.Raw = msgspec.Raw()
+    distributedInfo: msgspec.Raw = msgspec.Raw()
+    schemaVersion: msgspec.Raw = msgspec.Raw()
 
 
 EVENTS = msgspec.json.Decoder(list[Event])

@@ -1,39 +1,19 @@
 """Open any supported trace file, detect its format from its content, and return the schema's tables.
 
 Formats: Chrome/Kineto JSON (plain or gzip), Nsight Systems SQLite exports (plain or gzip), .nsys-rep (exported
-with nsys when it is on PATH). A Parquet cache beside the trace makes a second load instant.
+with nsys when it is on PATH, into the user cache). A Parquet cache in the user cache folder, keyed on the
+file's content, makes a second load fast. Invalid events are dropped with a notice (validate.py).
 """
 from __future__ import annotations
 
-import gzip
 import sqlite3
 import tempfile
-import zlib
 from pathlib import Path
 
 from tracer.errors import TracerError
+from tracer.io.inputs import check_regular_file, read_bytes  # noqa: F401  (read_bytes: used by check and ncu)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when gzip; one-line errors for empty, unreadable or truncated files."""
-    if not path.exists():
-        raise TracerError(f"{path}: no such file")
-    if path.is_dir():
-        raise TracerError(f"{path}: is a folder, expected a trace file")
-    data = path.read_bytes()
-    if not data:
-        raise TracerError(f"{path}: empty file")
-    if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as e:
-            raise TracerError(f"{path}: truncated or corrupt gzip ({e}); record or copy the trace again") from None
-        if not data:
-            raise TracerError(f"{path}: empty after gunzip")
-    return data
 
 
 def detect_format(head: bytes) -> str:
@@ -52,19 +32,34 @@ def load_tables(path: str | Path, use_cache: bool = True) -> dict:
     from tracer.parse import cache
 
     path = Path(path)
-    if use_cache:
-        cached = cache.read(path)
+    check_regular_file(path)
+    entry = cache.cache_dir(path) if use_cache else None
+    if entry is not None:
+        cached = cache.read(path, entry)
         if cached is not None:
+            cached["meta"]["source_path"] = str(path)
             return cached
     tables = _parse(path)
-    if use_cache:
-        cache.write(path, tables)
+    if entry is not None:
+        cache.write(path, tables, entry)
+    return tables
+
+
+def _build(raw: dict, path: Path) -> dict:
+    from tracer.parse.attribute import build_tables
+    from tracer.parse.validate import drop_invalid
+
+    notices = raw["meta"].pop("notices", []) + drop_invalid(raw)
+    try:
+        tables = build_tables(raw)
+    except (KeyError, TypeError) as e:   # a frame without a column every trace of its format has
+        raise TracerError(f"{path}: events lack a field tracer needs ({type(e).__name__}: {e})") from None
+    tables["meta"]["source_path"] = str(path)
+    tables["meta"]["notices"] = notices
     return tables
 
 
 def _parse(path: Path) -> dict:
-    from tracer.parse.attribute import build_tables
-
     if path.name.endswith(".nsys-rep"):
         return _parse_nsys_rep(path)
     data = read_bytes(path)
@@ -79,9 +74,7 @@ def _parse(path: Path) -> dict:
     else:
         raise TracerError(f"{path}: not a trace tracer can read (expected Chrome/Kineto JSON, an nsys SQLite "
                           "export or an .nsys-rep)")
-    tables = build_tables(raw)
-    tables["meta"]["source_path"] = str(path)
-    return tables
+    return _build(raw, path)
 
 
 def _nsys_frames_from_bytes(data: bytes, path: Path) -> dict:
@@ -99,15 +92,18 @@ def _nsys_frames_from_bytes(data: bytes, path: Path) -> dict:
 
 
 def _parse_nsys_rep(path: Path) -> dict:
-    from tracer.parse.attribute import build_tables
-    from tracer.record.nsys import export_sqlite
-    from tracer.record.tools import find_tool
-
-    nsys = find_tool("nsys")
-    sqlite = path.with_suffix(".sqlite")
-    if not sqlite.exists() or sqlite.stat().st_mtime < path.stat().st_mtime:
-        export_sqlite(nsys, path, sqlite)
+    """Exported once per report content into the user cache (a temporary name renamed when nsys is done, so a
+    failed export is never reused), or the export that `tracer record` left beside it when that is newer."""
+    from tracer.io.cache import cache_folder, content_key
     from tracer.parse.nsys import nsys_frames
-    tables = build_tables(nsys_frames(sqlite))
-    tables["meta"]["source_path"] = str(path)
-    return tables
+    from tracer.tools import export_sqlite, find_tool
+
+    beside = path.with_suffix(".sqlite")
+    if beside.is_file() and beside.stat().st_mtime >= path.stat().st_mtime:
+        sqlite = beside
+    else:
+        folder = cache_folder("nsys") or Path(tempfile.gettempdir())
+        sqlite = folder / f"{content_key(path)}.sqlite"
+        if not sqlite.is_file():
+            export_sqlite(find_tool("nsys"), path, sqlite)
+    return _build(nsys_frames(sqlite, label=str(path)), path)

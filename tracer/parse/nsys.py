@@ -40,8 +40,11 @@ def nsys_frames(path: Path, label: str | None = None) -> dict:
         annotations = _nvtx(con, tables, names)
         gpus = _q(con, tables, "TARGET_INFO_GPU", "SELECT * FROM TARGET_INFO_GPU")
         version = _export_version(con, tables)
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
         raise TracerError(f"{label}: not a readable nsys SQLite export ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:   # a renamed or retyped column: another export schema
+        raise TracerError(f"{label}: nsys export without a column tracer reads ({type(e).__name__}: {e}); "
+                          "export it again with `nsys export --type sqlite` of a supported nsys") from None
     finally:
         con.close()
     meta = {"source_format": "nsys-sqlite", "export_schema": version,

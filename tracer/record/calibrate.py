@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from tracer.errors import TracerError
-from tracer.record.sidecar import write_atomic
+from tracer.io.atomic import write_atomic
 
 
 def peaks_dir() -> Path:

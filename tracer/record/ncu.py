@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from tracer.errors import TracerError
-from tracer.record.sidecar import sidecar_path, trace_stem
+from tracer.io.sidecar import sidecar_path, trace_stem
 from tracer.record.tools import child_record_command, find_tool, run_tool
 
 TIME_AND_BYTES = ["gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum",
@@ -65,6 +65,6 @@ def record_under_tool(req, out: Path) -> list[Path]:
     if not report.exists():
         raise TracerError(f"ncu wrote no report ({report}): no kernel ran inside the NVTX range {phase_range}")
     proc = run_tool([ncu, "--import", str(report), "--csv", "--page", "raw"], "ncu --import")
-    from tracer.record.sidecar import write_atomic
+    from tracer.io.atomic import write_atomic
     write_atomic(csv, proc.stdout.encode())
     return [report, csv, sidecar_path(child_out)]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tracer.record.sidecar import sidecar_path, trace_stem
-from tracer.record.tools import child_record_command, find_tool, run_tool
+from tracer.io.sidecar import sidecar_path, trace_stem
+from tracer.record.tools import child_record_command
+from tracer.tools import export_sqlite, find_tool, run_tool
 
 
 def record_under_tool(req, out: Path) -> list[Path]:
@@ -26,8 +27,3 @@ def record_under_tool(req, out: Path) -> list[Path]:
     export_sqlite(nsys, rep, sqlite)
     return [rep, sqlite, sidecar_path(child_out)]
 
-
-def export_sqlite(nsys: str, rep: Path, sqlite: Path) -> Path:
-    run_tool([nsys, "export", "--type", "sqlite", "--force-overwrite", "true", "-o", str(sqlite), str(rep)],
-             f"nsys export of {rep.name}")
-    return sqlite

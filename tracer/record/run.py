@@ -15,7 +15,7 @@ from pathlib import Path
 from tracer.errors import TracerError
 from tracer.record.environment import device_properties, library_versions, resolve_device
 from tracer.record.nvml_sampler import NvmlSampler
-from tracer.record.sidecar import write_sidecar
+from tracer.io.sidecar import write_sidecar
 from workloads.spec import Workload
 from workloads.vllm_engine import VllmOptions
 

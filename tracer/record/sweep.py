@@ -61,6 +61,7 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, progress=None) -> pd.DataFra
                        [(pt["prompt_tokens"], pt["output_tokens"]) for pt in plan.points()])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_older_sweep(out_dir)
     rows: list[dict] = []
     timeline: list[dict] = []
     points = plan.points()
@@ -235,17 +236,29 @@ def _request_row(n, p, o, ttfts, steps, total_s, **extra) -> dict:
             "prefill_tokens_computed": n * p, **extra}
 
 
+def _remove_older_sweep(out_dir: Path) -> None:
+    """A sweep folder holds one sweep: an older sweep's tables and plots (ours by the folder's marker or its
+    sweep.json) go before this one writes, so no plot draws the old run's NVML timeline as this one's."""
+    from tracer.io.atomic import clean_leftovers
+    from tracer.io.outputs import SWEEP_FILES, our_files
+
+    clean_leftovers(out_dir)
+    ours = our_files(out_dir)
+    for name in SWEEP_FILES:
+        if name in ours:
+            (out_dir / name).unlink(missing_ok=True)
+
+
 def write_sweep_tables(rows: list[dict], timeline: list[dict], out_dir: Path, plan: SweepPlan) -> None:
     import orjson
 
-    from tracer.record.sidecar import write_atomic
+    from tracer.io.atomic import write_atomic, write_with
+    from tracer.io.outputs import MARKER, SWEEP_FILES
 
     if not rows:
         return
     df = pd.DataFrame(rows)
-    tmp = out_dir / ".sweep.parquet.tmp"
-    df.to_parquet(tmp, index=False)
-    tmp.replace(out_dir / "sweep.parquet")
+    write_with(out_dir / "sweep.parquet", lambda p: df.to_parquet(p, index=False))
     write_atomic(out_dir / "sweep.csv", df.to_csv(index=False).encode())
     meta = {"plan": {k: v for k, v in plan.__dict__.items()}, "rows": len(df)}
     from tracer.record.environment import device_properties, library_versions
@@ -254,9 +267,9 @@ def write_sweep_tables(rows: list[dict], timeline: list[dict], out_dir: Path, pl
     write_atomic(out_dir / "sweep.json", orjson.dumps({"meta": meta, "rows": rows}, option=orjson.OPT_INDENT_2
                                                       | orjson.OPT_SERIALIZE_NUMPY, default=str))
     if timeline:
-        tl = out_dir / ".nvml_timeline.parquet.tmp"
-        pd.DataFrame(timeline).to_parquet(tl, index=False)
-        tl.replace(out_dir / "nvml_timeline.parquet")
+        write_with(out_dir / "nvml_timeline.parquet", lambda p: pd.DataFrame(timeline).to_parquet(p, index=False))
+    write_atomic(out_dir / MARKER, orjson.dumps({"files": sorted(n for n in SWEEP_FILES if (out_dir / n).exists())
+                                                 + ["throughput_latency.png", "memory.png", "gpu_utilization.png"]}))
 
 
 def parse_int_list(text: str | None, name: str) -> tuple[int, ...]:

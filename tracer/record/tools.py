@@ -1,37 +1,10 @@
-"""Finding external profilers (nsys, ncu) and running them with one-line errors."""
+"""The child `tracer record` run that nsys and ncu profile; finding and running the tools is tracer.tools."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from tracer.errors import TracerError
-
-INSTALL = {
-    "nsys": "install Nsight Systems (https://developer.nvidia.com/nsight-systems), or point TRACER_NSYS or "
-            "--tool-path at the nsys executable",
-    "ncu": "install Nsight Compute (https://developer.nvidia.com/nsight-compute), or point TRACER_NCU or "
-           "--tool-path at the ncu executable",
-}
-
-
-def find_tool(name: str, explicit: str | None = None) -> str:
-    """PATH first, then the TRACER_<NAME> environment variable, then an explicit path."""
-    for candidate in (explicit, os.environ.get(f"TRACER_{name.upper()}"), shutil.which(name)):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise TracerError(f"{name} not found: {INSTALL[name]}")
-
-
-def run_tool(cmd: list[str], what: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower() or ln.startswith("tracer: error")]
-        raise TracerError(f"{what} failed (exit {proc.returncode}): {(errors or lines or ['no output'])[-1].strip()}")
-    return proc
+from tracer.tools import INSTALL, find_tool, run_tool  # noqa: F401  (moved to tracer.tools; names kept here)
 
 
 def child_record_command(req, out: Path) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from tracer.record.perfetto_layout import perfetto_ready
-from tracer.record.sidecar import write_atomic
+from tracer.io.atomic import write_atomic
 
 
 def torch_profile(device: str):

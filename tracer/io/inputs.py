@@ -1,0 +1,113 @@
+"""Bounded reads of input files: regular files only (a FIFO or /dev/zero would block or never end), gunzipped
+when gzip, and at most TRACER_MAX_BYTES (default 8 GiB) once decompressed, so a small gzip bomb cannot fill
+memory. Every refusal is a one-line TracerError naming the file."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import zlib
+from pathlib import Path
+
+from tracer.errors import TracerError
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_BYTES_ENV = "TRACER_MAX_BYTES"
+DEFAULT_MAX_BYTES = 8 * 2**30
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_READ = 16 * 2**20
+
+
+def max_bytes() -> int:
+    """The cap on a trace's decompressed size: TRACER_MAX_BYTES as bytes or with a K/M/G/T suffix."""
+    text = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", text, re.IGNORECASE)
+    if not m or float(m.group(1)) <= 0:
+        raise TracerError(f"{MAX_BYTES_ENV}={text!r}: expected a size such as 500M, 16G or 1073741824")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def check_regular_file(path: str | Path) -> os.stat_result:
+    """stat() of a readable regular file, else a one-line error (missing, a folder, a FIFO, a device)."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise TracerError(f"{path}: no such file") from None
+    except OSError as e:
+        raise TracerError(f"{path}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise TracerError(f"{path}: is a folder, expected a trace file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a character device" if stat.S_ISCHR(st.st_mode)
+                else "a block device" if stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "not a regular file")
+        raise TracerError(f"{path}: is {kind}; tracer reads regular trace files only")
+    return st
+
+
+def _too_big(path: Path, cap: int, what: str) -> TracerError:
+    return TracerError(f"{path}: {what} more than {_fmt(cap)} ({MAX_BYTES_ENV}); set {MAX_BYTES_ENV} higher "
+                       "(e.g. 32G) to read it")
+
+
+def _fmt(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes, gunzipped when gzip; one-line errors for special, empty, unreadable, truncated or
+    oversized files."""
+    path = Path(path)
+    st = check_regular_file(path)
+    cap = max_bytes()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            if head != GZIP_MAGIC:
+                if st.st_size > cap:
+                    raise _too_big(path, cap, "is")
+                data = head + f.read()
+            else:
+                data = _gunzip(f, head, path, cap)
+    except OSError as e:
+        raise TracerError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not data:
+        raise TracerError(f"{path}: empty file" if head != GZIP_MAGIC else f"{path}: empty after gunzip")
+    return data
+
+
+def _gunzip(f, head: bytes, path: Path, cap: int) -> bytes:
+    """Streamed gunzip (every member of a multi-member file) that stops as soon as the output passes `cap`."""
+    pieces, total = [], 0
+    d = zlib.decompressobj(wbits=31)
+    buf = head + f.read(_READ)
+    try:
+        while True:
+            if not buf:
+                buf = f.read(_READ)
+                if not buf:
+                    break
+            out = d.decompress(buf, cap + 1 - total)
+            pieces.append(out)
+            total += len(out)
+            if total > cap:
+                raise _too_big(path, cap, "decompresses to")
+            if d.unconsumed_tail:
+                buf = d.unconsumed_tail
+                continue
+            if d.eof:
+                rest = d.unused_data
+                if not rest.strip(b"\x00"):
+                    rest = f.read(_READ)
+                    if not rest.strip(b"\x00"):   # the end, or zero padding after the last member
+                        return b"".join(pieces)
+                d, buf = zlib.decompressobj(wbits=31), rest
+                continue
+            buf = b""
+    except zlib.error as e:
+        raise TracerError(f"{path}: truncated or corrupt gzip ({e}); record or copy the trace again") from None
+    raise TracerError(f"{path}: truncated or corrupt gzip (the file ends inside compressed data); record or copy the trace "
+                      "again")
