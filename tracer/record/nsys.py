@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tracer.record.progress import progress
 from tracer.record.sidecar import sidecar_path, trace_stem
 from tracer.record.tools import child_record_command, find_tool, run_tool
 
 
 def record_under_tool(req, out: Path) -> list[Path]:
-    from tracer.record.run import progress
-
     nsys = find_tool("nsys", req.tool_path)
     stem = trace_stem(out)
     rep, sqlite = stem.with_name(stem.name + ".nsys-rep"), stem.with_name(stem.name + ".sqlite")

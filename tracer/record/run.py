@@ -7,7 +7,6 @@ tool's capture leaves the warm-ups out.
 from __future__ import annotations
 
 import contextlib
-import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from tracer.errors import TracerError
 from tracer.record.environment import device_properties, library_versions, resolve_device
 from tracer.record.nvml_sampler import NvmlSampler
+from tracer.record.progress import progress
 from tracer.record.sidecar import write_sidecar
 from workloads.spec import Workload
 from workloads.vllm_engine import VllmOptions
@@ -195,7 +195,3 @@ def run_metadata(req: RecordRequest, config, figures: dict) -> dict:
         "versions": library_versions(),
         "figures": figures,
     }
-
-
-def progress(message: str) -> None:
-    print(f"tracer: {message}", file=sys.stderr, flush=True)
