@@ -10,8 +10,8 @@ import orjson
 import pandas as pd
 
 from tracer.errors import TracerError
-from tracer.parse import load_tables
-from tracer.record.sidecar import read_sidecar, trace_stem
+from tracer.api import work_model_inputs  # noqa: F401 (tracer.cli imports it from here)
+from tracer.record.sidecar import trace_stem
 
 
 def default_out_dir(trace: str) -> Path:
@@ -19,45 +19,15 @@ def default_out_dir(trace: str) -> Path:
     return stem.with_name(stem.name + "_analysis")
 
 
-def work_model_inputs(model: str | None, layers: int | None, workload: str | None, dtype: str | None) -> dict:
-    """What the user named of a trace's model and workload, as plain data for the analysis layer."""
-    out: dict = {"dtype": dtype}
-    if model:
-        if model.endswith(".json") and Path(model).is_file():
-            try:
-                out["model_config"] = orjson.loads(Path(model).read_bytes())
-            except orjson.JSONDecodeError as e:
-                raise TracerError(f"--model {model}: not a JSON config ({e})") from None
-        else:
-            from workloads.models import model_config
-            out["model_config"] = model_config(model, layers).to_dict()
-    if workload:
-        from workloads.spec import parse_workload
-        w = parse_workload(workload)
-        out["workload"] = {"name": w.name, "batch": w.batch, "prompt_tokens": w.prompt_tokens,
-                           "output_tokens": w.output_tokens}
-    return out
-
-
 def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
                 work_model: dict | None = None) -> tuple[dict, dict]:
-    from analysis.report import analyze
+    from tracer.api import load
 
-    if trace.endswith((".ncu.csv", ".ncu.csv.gz")) and not ncu_file:
-        from tracer.parse.ncu import tables_from_ncu
-        side = read_sidecar(trace) or {}
-        phase = ((side.get("figures") or {}).get("measured_step") or {}).get("phase") or (
-            "prefill" if (side.get("workload") or {}).get("kind") == "prefill" else "decode")
-        tables = tables_from_ncu(trace, phase)
-        tables["meta"]["device_properties"] = [side["device"]] if side.get("device") else []
-        return tables, analyze(tables, side or None, peaks_file, **(work_model or {}))
-    tables = load_tables(trace)
-    ncu = None
-    if ncu_file:
-        from tracer.parse.ncu import ncu_kernels
-        ncu = ncu_kernels(ncu_file)
-        ncu_phase = ncu_phase or (read_sidecar(ncu_file) or {}).get("ncu_range") or "decode"
-    return tables, analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase, **(work_model or {}))
+    wm = work_model or {}
+    t = load(trace)
+    a = t.analyze(peaks_file, wm.get("model_config"), wm.get("workload"), wm.get("dtype"), ncu=ncu_file,
+                  ncu_phase=ncu_phase)
+    return t.tables, a.result
 
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
@@ -109,18 +79,14 @@ def terminal_summary(result: dict, tables: dict) -> str:
 
 def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_file=None,
                   work_model: dict | None = None) -> Path:
-    from analysis.compare import compare_results, write_comparison
-
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")
-    runs = []
-    for p in paths:
-        _, result = analyze_one(p, peaks_file, work_model=work_model)
-        runs.append((_label(p), result))
-    runs = _unique_labels(runs)
-    comparison = compare_results(runs)
+    from tracer.api import compare
+    wm = work_model or {}
+    c = compare(paths, peaks_file, wm.get("model_config"), wm.get("workload"), wm.get("dtype"))
+    comparison = c.data
     out = Path(out_dir) if out_dir else Path("traces") / "compare"
-    written = write_comparison(comparison, runs, out)
+    written = c.write(out)
     if as_json:
         sys.stdout.write(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
@@ -128,21 +94,3 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
         click.echo(display_table(comparison["table"]).to_string(float_format=lambda v: f"{v:,.3f}", na_rep="-"))
     click.echo("wrote " + " ".join(str(p) for p in written), err=True)
     return out
-
-
-def _unique_labels(runs: list) -> list:
-    # Two runs of one workload (or one file given twice) share a label; the comparison table needs distinct ones.
-    seen: dict[str, int] = {}
-    unique = []
-    for label, result in runs:
-        seen[label] = seen.get(label, 0) + 1
-        unique.append((label if seen[label] == 1 else f"{label}#{seen[label]}", result))
-    return unique
-
-
-def _label(path: str) -> str:
-    side = read_sidecar(path) or {}
-    if side.get("backend"):
-        eager = "-eager" if (side.get("vllm_options") or {}).get("enforce_eager") else ""
-        return f"{side['backend']}{eager}:{side.get('workload', {}).get('name', '')}"
-    return trace_stem(path).name
