@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("workloads", "tracer", "analysis")
-SHARED = {"tracer", "tracer.errors", "tracer.schema"}
+SHARED = {"tracer.errors", "tracer.schema"}
 LAYERS = ("shared", "workloads", "tracer/record", "tracer/parse", "analysis", "tracer (top)")
 # what each layer may import besides itself and the shared modules
 ALLOWED = {"shared": set(), "workloads": set(), "tracer/record": {"workloads"}, "tracer/parse": set(),
