@@ -141,11 +141,11 @@ def compare(traces: Iterable[str | Path | Trace | Analysis], peaks: str | Path |
 
 def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt2", *, layers: int | None = None,
            device: str = "auto", dtype: str | None = None, profiler: str = "torch", out: str | Path | None = None,
-           warmup: int = 1, vllm: Mapping[str, Any] | None = None, ncu_range: str | None = None,
+           warmup: int = 1, vllm: Any = None, ncu_range: str | None = None,
            ncu_launch_count: int = 400, tool_path: str | None = None) -> list[Path]:
     """Run a named workload (several: a list or comma-separated, on one loaded model or engine) on one backend
     under one profiler, like `tracer record`; return the files written, for each workload its trace files first
-    and its sidecar last. `vllm`: VllmOptions fields (enforce_eager, gpu_memory_utilization,
+    and its sidecar last. `vllm`: a VllmOptions or a dict of its fields (enforce_eager, gpu_memory_utilization,
     max_num_batched_tokens, max_num_seqs, prefix_caching). Load the trace with `tracer.load(paths[0])`.
 
     >>> import tracer
@@ -162,7 +162,7 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
     if not wls:
         raise TracerError("record needs a workload, e.g. decode_b16")
     try:
-        opts = VllmOptions(**(vllm or {}))
+        opts = vllm if isinstance(vllm, VllmOptions) else VllmOptions(**(vllm or {}))
     except TypeError as e:
         raise TracerError(f"vllm options: {e}") from None
     req = RecordRequest(workload=wls[0], backend=backend, model=model, layers=layers, device=device, dtype=dtype,

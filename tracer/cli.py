@@ -70,23 +70,21 @@ def _vllm_opts(kw):
 @_vllm_options
 def record(**kw):
     """Run a named workload and write a trace under traces/ plus a <name>.meta.json sidecar."""
-    from tracer.record.run import RecordRequest, record as do_record
+    from tracer.api import record as do_record
     from workloads.spec import parse_workload
 
+    wls = [parse_workload(w).name for w in kw["workload"].split(",") if w.strip()]  # all checked before any run
     backends = [b.strip() for b in kw["backend"].split(",") if b.strip()]
-    wls = [parse_workload(w) for w in kw["workload"].split(",") if w.strip()]
-    req = RecordRequest(workload=wls[0], backend=backends[0], model=kw["model"],
-                        layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], profiler=kw["profiler"],
-                        out=kw["out"], warmup=kw["warmup"], vllm=_vllm_opts(kw), ncu_range=kw["ncu_range"],
-                        ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"])
+    opts = dict(model=kw["model"], layers=kw["layers"], device=kw["device"], dtype=kw["dtype"],
+                profiler=kw["profiler"], warmup=kw["warmup"], vllm=_vllm_opts(kw), ncu_range=kw["ncu_range"],
+                ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"])
     if len(backends) == 1:
-        written = do_record(req, tuple(wls[1:]))
+        written = do_record(wls, backends[0], out=kw["out"], **opts)
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         return
-    from dataclasses import replace
     traces = []
     for backend in backends:
-        written = do_record(replace(req, backend=backend, out=None))
+        written = do_record(wls[0], backend, **opts)
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         traces.append(str(written[0]))
     from tracer.commands import compare_paths
