@@ -116,10 +116,9 @@ def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
 @_vllm_options
 def record(**kw):
     """Run a named workload and write a trace under traces/ plus a <name>.meta.json sidecar."""
+    from tracer.io.outputs import check_record_out
     from tracer.record.run import RecordRequest, record as do_record
     from workloads.spec import parse_workload
-
-    from tracer.io.outputs import check_record_out
 
     backends = _backends(kw["backend"])
     wls = [parse_workload(w) for w in _nonempty_list(kw["workload"], "--workload")]

@@ -15,6 +15,7 @@ from tracer.parse import load_tables
 from tracer.io.inputs import check_regular_file
 from tracer.io.outputs import ANALYSIS_FILES, COMPARE_FILES, check_out_dir
 from tracer.io.sidecar import read_sidecar, trace_stem
+from tracer.api import work_model_inputs  # noqa: F401 (tracer.cli imports it from here)
 
 
 def default_out_dir(trace: str) -> Path:
@@ -22,29 +23,9 @@ def default_out_dir(trace: str) -> Path:
     return stem.with_name(stem.name + "_analysis")
 
 
-def work_model_inputs(model: str | None, layers: int | None, workload: str | None, dtype: str | None) -> dict:
-    """What the user named of a trace's model and workload, as plain data for the analysis layer."""
-    out: dict = {"dtype": dtype}
-    if model:
-        if model.endswith(".json") and Path(model).is_file():
-            try:
-                out["model_config"] = orjson.loads(Path(model).read_bytes())
-            except orjson.JSONDecodeError as e:
-                raise TracerError(f"--model {model}: not a JSON config ({e})") from None
-        else:
-            from workloads.models import model_config
-            out["model_config"] = model_config(model, layers).to_dict()
-    if workload:
-        from workloads.spec import parse_workload
-        w = parse_workload(workload)
-        out["workload"] = {"name": w.name, "batch": w.batch, "prompt_tokens": w.prompt_tokens,
-                           "output_tokens": w.output_tokens}
-    return out
-
-
 def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
                 work_model: dict | None = None) -> tuple[dict, dict]:
-    from analysis.report import analyze
+    from tracer.api import load
 
     if trace.endswith((".ncu.csv", ".ncu.csv.gz")) and not ncu_file:
         from tracer.parse.ncu import tables_from_ncu

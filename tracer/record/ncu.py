@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tracer.errors import TracerError
 from tracer.io.sidecar import sidecar_path, trace_stem
+from tracer.record.progress import progress
 from tracer.record.tools import child_record_command, find_tool, run_tool
 
 TIME_AND_BYTES = ["gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum",
@@ -36,8 +37,6 @@ def available_metrics(ncu: str) -> set[str]:
 
 
 def record_under_tool(req, out: Path) -> list[Path]:
-    from tracer.record.run import progress
-
     ncu = find_tool("ncu", req.tool_path)
     phase_range = req.ncu_range or ("prefill" if req.workload.kind == "prefill" else "decode")
     if phase_range not in ("prefill", "decode"):

@@ -10,11 +10,10 @@ from pathlib import Path
 from tracer.io.sidecar import sidecar_path, trace_stem
 from tracer.record.tools import child_record_command
 from tracer.tools import export_sqlite, find_tool, run_tool
+from tracer.record.progress import progress
 
 
 def record_under_tool(req, out: Path) -> list[Path]:
-    from tracer.record.run import progress
-
     nsys = find_tool("nsys", req.tool_path)
     stem = trace_stem(out)
     rep, sqlite = stem.with_name(stem.name + ".nsys-rep"), stem.with_name(stem.name + ".sqlite")

@@ -7,7 +7,6 @@ tool's capture leaves the warm-ups out.
 from __future__ import annotations
 
 import contextlib
-import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from tracer.errors import TracerError
 from tracer.record.environment import device_properties, library_versions, resolve_device
 from tracer.record.nvml_sampler import NvmlSampler
 from tracer.io.sidecar import write_sidecar
+from tracer.record.progress import progress
 from workloads.spec import Workload
 from workloads.vllm_engine import VllmOptions
 
@@ -219,7 +219,3 @@ def run_metadata(req: RecordRequest, config, figures: dict) -> dict:
         "versions": library_versions(),
         "figures": figures,
     }
-
-
-def progress(message: str) -> None:
-    print(f"tracer: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,156 @@
+"""The project's import graph, read with ast (nothing is imported): per layer, the project modules each module
+imports; the imports that climb against the data flow; and the import cycles among modules.
+
+    python tests/bench/import_layers.py [--strict]
+
+Exit 1 when modules import each other in a cycle (lazy imports inside functions count: they are the same
+dependency, paid later); with --strict, also when a layer imports one it must not. Layers in data-flow order:
+workloads produce runs, tracer/record writes traces, tracer/parse turns them into tables, analysis reads tables
+(and parse's vocabulary, the kernel classes); the top (tracer/*.py: api, cli, commands, perfetto; tracer/serve,
+tracer/load) may use everything. tracer/errors.py and tracer/schema.py are shared definitions any layer may import.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("workloads", "tracer", "analysis")
+SHARED = {"tracer.errors", "tracer.schema"}
+LAYERS = ("shared", "workloads", "tracer/record", "tracer/parse", "analysis", "tracer (top)")
+# what each layer may import besides itself and the shared modules
+ALLOWED = {"shared": set(), "workloads": set(), "tracer/record": {"workloads"}, "tracer/parse": set(),
+           "analysis": {"tracer/parse"}, "tracer (top)": set(LAYERS)}
+
+
+def layer_of(module: str) -> str:
+    if module in SHARED:
+        return "shared"
+    for prefix, layer in (("workloads", "workloads"), ("tracer.record", "tracer/record"),
+                          ("tracer.parse", "tracer/parse"), ("analysis", "analysis")):
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    return "tracer (top)"
+
+
+def project_modules(root: Path = ROOT) -> dict[str, Path]:
+    mods = {}
+    for pkg in PACKAGES:
+        for path in sorted((root / pkg).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods[".".join(parts)] = path
+    return mods
+
+
+def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
+    """Project modules named by the file's import statements, at module level or inside functions."""
+    tree = ast.parse(path.read_text(), str(path))
+    is_pkg = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against this module's package
+                pkg = module.split(".") if is_pkg else module.split(".")[:-1]
+                pkg = pkg[: len(pkg) - (node.level - 1)]
+                base = ".".join(pkg + ([base] if base else []))
+            # `from a.b import c` names the submodule a.b.c when there is one, else a name inside a.b
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:  # `import a.b.c` of a name inside a module: the module
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                found.add(name)
+    return found
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    mods = project_modules(root)
+    return {m: imports_of(m, p, set(mods)) for m, p in mods.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    counter = 0
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    comp.append(m)
+                    if m == node:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def climbs(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where a layer imports one it must not."""
+    bad = []
+    for m, deps in sorted(graph.items()):
+        lm = layer_of(m)
+        for d in sorted(deps):
+            ld = layer_of(d)
+            if ld not in (lm, "shared") and ld not in ALLOWED[lm]:
+                bad.append((m, d))
+    return bad
+
+
+def main(argv: list[str]) -> int:
+    graph = import_graph()
+    for layer in LAYERS:
+        mods = sorted(m for m in graph if layer_of(m) == layer)
+        used = sorted({layer_of(d) for m in mods for d in graph[m]} - {layer})
+        print(f"== {layer} ({len(mods)} modules) imports layers: {', '.join(used) or '-'}")
+        for m in mods:
+            print(f"  {m}: {', '.join(sorted(graph[m])) or '-'}")
+    bad = climbs(graph)
+    print(f"\nimports against the layer order: {len(bad)}")
+    for m, d in bad:
+        print(f"  {m} ({layer_of(m)}) -> {d} ({layer_of(d)})")
+    found = cycles(graph)
+    print(f"\nimport cycles: {len(found)}")
+    for comp in found:
+        print("  " + " <-> ".join(comp))
+    return 1 if found or ("--strict" in argv and bad) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
