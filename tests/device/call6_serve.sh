@@ -4,7 +4,9 @@
 # both servers), sustainable.json (highest rate with p99 TTFT <= 200 ms and p99 TPOT <= 50 ms, no errors).
 # hf_window.json.gz + hf_window_analysis/: a 2 s torch.profiler window of the HF server at 32 requests/s.
 # vLLM's window is not recorded (its /start_profile needs --profiler-config at start; not wired yet).
-# aiohttp comes with vLLM's dependencies.
+# aiohttp comes with vLLM's dependencies. uvicorn does not: seen 2026-12-01 on the H200, vLLM's API server failed to
+# start ("No module named 'uvicorn'"); download its wheel into .whl first (pip download --no-deps ... uvicorn; h11,
+# click and anyio are on the machine). Run right after a vLLM record call, on a warm machine (engine caches).
 source tests/device/setup.sh
 source /root/vb/load.sh >/dev/null || exit 1
 export VLLM_USE_FLASHINFER_SAMPLER=0
