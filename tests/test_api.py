@@ -135,6 +135,15 @@ def test_project_imports_have_no_cycle():
     assert import_layers.cycles(graph) == []
 
 
+def test_parsing_and_analysis_never_import_the_recording_layer():
+    """Data flows one way: analysis/ and tracer/parse/ read tables and files through tracer/io, never tracer/record."""
+    graph = import_layers.import_graph()
+    climbing = {(m, d) for m, deps in graph.items() if m.startswith(("analysis", "tracer.parse"))
+                for d in deps if d.startswith("tracer.record")}
+    assert any(m.startswith("analysis") for m in graph) and any(m.startswith("tracer.parse") for m in graph)
+    assert climbing == set()
+
+
 def test_cycle_check_finds_a_cycle_through_a_lazy_import(tmp_path):
     """The check itself: two modules that import each other, one of them inside a function, are a cycle."""
     pkg = tmp_path / "tracer" / "record"

@@ -7,7 +7,9 @@ Exit 1 when modules import each other in a cycle (lazy imports inside functions 
 dependency, paid later); with --strict, also when a layer imports one it must not. Layers in data-flow order:
 workloads produce runs, tracer/record writes traces, tracer/parse turns them into tables, analysis reads tables
 (and parse's vocabulary, the kernel classes); the top (tracer/*.py: api, cli, commands, perfetto; tracer/serve,
-tracer/load) may use everything. tracer/errors.py and tracer/schema.py are shared definitions any layer may import.
+tracer/load) may use everything. tracer/errors.py and tracer/schema.py are shared definitions any layer may import,
+and so is the one I/O layer (tracer/io: atomic writes, output folders, sidecars, bounded input, the cache; and
+tracer/tools.py, finding nsys/ncu), which itself imports only the shared definitions.
 """
 from __future__ import annotations
 
@@ -18,16 +20,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("workloads", "tracer", "analysis")
 SHARED = {"tracer.errors", "tracer.schema"}
-LAYERS = ("shared", "workloads", "tracer/record", "tracer/parse", "analysis", "tracer (top)")
+LAYERS = ("shared", "tracer/io", "workloads", "tracer/record", "tracer/parse", "analysis", "tracer (top)")
 # what each layer may import besides itself and the shared modules
-ALLOWED = {"shared": set(), "workloads": set(), "tracer/record": {"workloads"}, "tracer/parse": set(),
-           "analysis": {"tracer/parse"}, "tracer (top)": set(LAYERS)}
+ALLOWED = {"shared": set(), "tracer/io": set(), "workloads": {"tracer/io"}, "tracer/record": {"workloads", "tracer/io"},
+           "tracer/parse": {"tracer/io"}, "analysis": {"tracer/parse", "tracer/io"}, "tracer (top)": set(LAYERS)}
 
 
 def layer_of(module: str) -> str:
     if module in SHARED:
         return "shared"
-    for prefix, layer in (("workloads", "workloads"), ("tracer.record", "tracer/record"),
+    for prefix, layer in (("tracer.io", "tracer/io"), ("tracer.tools", "tracer/io"),
+                          ("workloads", "workloads"), ("tracer.record", "tracer/record"),
                           ("tracer.parse", "tracer/parse"), ("analysis", "analysis")):
         if module == prefix or module.startswith(prefix + "."):
             return layer
