@@ -75,7 +75,7 @@ class Trace:
         >>> import tracer
         >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
         >>> a.phases.set_index("phase")["memory_bound_pct"].round(1).to_dict()
-        {'decode': 51.7, 'prefill': 61.7}
+        {'decode': 25.9, 'prefill': 4.7}
         """
         return _analyze(self, peaks, ncu, ncu_phase, work_model_inputs(model, layers, workload, dtype))
 
@@ -117,7 +117,7 @@ def compare(traces: Iterable[str | Path | Trace | Analysis], peaks: str | Path |
     >>> c = tracer.compare(["tests/data/h100_hf_gpt2_decode_b16.json.gz",
     ...                     "tests/data/h100_vllm_gpt2_decode_b16_graphs.json.gz"], labels=["hf", "vllm"])
     >>> c.table.loc["decode_gpu_busy_ms"].astype(float).round(2).to_dict()
-    {'hf': 66.46, 'vllm': 35.7, 'vllm / hf': 0.54}
+    {'hf': 66.46, 'vllm': 36.07, 'vllm / hf': 0.54}
     """
     from analysis.compare import compare_results
 

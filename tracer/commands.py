@@ -25,7 +25,7 @@ def default_out_dir(trace: str) -> Path:
 
 def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
                 work_model: dict | None = None) -> tuple[dict, dict]:
-    from tracer.api import load
+    from analysis.report import analyze
 
     if trace.endswith((".ncu.csv", ".ncu.csv.gz")) and not ncu_file:
         from tracer.parse.ncu import tables_from_ncu

@@ -20,8 +20,8 @@ class Analysis:
 
     >>> import tracer
     >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
-    >>> a.summary["totals"]["kernels"], a.summary["source"]["peaks"]["source"], a.notices
-    (15924, 'datasheet', [])
+    >>> a.summary["totals"]["kernels"], a.summary["source"]["peaks"]["source"], len(a.notices)
+    (15924, 'datasheet', 2)
     """
     trace: Any  # the tracer.api.Trace analysed (not imported: api imports this module)
     result: Mapping[str, Any]
@@ -65,7 +65,7 @@ class Analysis:
         return roofline_plot([(self.title, self.kernels, self.peaks)], Path(path), f"Roofline: {self.title}")
 
     def breakdown_plot(self, path: str | Path) -> Path:
-        """Kernel time per phase and class, as a PNG at `path`.
+        """Wall time per step (GPU busy per kernel class, GPU idle in and between steps), as a PNG at `path`.
 
         >>> import tracer
         >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
@@ -73,8 +73,7 @@ class Analysis:
         'breakdown.png'
         """
         from analysis.plots import breakdown_plot
-        return breakdown_plot([(self.title, self.classes)], Path(path),
-                              f"Kernel time by phase and class: {self.title}")
+        return breakdown_plot([(self.title, self.result["wall"])], Path(path), f"Wall time per step: {self.title}")
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """What `tracer analyze --out out_dir` writes: kernels.parquet, ops.parquet, summary.json, roofline.png,
