@@ -11,7 +11,7 @@ kernels at 1.5-2x under that count. Two effects, both modeled:
   reads come from L2. Under Nsight Compute's default `--cache-control all` the L2 is flushed before every kernel
   and no input is resident (`cold_l2`).
 - state that outlives the step (the KV cache a kernel writes) is written back while later kernels run: in a run it
-  is charged to the kernel that wrote it (`persistent`). Under ncu each kernel is measured alone and its dirty lines
+  is charged to the kernel that wrote it (`persistent`), which reads the cache of the last step from DRAM. Under ncu each kernel is measured alone and its dirty lines
   leave L2 after the measurement, so there it is not.
 A kernel's data is taken to keep L2_RESIDENT_SHARE of the L2: the rest holds weights streaming through, and
 Hopper's L2 is two partitions.
@@ -54,6 +54,8 @@ def dram_bytes(kernels: pd.DataFrame, l2_bytes: np.ndarray, written_bytes: np.nd
         prev_written = np.r_[0.0, written[idx][:-1]]
         fits = same_stream & (prev_written <= keep)
         resident_read[idx] = np.where(fits, np.minimum(read[idx], prev_written), 0.0)
+        if persistent is not None:   # a KV-cache write reads the cache of the last step, not its predecessor's output
+            resident_read[persistent] = 0.0
     out = read - resident_read + dram_write
     return np.where(np.isnan(l2_bytes), np.nan, out)
 

@@ -75,7 +75,7 @@ class Trace:
         >>> import tracer
         >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
         >>> a.phases.set_index("phase")["memory_bound_pct"].round(1).to_dict()
-        {'decode': 25.9, 'prefill': 4.7}
+        {'decode': 42.5, 'prefill': 17.2}
         """
         return _analyze(self, peaks, ncu, ncu_phase, work_model_inputs(model, layers, workload, dtype))
 
