@@ -11,7 +11,6 @@ import pandas as pd
 
 from analysis.numbers import count, ms, sig3
 from tracer.errors import TracerError
-from tracer.parse import load_tables
 from tracer.io.inputs import check_regular_file
 from tracer.io.outputs import ANALYSIS_FILES, COMPARE_FILES, check_out_dir
 from tracer.io.sidecar import read_sidecar, trace_stem
@@ -26,22 +25,16 @@ def default_out_dir(trace: str) -> Path:
 def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
                 work_model: dict | None = None) -> tuple[dict, dict]:
     from analysis.report import analyze
+    from tracer.api import load
 
-    if trace.endswith((".ncu.csv", ".ncu.csv.gz")) and not ncu_file:
-        from tracer.parse.ncu import tables_from_ncu
-        side = read_sidecar(trace) or {}
-        phase = ((side.get("figures") or {}).get("measured_step") or {}).get("phase") or (
-            "prefill" if (side.get("workload") or {}).get("kind") == "prefill" else "decode")
-        tables = tables_from_ncu(trace, phase)
-        tables["meta"]["device_properties"] = [side["device"]] if side.get("device") else []
-        return tables, analyze(tables, side or None, peaks_file, **(work_model or {}))
-    tables = load_tables(trace)
+    t = load(trace)   # Chrome/Kineto, nsys, or an ncu report read as one step (tracer.api.load knows which)
+    tables = dict(t.tables)
     ncu = None
     if ncu_file:
         from tracer.parse.ncu import ncu_kernels
         ncu = ncu_kernels(ncu_file)
         ncu_phase = ncu_phase or (read_sidecar(ncu_file) or {}).get("ncu_range") or "decode"
-    result = analyze(tables, read_sidecar(trace), peaks_file, ncu, ncu_phase, **(work_model or {}))
+    result = analyze(tables, t.sidecar, peaks_file, ncu, ncu_phase, **(work_model or {}))
     result["summary"]["notices"][:0] = tables["meta"].get("notices", [])   # dropped invalid events first
     _add_communication(trace, tables, result)
     return tables, result
