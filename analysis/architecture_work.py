@@ -16,7 +16,9 @@ S sequences, H hidden, I MLP width, e bytes an element:
   per operand the kernel's name lists (`std::array<char*, N>`); fused activations: GELU 8 FLOPs an element,
   read once and write once, gated (SiLU and multiply) reads both halves;
 - embeddings: T rows gathered; bookkeeping kernels (positions, slot mappings, block tables) read and write a few
-  integers a sequence and its block-table row; the sampler reads the S x vocab logits once.
+  integers a sequence and its block-table row; the sampler reads the S x vocab logits once (vLLM's Gumbel-max
+  kernel in the model's dtype, leaving per-block maxima that its argmax reduces); Inductor's pointwise kernel
+  inside attention of a rotary model is the rotary embedding of Q and K.
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
 
 
 def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: bool, step: pd.Series,
-                                  s: ModelShape) -> tuple[float, float] | None:
+                                  s: ModelShape, after_gumbel: bool = False) -> tuple[float, float] | None:
     """(flops, bytes, written_bytes) of one kernel of model operation `op` (bytes: every input read once and
     every output written once; written_bytes: the outputs), or None when no formula backs it."""
     e = s.elem_bytes
@@ -87,9 +89,11 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
             out = t * s.q_width
             return (3 * out, out * (MIN_SPLITS * PARTIAL_BYTES + e) + MIN_SPLITS * t * s.heads * PARTIAL_BYTES,
                     out * e)
-        if re.search(r"rotary", name, re.I):
+        if re.search(r"rotary", name, re.I) or (s.rotary and cls == "elementwise" and _INDUCTOR_POINTWISE.search(name)):
+            # rotary embedding of Q and K (Inductor compiles vLLM's into a `triton_poi_fused_*` kernel): reads them
+            # and one cos/sin row a token, writes them
             n = t * (s.q_width + s.kv_width)
-            return 3 * n, 2 * n * e, n * e
+            return 3 * n, (2 * n + t * s.head_dim) * e, n * e
         if re.search(r"reshape_and_cache|cache_kernel|_cache_", name, re.I):
             return 0.0, 4 * t * s.kv_width * e, 2 * t * s.kv_width * e
         if re.search(r"CatArray", name):
@@ -121,6 +125,14 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
     if op == "input_prep" and _BOOKKEEPING.search(name):
         return 0.0, _bookkeeping_bytes(step), _bookkeeping_bytes(step) / 2
     if op == "sampler":
+        if _GUMBEL.search(name):
+            # vLLM's Gumbel-max sampler: logits in the model's dtype (ncu on the H200: 4.1 MB for 16 x 128,256
+            # bf16 logits), one max and argmax per 1,024-wide vocabulary block out
+            blocks = seqs * math.ceil(s.vocab / GUMBEL_BLOCK)
+            return seqs * s.vocab, seqs * s.vocab * e + blocks * 12 + 8 * seqs, blocks * 12
+        if after_gumbel and _ARGMAX.search(name):   # reduces the Gumbel kernel's per-block maxima
+            blocks = seqs * math.ceil(s.vocab / GUMBEL_BLOCK)
+            return blocks, blocks * 12 + 8 * seqs, 8 * seqs
         if _READS_LOGITS.search(name):
             logit_bytes = _elem_bytes_in_name(name) or PARTIAL_BYTES   # vLLM samples from fp32 logits
             return seqs * s.vocab, seqs * s.vocab * logit_bytes + 8 * seqs, 8 * seqs
@@ -135,6 +147,11 @@ _BOOKKEEPING = re.compile(r"prepare|slot_mapping|block_table|_apply_write|seq_le
                           r"scatter_gather", re.I)
 
 
+_GUMBEL = re.compile(r"gumbel", re.I)
+_ARGMAX = re.compile(r"ArgMax", re.I)
+GUMBEL_BLOCK = 1024   # vllm/v1/worker/gpu/sample/gumbel.py BLOCK_SIZE
+# Inductor's pointwise kernels; within attention, before the KV-cache write, the rotary embedding
+_INDUCTOR_POINTWISE = re.compile(r"^triton_poi_fused")
 _READS_LOGITS = re.compile(r"gumbel|softmax|topk|top_k|top_p|reduce_kernel|argmax|penalt|logprob", re.I)
 
 
@@ -166,14 +183,18 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
         main_attention[att.sort_values("dur", ascending=False, kind="stable")
                        .drop_duplicates(["key", "layer"]).index.to_numpy()] = True
     rows = {key: row for key, row in steps.iterrows()}
+    # steps whose sampler is vLLM's Gumbel-max kernel: their argmax reduces its per-block maxima, not the logits
+    gumbel_steps = set(keys[(ops == "sampler") & np.array([bool(_GUMBEL.search(x)) for x in names])].tolist())
     cache: dict = {}
     for i in np.flatnonzero(only & (ops != "") & ~np.isnan(keys)):
         step = rows.get(int(keys[i]))
         if step is None:
             continue
-        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]))
+        after_gumbel = keys[i] in gumbel_steps
+        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel)
         if memo not in cache:
-            cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape)
+            cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape,
+                                                        after_gumbel)
         w = cache[memo]
         if w is not None and not (np.isnan(w[0]) or np.isnan(w[1])):   # NaN: a context the trace does not tell
             work[i] = w

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.architecture_work import architecture_work
+from analysis.attention_tiles import executed_attention_flops
 from analysis.layer_map import map_kernels
 from analysis.memory_traffic import dram_bytes, l2_capacity_bytes, writes_persistent_state
 from analysis.step_tokens import step_keys
@@ -72,8 +73,13 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
         filled = unmodeled & ~np.isnan(a[:, 0])
         flops[filled], dram[filled], written[filled] = a[filled, 0], a[filled, 1], a[filled, 2]
         source[filled] = "architecture"
+    executed = np.full(n, np.nan)
+    if architecture is not None and n:   # tile padding of FA3, beside the useful FLOPs
+        executed = executed_attention_flops(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
+                                            keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
     k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()
     k["work_source"] = source
+    k["executed_flops"] = executed
     k["model_op"] = pd.Categorical(ops)
     k["layer"] = pd.array(np.where(ops != "", layer, -1), dtype="Int64")
     k.loc[(ops == "") | (layer < 0), "layer"] = pd.NA

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tracer.schema import VLLM_STEP
 
-COLUMNS = ("tokens", "seqs", "attn_pairs", "kv_read_tokens", "kv_tokens_after", "max_context")
+COLUMNS = ("tokens", "seqs", "attn_pairs", "kv_read_tokens", "kv_tokens_after", "max_context", "seq_shapes")
 PREFILL_KEY = -1
 
 
@@ -35,7 +35,8 @@ def _row(q_lens: list[float], ctx_after: list[float], block_tokens: int | None) 
     rounded = [math.ceil(c / block_tokens) * block_tokens if block_tokens else c for c in ctx_after]
     return {"tokens": float(sum(q_lens)), "seqs": float(len(q_lens)), "attn_pairs": float(pairs),
             "kv_read_tokens": float(sum(rounded)), "kv_tokens_after": float(sum(ctx_after)),
-            "max_context": float(max(ctx_after)) if ctx_after else 0.0}
+            "max_context": float(max(ctx_after)) if ctx_after else 0.0,
+            "seq_shapes": list(zip(q_lens, ctx_after))}   # (new tokens, keys after) per sequence
 
 
 def vllm_step_tokens(ranges: pd.DataFrame, block_tokens: int = 16,
@@ -85,7 +86,8 @@ def measured_step_tokens(step: dict, block_tokens: int | None) -> pd.DataFrame:
 def step_tokens(ranges: pd.DataFrame, workload: dict | None, block_tokens: int | None,
                 measured_step: dict | None = None) -> pd.DataFrame | None:
     """Per step key: tokens, seqs, attn_pairs (query-key pairs attended), kv_read_tokens (context read, in whole
-    KV blocks where the cache is paged), kv_tokens_after, max_context; None when the composition is unknown."""
+    KV blocks where the cache is paged), kv_tokens_after, max_context, seq_shapes ((new tokens, keys) per
+    sequence); None when the composition is unknown."""
     if measured_step:
         return measured_step_tokens(measured_step, block_tokens)
     if (ranges["source"] == "vllm_step").any():

@@ -137,3 +137,24 @@ def test_ncu_report_read_as_one_step_against_the_architecture():
     assert abs(by_class.loc["gemm", "dram_ratio"] - 1) <= 0.25
     assert abs(by_class.loc["attention", "dram_ratio"] - 1) <= 0.25
     assert by_class.loc["attention", "executed_over_useful"] > 1   # a 1-token query padded to a tile
+
+
+VLLM_NCU = sorted(DATA.glob("h200_vllm_*_graphs_ncu.ncu.csv.gz"))
+
+
+@pytest.mark.parametrize("path", VLLM_NCU, ids=lambda p: p.name)
+def test_vllm_graph_nodes_against_ncu(path):
+    """vLLM CUDA graphs (gpt2, llama-1b; decode_b16 step and prefill_b1_s512), graph nodes measured by ncu, read
+    against the architecture model: every kernel modeled; GEMM FLOPs within 2%; GEMM and attention DRAM bytes
+    within 25%; FA3's executed FLOPs (its tiles' padding, from the kernel's name) within 10% of the tensor pipe's,
+    while the useful FLOPs stay apart (a decode query of one token executes a 64-row tile)."""
+    from tracer.commands import analyze_one
+    _, r = analyze_one(str(path))
+    by_class = pd.DataFrame(r["summary"]["ncu"]).set_index("kernel_class")
+    assert by_class["unmodeled_kernels"].sum() == 0
+    assert abs(by_class.loc["gemm", "flops_ratio"] - 1) <= 0.02
+    for cls in ("gemm", "attention"):
+        assert abs(by_class.loc[cls, "dram_ratio"] - 1) <= 0.25, cls
+    assert abs(by_class.loc["attention", "executed_ratio"] - 1) <= 0.10
+    padding = by_class.loc["attention", "executed_over_useful"]
+    assert padding > (10 if "decode" in path.name else 1.2)

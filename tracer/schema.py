@@ -120,6 +120,8 @@ COMMS = {
 # Columns that analysis adds to kernels (analysis/roofline.py)
 ANALYSIS_COLUMNS = {
     "flops": ("float64", "floating-point operations of the kernel"),
+    "executed_flops": ("float64", "FlashAttention-3: FLOPs its whole tiles execute, padding included "
+                                  "(analysis.attention_tiles); NaN for other kernels"),
     "l2_bytes": ("float64", "bytes through L2: every input read once, every output written once"),
     "written_bytes": ("float64", "bytes of the kernel's outputs"),
     "dram_bytes": ("float64", "DRAM bytes read plus written, after what L2 holds (analysis.memory_traffic)"),
