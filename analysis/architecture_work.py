@@ -11,6 +11,9 @@ S sequences, H hidden, I MLP width, e bytes an element:
   V of the context read (whole KV blocks where paged); a split-KV combine kernel reads two fp32 partial outputs;
 - KV-cache writes: vLLM's reshape_and_cache reads and writes the new tokens' K and V; HF's torch.cat reads the
   whole cache and writes it again (one kernel for K, one for V);
+- HF's rotary (analysis.layer_map: rotary.q, rotary.k) on x, one step's q or k (T x width): x * cos and
+  rotate_half(x) * sin read x and the T x head_dim cos or sin (broadcast over heads), the neg reads and writes half
+  of x, the cat reads both halves and writes x, the add reads two x and writes one;
 - norms: (Layer|RMS)Norm of T x H (7 or 4 FLOPs an element), fused residual add (Inductor, vLLM) reads and writes
   the residual too; residual adds and HF's element-by-element activations: one pass over T x H (T x I in the MLP)
   per operand the kernel's name lists (`std::array<char*, N>`); fused activations: GELU 8 FLOPs an element,
@@ -79,6 +82,15 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
         if re.search(r"splitK.*reduce|splitKreduce", name, re.I):
             return m * n * (MIN_SPLITS - 1), m * n * (MIN_SPLITS * PARTIAL_BYTES + e) + bias_bytes, m * n * e
         return 2 * m * n * k, (m * k + k * n + m * n) * e + bias_bytes, m * n * e
+    if op in ("rotary.q", "rotary.k"):
+        x = t * (s.q_width if op == "rotary.q" else s.kv_width)
+        if cls == "copy":
+            return 0.0, 2 * x * e, x * e
+        if re.search(r"neg_kernel", name, re.I):
+            return x / 2, x * e, x / 2 * e
+        if re.search(r"MulFunctor", name, re.I):
+            return x, (2 * x + t * s.head_dim) * e, x * e
+        return x, 3 * x * e, x * e   # the add
     if op == "attention":
         if cls == "attention" and main_attention:
             flops = 4 * s.heads * s.head_dim * step["attn_pairs"]
