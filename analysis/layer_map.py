@@ -95,12 +95,25 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
             seen += 1
         elif helper[i] and seen:
             ops[i], layer[i] = roles[seen - 1], role_layers[seen - 1]
-        elif seen <= pre:
+        elif seen == 0:
             ops[i], layer[i] = _first_segment_op(classes[i], names[i]), 0
+        elif seen <= pre:   # after HF Llama's angle matmul: cat(freqs, freqs), cos, sin, their scaling and casts
+            ops[i], layer[i] = "rotary_emb", -1
         else:
             ops[i], layer[i] = _segment_op(roles[seen - 1], role_layers[seen - 1], shape.layers)
     _mark_rotate_half(ops, layer, classes, names)
+    _mark_first_unfused_rms_norm(ops, layer, classes, names)
     return ops, layer
+
+
+def _mark_first_unfused_rms_norm(ops: np.ndarray, layer: np.ndarray, classes: np.ndarray, names: np.ndarray) -> None:
+    """HF's LlamaRMSNorm is eight ATen kernels around one mean: to fp32, pow, mean, + eps, rsqrt, mul, to the
+    input dtype, * weight. Layer 0's runs before the first projection, after the rotary-angle kernels: give those
+    eight input_norm of layer 0 (in place)."""
+    for i in range(2, len(ops) - 5):
+        if classes[i] == "reduction" and "MeanOps" in names[i] and ops[i] in ("embedding", "input_prep", "rotary_emb"):
+            ops[i - 2:i + 6], layer[i - 2:i + 6] = "input_norm", 0
+            return
 
 
 _NEG = re.compile(r"neg_kernel", re.I)
