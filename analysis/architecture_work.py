@@ -11,8 +11,13 @@ S sequences, H hidden, I MLP width, e bytes an element:
   V of the context read (whole KV blocks where paged); a split-KV combine kernel reads two fp32 partial outputs;
 - KV-cache writes: vLLM's reshape_and_cache reads and writes the new tokens' K and V; HF's torch.cat reads the
   whole cache and writes it again (one kernel for K, one for V);
+- HF Llama's rotary angles (rotary_emb): a T x head_dim/2 matmul of inverse frequencies by positions, then
+  elementwise over its T x head_dim fp32 concatenation (cos, sin, scaling, casts);
+- HF's rotary (analysis.layer_map: rotary.q, rotary.k) on x, one step's q or k (T x width): x * cos and
+  rotate_half(x) * sin read x and the T x head_dim cos or sin (broadcast over heads), the neg reads and writes half
+  of x, the cat reads both halves and writes x, the add reads two x and writes one;
 - norms: (Layer|RMS)Norm of T x H (7 or 4 FLOPs an element), fused residual add (Inductor, vLLM) reads and writes
-  the residual too; residual adds and HF's element-by-element activations: one pass over T x H (T x I in the MLP)
+  the residual too; HF's unfused RMSNorm (`_unfused_rms_norm`) kernel by kernel, in fp32 between its two casts; residual adds and HF's element-by-element activations: one pass over T x H (T x I in the MLP)
   per operand the kernel's name lists (`std::array<char*, N>`); fused activations: GELU 8 FLOPs an element,
   read once and write once, gated (SiLU and multiply) reads both halves;
 - embeddings: T rows gathered; bookkeeping kernels (positions, slot mappings, block tables) read and write a few
@@ -77,10 +82,30 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
     dims = gemm_dims(op, s, t, seqs)
     if dims is not None and cls == "gemm":
         m, n, k, bias = dims
+        if op == "rotary_emb":
+            e = _FP32   # HF computes the angles in fp32 whatever the model's dtype
         bias_bytes = n * e if bias else 0.0
         if re.search(r"splitK.*reduce|splitKreduce", name, re.I):
             return m * n * (MIN_SPLITS - 1), m * n * (MIN_SPLITS * PARTIAL_BYTES + e) + bias_bytes, m * n * e
         return 2 * m * n * k, (m * k + k * n + m * n) * e + bias_bytes, m * n * e
+    if op == "rotary_emb" and cls != "gemm":   # HF Llama's angles: emb = cat(freqs, freqs), T x head_dim fp32
+        a = t * s.head_dim
+        if cls == "copy" and "CatArray" in name:   # reads the one freqs tensor (T x head_dim / 2) it repeats
+            return 0.0, a / 2 * _FP32 + a * _FP32, a * _FP32
+        if cls == "copy":   # cos and sin to the model's dtype
+            return 0.0, a * (_FP32 + e), a * e
+        if cls == "elementwise":   # cos, sin, * attention_scaling
+            return a, 2 * a * _FP32, a * _FP32
+        return None
+    if op in ("rotary.q", "rotary.k"):
+        x = t * (s.q_width if op == "rotary.q" else s.kv_width)
+        if cls == "copy":
+            return 0.0, 2 * x * e, x * e
+        if re.search(r"neg_kernel", name, re.I):
+            return x / 2, x * e, x / 2 * e
+        if re.search(r"MulFunctor", name, re.I):
+            return x, (2 * x + t * s.head_dim) * e, x * e
+        return x, 3 * x * e, x * e   # the add
     if op == "attention":
         if cls == "attention" and main_attention:
             flops = 4 * s.heads * s.head_dim * step["attn_pairs"]
@@ -105,6 +130,10 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
             flops = (4 if s.rms_norm else 7) * th + (th if fused else 0)
             params = (1 if s.rms_norm else 2) * s.hidden * e
             return flops, (2 * th + (2 * th if fused else 0)) * e + params, (2 if fused else 1) * th * e
+        if s.rms_norm:
+            w = _unfused_rms_norm(cls, name, th, t, s.hidden, e)
+            if w is not None:
+                return w
         if cls == "elementwise":   # the residual add
             return th, _operands(name) * th * e, th * e
         if cls == "copy" and op == "final_norm":   # the last token's hidden state of each sequence, for the LM head
@@ -138,6 +167,29 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
             return seqs * s.vocab, seqs * s.vocab * logit_bytes + 8 * seqs, 8 * seqs
         if _BOOKKEEPING.search(name):
             return 0.0, _bookkeeping_bytes(step), _bookkeeping_bytes(step) / 2
+    return None
+
+
+_FP32 = 4
+
+
+def _unfused_rms_norm(cls: str, name: str, x: float, rows: float, hidden: int, e: int) -> tuple | None:
+    """One kernel of HF's LlamaRMSNorm on x = T x H elements: h = x.to(fp32); var = h.pow(2).mean(-1);
+    h = h * rsqrt(var + eps) (the add and rsqrt on one fp32 a row); weight * h.to(input dtype). None: not one."""
+    if cls == "copy" and "direct_copy" in name:
+        return 0.0, x * (e + _FP32), x * _FP32
+    if cls == "copy" and re.search(r"bfloat16_copy|half_copy|float16_copy", name, re.I):
+        return 0.0, x * (_FP32 + e), x * e
+    if cls == "reduction" and "MeanOps" in name:
+        return x, (x + rows) * _FP32, rows * _FP32
+    if re.search(r"pow_tensor_scalar_kernel_impl<float", name):
+        return x, 2 * x * _FP32, x * _FP32
+    if re.search(r"OnSelf_add<float>|rsqrt_kernel", name):
+        return rows, 2 * rows * _FP32, rows * _FP32
+    if re.search(r"BinaryFunctor<float, float, float, [\w:]*MulFunctor", name):
+        return x, (2 * x + rows) * _FP32, x * _FP32
+    if re.search(r"BinaryFunctor<c10::(BFloat16|Half), .*MulFunctor", name):   # * weight
+        return x, (2 * x + hidden) * e, x * e
     return None
 
 

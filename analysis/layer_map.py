@@ -6,7 +6,7 @@ A transformer step runs the same operations layer after layer and its projection
 kernels, in order, are L layers of the same projections followed by the LM head. Whichever projection layout the
 backend uses (vLLM merges q/k/v and gate/up; HF keeps them apart) is the one whose count matches the step's GEMMs.
 The kernels between two GEMMs belong to the operation between those projections: after qkv the attention block
-(rotary, KV-cache write, attention), after o_proj the residual add and post-attention norm, after the up projection
+(rotary, KV-cache write, attention; HF's rotary is plain ATen kernels, told apart in `_mark_rotate_half`), after o_proj the residual add and post-attention norm, after the up projection
 the activation, after the down projection the next layer's residual add and input norm (after the last layer the
 final norm), after the LM head the sampler. A step whose GEMM count fits no layout is left unmapped.
 """
@@ -95,11 +95,51 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
             seen += 1
         elif helper[i] and seen:
             ops[i], layer[i] = roles[seen - 1], role_layers[seen - 1]
-        elif seen <= pre:
+        elif seen == 0:
             ops[i], layer[i] = _first_segment_op(classes[i], names[i]), 0
+        elif seen <= pre:   # after HF Llama's angle matmul: cat(freqs, freqs), cos, sin, their scaling and casts
+            ops[i], layer[i] = "rotary_emb", -1
         else:
             ops[i], layer[i] = _segment_op(roles[seen - 1], role_layers[seen - 1], shape.layers)
+    _mark_rotate_half(ops, layer, classes, names)
+    _mark_first_unfused_rms_norm(ops, layer, classes, names)
     return ops, layer
+
+
+def _mark_first_unfused_rms_norm(ops: np.ndarray, layer: np.ndarray, classes: np.ndarray, names: np.ndarray) -> None:
+    """HF's LlamaRMSNorm is eight ATen kernels around one mean: to fp32, pow, mean, + eps, rsqrt, mul, to the
+    input dtype, * weight. Layer 0's runs before the first projection, after the rotary-angle kernels: give those
+    eight input_norm of layer 0 (in place)."""
+    for i in range(2, len(ops) - 5):
+        if classes[i] == "reduction" and "MeanOps" in names[i] and ops[i] in ("embedding", "input_prep", "rotary_emb"):
+            ops[i - 2:i + 6], layer[i - 2:i + 6] = "input_norm", 0
+            return
+
+
+_NEG = re.compile(r"neg_kernel", re.I)
+_MUL = re.compile(r"MulFunctor", re.I)
+_ADD = re.compile(r"Functor_add|AddFunctor", re.I)
+
+
+def _mark_rotate_half(ops: np.ndarray, layer: np.ndarray, classes: np.ndarray, names: np.ndarray) -> None:
+    """HF's apply_rotary_pos_emb runs, for q then for k, `x * cos + rotate_half(x) * sin` with rotate_half =
+    cat(-x2, x1): mul, neg, cat, mul, add. The cat is a torch.cat like the KV-cache update's but of x (one step's
+    q or k), not of the cache, so its kernels get model_op rotary.q / rotary.k (in place). A cat right after a neg
+    kernel is the signature; the first one of a layer is q's."""
+    n, count = len(ops), {}
+    for i in range(1, n):
+        if not (ops[i] == "attention" and classes[i] == "copy" and "CatArray" in names[i]
+                and ops[i - 1] == "attention" and _NEG.search(names[i - 1])):
+            continue
+        which = "rotary.k" if count.get(layer[i], 0) else "rotary.q"
+        count[layer[i]] = count.get(layer[i], 0) + 1
+        block = [i - 1, i]
+        if i >= 2 and ops[i - 2] == "attention" and _MUL.search(names[i - 2]):
+            block.append(i - 2)
+        if i + 2 < n and all(ops[j] == "attention" for j in (i + 1, i + 2)) and _MUL.search(names[i + 1]) \
+                and _ADD.search(names[i + 2]):
+            block += [i + 1, i + 2]
+        ops[block] = which
 
 
 _EMBEDDING = re.compile(r"index_?select|gather_kernel|embedding", re.I)

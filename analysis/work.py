@@ -126,7 +126,8 @@ def op_work(op_name: str, shapes_json: str, dtypes_json: str, elem_bytes_hint: i
         if base in ("argmax", "argmin", "amax", "amin", "max", "min", "sum", "mean") and len(t) >= 1:
             n = _numel(t[0][0])
             rows = max(1, n // max(1, t[0][0][-1]))
-            return n, n * es + 8 * rows, 8 * rows
+            out = 8 if base in ("argmax", "argmin") else es   # an int64 index, else a value of the input's dtype
+            return n, n * es + out * rows, out * rows
         if base == "gather" and len(t) >= 2:   # (input, dim, index): one element per index
             idx = t[-1][0] if len(t) == 2 else t[1][0]
             n = _numel(idx)

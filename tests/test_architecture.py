@@ -74,6 +74,36 @@ def test_architecture_work_equals_recorded_shapes_on_hf():
     np.testing.assert_allclose(without_ops.loc[cat, "dram_bytes"], with_ops.loc[cat, "dram_bytes"], rtol=1e-9)
 
 
+def test_hf_llama_rotary_and_rms_norm_kernels_modeled_from_architecture_as_their_recorded_shapes():
+    """HF Llama's apply_rotary_pos_emb (mul, neg, cat, mul, add for q, then k) maps to rotary.q / rotary.k, one cat
+    of each a layer (one step's q or k, not the KV cache), its unfused RMSNorm to the norm operations (layer 0's
+    too) and its angle kernels to rotary_emb. Without their ops, every one of those kernels gets the bytes and FLOPs
+    its op's shapes give, but the angles' cat(freqs, freqs): the profiler lists freqs twice, the kernel reads it
+    from DRAM once (ncu: 71 KB at 512 tokens for a 64 KB freqs)."""
+    path = DATA / "h100_hf_llama-1b_prefill_b1_s512.json.gz"
+    tables = load_tables(path)
+    arch, _ = architecture_inputs(tables, read_sidecar(path))
+    with_ops = kernel_work(tables["kernels"], arch)
+    blind = tables["kernels"].copy()
+    blind["op_id"] = pd.array([pd.NA] * len(blind), dtype="Int64")
+    without_ops = kernel_work(blind, arch)
+    layers = arch[0].layers
+    ops = without_ops["model_op"].astype(str)
+    for which in ("rotary.q", "rotary.k"):
+        cats = without_ops[(ops == which) & (without_ops["kernel_class"] == "copy")]
+        assert (cats.groupby(["step", "layer"]).size() == 1).all() and cats["layer"].nunique() == layers, which
+        assert (ops == which).sum() == 5 * len(cats), which
+    means = without_ops[without_ops["kernel_class"].eq("reduction") & ops.isin(["input_norm", "post_attention_norm"])]
+    assert sorted(means.loc[ops == "input_norm", "layer"].astype(int)) == list(range(layers))
+    covered = ops.str.startswith("rotary") | ops.isin(["input_norm", "post_attention_norm", "final_norm"])
+    covered &= ~(ops.eq("rotary_emb") & without_ops["short_name"].astype(str).str.startswith("CatArray"))
+    assert covered.sum() > 25 * layers
+    assert (with_ops.loc[covered, "work_source"] == "analytic").all()
+    assert (without_ops.loc[covered, "work_source"] == "architecture").all()
+    for col in ("dram_bytes", "written_bytes", "flops"):
+        np.testing.assert_allclose(without_ops.loc[covered, col], with_ops.loc[covered, col], rtol=1e-9, err_msg=col)
+
+
 def test_nsys_export_modeled_like_the_torch_trace_of_the_same_workload():
     _, torch_r = _analyze(HF_TORCH)
     _, nsys_r = _analyze(HF_NSYS)

@@ -126,7 +126,7 @@ ANALYSIS_COLUMNS = {
     "written_bytes": ("float64", "bytes of the kernel's outputs"),
     "dram_bytes": ("float64", "DRAM bytes read plus written, after what L2 holds (analysis.memory_traffic)"),
     "work_source": ("string", "analytic (op shapes), architecture (model config), ncu, or unmodeled"),
-    "model_op": ("category", "model operation: qkv_proj, attention, mlp.down_proj, lm_head, sampler, ..."),
+    "model_op": ("category", "model operation: qkv_proj, attention, rotary.q, input_norm, mlp.down_proj, lm_head, sampler, ..."),
     "layer": ("Int64", "decoder layer index, where it can be told"),
     "intensity_flop_per_byte": ("float64", "flops / dram_bytes"),
     "achieved_tflops": ("float64", "flops / dur"),
