@@ -55,11 +55,24 @@ def _largest_input(shapes: str, dtypes: str) -> tuple[float, str]:
         return float("nan"), ""
     best, best_type = float("nan"), ""
     for i, d in enumerate(dims):
-        if isinstance(d, list) and d and all(isinstance(x, int) for x in d):
+        if isinstance(d, list) and d and all(isinstance(x, list) and x and all(isinstance(y, int) for y in x)
+                                             for x in d):   # a TensorList (c10d::allreduce_): its tensors together
+            n = float(sum(np.prod(x) for x in d))
+            if not n <= best:
+                best, best_type = n, ""
+        elif isinstance(d, list) and d and all(isinstance(x, int) for x in d):
             n = float(np.prod(d))
             if not n <= best:
                 best, best_type = n, types[i] if i < len(types) and isinstance(types[i], str) else ""
     return best, best_type
+
+
+def _dominant_float_dtype(ops: pd.DataFrame) -> str:
+    """The floating dtype most op inputs of the rank have (Kineto's names: float, BFloat16, c10::Half)."""
+    if not len(ops) or "input_dtypes" not in ops:
+        return ""
+    found = ops["input_dtypes"].astype(str).str.extractall(r'"(float|double|BFloat16|c10::Half|Half)"')[0]
+    return str(found.value_counts().index[0]) if len(found) else ""
 
 
 def _world_size(meta: dict):
@@ -109,6 +122,12 @@ def collectives(tables: dict) -> pd.DataFrame:
         nel = pd.Series([s[0] for s in sizes], index=comm.index, dtype="Float64")
         dtype = pd.Series([s[1] for s in sizes], index=comm.index, dtype=object)
         source = pd.Series("op_shapes", index=comm.index, dtype=object).where(nel.notna(), "none")
+        # Kineto records no dtype for a TensorList (gloo's c10d::allreduce_, vLLM's CPU fallback when its
+        # shared-memory all-reduce is unavailable): the reduced tensor is an activation, in the ops' dominant dtype
+        untyped = nel.notna() & (dtype == "")
+        if untyped.any():
+            dtype[untyped.to_numpy(dtype=bool)] = _dominant_float_dtype(ops)
+            source[untyped.to_numpy(dtype=bool)] = "op_shapes, activation dtype"
         group = pd.Series(np.nan, index=comm.index, dtype="Float64")
     group_source = pd.Series("args", index=out.index, dtype=object).where(group.notna(), "none")
     if world:  # the trace's world size where the args name no group (vLLM's TP group is the world)

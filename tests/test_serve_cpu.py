@@ -66,10 +66,12 @@ def stop_server(proc):
     return proc.returncode
 
 
-def check_poisson_run(url, out, requests=12, prompt=16, output=8):
+def check_poisson_run(url, out, requests=12, prompt=16, output=8, *extra):
     proc = run_cli("load", "--url", url, "--rate", "8", "--requests", requests, "--prompt", prompt, "--output",
-                   output, "--seed", "3", "--slo-ttft-ms", "60000", "--out", out, timeout=600)
+                   output, "--seed", "3", "--slo-ttft-ms", "60000", "--out", out, *extra, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    if "--warmup-requests" in extra:   # sent and answered, and not among the measured rows below
+        assert "warm-up, 3 requests (0 failed), not counted" in proc.stderr
     rows = pd.read_parquet(out / "requests.parquet")
     summary = json.loads((out / "summary.json").read_text())["summary"]
     assert len(rows) == requests and sorted(rows.request) == list(range(requests))
@@ -92,7 +94,7 @@ def hf_server():
 
 
 def test_hf_server_poisson_load(hf_server, tmp_path):
-    rows, summary = check_poisson_run(hf_server, tmp_path / "hf")
+    rows, summary = check_poisson_run(hf_server, tmp_path / "hf", 12, 16, 8, "--warmup-requests", "3")
     # non-streamed answers carry the same exact counts
     status, body = post(hf_server, {"prompt": [1000, 1001, 1002], "max_tokens": 5, "ignore_eos": True})
     assert status == 200 and body["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
@@ -123,7 +125,8 @@ def test_hf_bad_request_is_400_json(hf_server, body, words):
 
 
 def test_hf_overload_is_503_and_server_survives():
-    proc, url = start_server("--backend", "hf", "--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "1")
+    proc, url = start_server("--backend", "hf", "--max-batch", "1", "--max-wait-ms", "0", "--max-queue", "1",
+                             "--sdpa-backend", "math")
     try:
         body = {"prompt": [1000] * 8, "max_tokens": 64, "ignore_eos": True}
         with ThreadPoolExecutor(8) as pool:
@@ -185,7 +188,7 @@ def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     counter, that `tracer analyze` reads with its kernels... ops attributed to prefill and decode."""
     trace = tmp_path / "serve.json.gz"
     proc, url = start_server("--backend", "hf", "--max-batch", "4", "--max-wait-ms", "20", "--profile", "0.5",
-                             "--profile-out", str(trace))
+                             "--profile-out", str(trace), "--sdpa-backend", "math")
     try:
         load = run_cli("load", "--url", url, "--rate", "8", "--requests", "12", "--prompt", "16", "--output", "8",
                        "--out", tmp_path / "load", timeout=600)
@@ -209,6 +212,8 @@ def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     assert a.returncode == 0, a.stderr[-2000:]
     ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
     assert {"prefill", "decode"} <= set(ops["phase"].astype(str))
+    sdpa = set(ops.loc[ops["name"].astype(str).str.startswith("aten::_scaled_dot_product"), "name"].astype(str))
+    assert sdpa and all("math" in n for n in sdpa), sdpa   # --sdpa-backend math held in the batcher's thread
 
 
 def test_vllm_server_that_fails_to_start_says_why_in_one_line():

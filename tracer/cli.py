@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from tracer.errors import TracerError
+from tracer.serve.batcher import SDPA_BACKENDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -337,6 +338,9 @@ def sweep(**kw):
               "(HF: from the first batch, with request spans; vLLM: its profiler endpoints, from the first running "
               "request), with the running batch size")
 @click.option("--profile-out", help="trace path of the window (default traces/serve_<backend>_<model>_<device>.json.gz)")
+@click.option("--sdpa-backend", type=click.Choice(SDPA_BACKENDS), default="auto",
+              show_default=True, help="HF: torch's attention backend (auto: torch's choice; on Hopper that can be "
+              "cuDNN, which plans every new KV length once)")
 def serve(**kw):
     """Serve /v1/completions (prompts as token ids): HF with a dynamic batcher, or vLLM's own API server."""
     from tracer.serve.hf_server import ServeOptions
@@ -346,7 +350,8 @@ def serve(**kw):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     opts = ServeOptions(model=kw["model"], layers=kw["layers"], device=device, dtype=kw["dtype"], host=kw["host"],
                         port=kw["port"], max_batch=kw["max_batch"] or 8, max_wait_ms=kw["max_wait_ms"],
-                        max_queue=kw["max_queue"], profile_s=kw["profile_s"], profile_out=kw["profile_out"])
+                        max_queue=kw["max_queue"], profile_s=kw["profile_s"], profile_out=kw["profile_out"],
+                        sdpa_backend=kw["sdpa_backend"])
     if kw["profile_s"] is not None and not kw["profile_s"] > 0:
         raise TracerError("--profile SECONDS must be above 0")
     if kw["backend"] == "hf":
@@ -372,6 +377,8 @@ def serve(**kw):
 @click.option("--slo-ttft-ms", type=float, help="goodput: TTFT at most this")
 @click.option("--slo-tpot-ms", type=float, help="goodput: TPOT at most this")
 @click.option("--timeout-s", default=300.0, show_default=True, help="per request")
+@click.option("--warmup-requests", default=0, show_default=True, type=int,
+              help="requests sent first (closed loop, same shapes) and not counted")
 @click.option("--label", help="name of this server on plots (default: the output folder's name)")
 @click.option("--out", default="traces/load", show_default=True, help="output folder")
 @click.option("--plot", "plot_with", multiple=True, help="another sweep folder to draw on the same plot")

@@ -3,26 +3,31 @@ S=traces/gpu/serve; mkdir -p $S
 LOAD="--requests 32 --prompt 128 --output 64 --seed 0 --slo-ttft-ms 200 --slo-tpot-ms 50"
 RATES=${RATES:-1,2,4,8,16,32,64}
 WINDOW_RATE=${WINDOW_RATE:-16}
-wait_up() { python3 - "$1" "$2" <<'PY'
-import sys, time, urllib.request
+# wait_up URL SECONDS PID: 0 once URL/health answers; 1 at once if the server process PID has exited (seen
+# 2026-12-02: a server that died at import left the script waiting out its whole limit)
+wait_up() { python3 - "$1" "$2" "$3" <<'PY'
+import os, sys, time, urllib.request
 deadline = time.time() + float(sys.argv[2])
 while time.time() < deadline:
     try: urllib.request.urlopen(sys.argv[1] + "/health", timeout=2); sys.exit(0)
     except OSError: time.sleep(1)
+    try: os.kill(int(sys.argv[3]), 0)
+    except ProcessLookupError: print("server exited before answering"); sys.exit(1)
 sys.exit(1)
 PY
 }
-# serve_sweep BACKEND PORT LABEL [PLOT_WITH]: a sweep over RATES, then a 2 s profiled window at WINDOW_RATE on a
+# serve_sweep BACKEND PORT LABEL WINDOW_S [PLOT_WITH]: a sweep over RATES, then a profiled window at WINDOW_RATE on a
 # second server start (the window opens at the first running request), analysed.
 serve_sweep() {
-  local b=$1 port=$2 label=$3 plot=${4:+--plot $4}
+  local b=$1 port=$2 label=$3 window_s=$4 plot=${5:+--plot $5}
   $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $port > $S/${b}_server.log 2>&1 &
   local pid=$!
-  wait_up http://127.0.0.1:$port 300 && step timeout 200 $T load --url http://127.0.0.1:$port --rates $RATES $LOAD --label "$label" --out $S/$b $plot
+  wait_up http://127.0.0.1:$port 300 $pid || { tail -3 $S/${b}_server.log; return 1; }
+  step timeout 200 $T load --url http://127.0.0.1:$port --rates $RATES $LOAD --label "$label" --out $S/$b $plot
   kill -TERM $pid; wait $pid; tail -2 $S/${b}_server.log; snapshot serve_$b
-  $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $((port+1)) --profile 2 --profile-out $S/${b}_window.json.gz > $S/${b}_profiled_server.log 2>&1 &
+  $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $((port+1)) --profile $window_s --profile-out $S/${b}_window.json.gz > $S/${b}_profiled_server.log 2>&1 &
   pid=$!
-  wait_up http://127.0.0.1:$((port+1)) 300 && step timeout 60 $T load --url http://127.0.0.1:$((port+1)) --rate $WINDOW_RATE $LOAD --out $S/${b}_profiled_load
+  wait_up http://127.0.0.1:$((port+1)) 300 $pid && step timeout 60 $T load --url http://127.0.0.1:$((port+1)) --rate $WINDOW_RATE $LOAD --out $S/${b}_profiled_load
   for i in $(seq 60); do [ -f $S/${b}_window.json.gz ] && break; sleep 1; done
   kill -TERM $pid; wait $pid; tail -2 $S/${b}_profiled_server.log
   [ -f $S/${b}_window.json.gz ] && step timeout 90 $T analyze $S/${b}_window.json.gz --out $S/${b}_window_analysis

@@ -53,12 +53,24 @@ def one_run(plan: LoadPlan, out: Path, slo_ttft_ms, slo_tpot_ms, label: str) -> 
     return summary
 
 
+def warm_up(plan: LoadPlan, requests: int) -> None:
+    """Requests of the same shapes, closed loop, whose results are dropped: what a server does the first time it
+    meets a shape (kernel loading, cuDNN plans, allocator growth) stays out of the measured runs. The seed is
+    another, so the measured prompts are new to any prefix cache."""
+    rows, _ = asyncio.run(run_load(replace(plan, requests=requests, rate=None, concurrency=min(requests, 8),
+                                           seed=plan.seed + 1_000_003)))
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"tracer load: warm-up, {requests} requests ({len(failed)} failed), not counted", file=sys.stderr)
+
+
 def load_command(**kw) -> None:
     if not kw["url"]:
         raise TracerError("--url is required (e.g. http://127.0.0.1:8000)")
     modes = [k for k in ("rate", "rates", "concurrency") if kw[k] is not None]
     if len(modes) != 1:
         raise TracerError("give exactly one of --rate, --rates or --concurrency")
+    if kw.get("warmup_requests", 0) < 0:
+        raise TracerError("--warmup-requests must be 0 or more")
     for key in ("requests", "prompt", "output"):
         if kw[key] < 1:
             raise TracerError(f"--{key} must be at least 1")
@@ -76,6 +88,8 @@ def load_command(**kw) -> None:
     plan = LoadPlan(url=kw["url"], requests=kw["requests"], prompt_tokens=kw["prompt"], output_tokens=kw["output"],
                     seed=kw["seed"], rate=kw["rate"], concurrency=kw["concurrency"], model=kw["model"],
                     vocab_size=kw["vocab_size"], timeout_s=kw["timeout_s"])
+    if kw.get("warmup_requests"):
+        warm_up(plan, kw["warmup_requests"])
     try:
         if rates is None:
             summaries = [one_run(plan, out, kw["slo_ttft_ms"], kw["slo_tpot_ms"], label)]

@@ -99,7 +99,22 @@ def left_padded(prompts: list[list[int]], pad_id: int):
     return ids, mask, positions
 
 
-def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0):
+SDPA_BACKENDS = ("auto", "flash", "efficient", "cudnn", "math")
+
+
+def sdpa_context(backend: str):
+    """torch's scaled-dot-product attention limited to one backend ("auto": torch's own choice). Why: on the H200
+    (torch 2.11) auto picks cuDNN for HF decode, which builds a plan for every new (batch, KV length) it meets,
+    ~4.6 ms of host time a call, ~55 ms a gpt2 decode step, until every shape a server sees has been met once."""
+    import contextlib
+    if backend == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    return sdpa_kernel({"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+                        "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[backend])
+
+
+def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0, sdpa_backend: str = "auto"):
     """The batch runner for `Batcher`: greedy decoding with a KV cache for this batch alone. Each forward pass is
     a `prefill` or `decode_step` phase (workloads/phases.py), so `tracer analyze` attributes a profile's kernels;
     `generate.clock` (a list, or None) collects the phases' host times for placing request spans."""
@@ -117,7 +132,7 @@ def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0):
         start_ns = time.perf_counter_ns()
         for r in batch:
             r.batch_start_ns = start_ns
-        with torch.inference_mode():
+        with torch.inference_mode(), sdpa_context(sdpa_backend):
             for step in range(steps):
                 with phase(PREFILL if step == 0 else DECODE_STEP, generate.clock):
                     out = lm(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,

@@ -29,6 +29,7 @@ class ServeOptions:
     max_queue: int = 256
     profile_s: float | None = None      # torch.profiler window over the first batches (tracer/serve/profile_window.py)
     profile_out: str | None = None
+    sdpa_backend: str = "auto"          # attention backend of torch's SDPA (tracer/serve/batcher.py sdpa_context)
 
 
 def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
@@ -36,7 +37,8 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
     from tracer.serve.batcher import make_generate
 
     eos = getattr(config, "eos_token_id", None)
-    generate = generate or make_generate(lm, opts.device, eos if isinstance(eos, int) else None)
+    generate = generate or make_generate(lm, opts.device, eos if isinstance(eos, int) else None,
+                                         sdpa_backend=opts.sdpa_backend)
     if opts.profile_s:
         from tracer.serve.profile_window import profiled
         out = opts.profile_out or f"traces/serve_hf_{opts.model}_{opts.device.split(':')[0]}.json.gz"
@@ -110,7 +112,7 @@ def warm_up(lm, opts: ServeOptions) -> None:
     """One full batch of short prompts through the model before /health answers, as vLLM's server warms up
     before it listens: the first clients would otherwise pay for CUDA/cuBLAS initialisation in their TTFT."""
     from tracer.serve.batcher import make_generate
-    generate = make_generate(lm, opts.device, None)
+    generate = make_generate(lm, opts.device, None, sdpa_backend=opts.sdpa_backend)
     generate([Request([1000 + i for i in range(16)], 4, True) for _ in range(opts.max_batch)], lambda r, item: None)
 
 
