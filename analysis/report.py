@@ -196,6 +196,9 @@ def report_markdown(result: dict, title: str) -> str:
     for n in s["notices"]:
         lines.append(f"\n> {n}")
     lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topic_tables(runs), True)]
+    if s.get("communication"):
+        from analysis.communication import markdown
+        lines += ["", markdown(s["communication"])]
     return "\n".join(lines) + "\n"
 
 

@@ -200,6 +200,13 @@ def work_model_inputs(model: str | dict | None, layers: int | None = None, workl
 
 
 def _analyze(trace: Trace, peaks, ncu, ncu_phase, work_model: dict) -> Analysis:
+    return Analysis(trace, analysis_of(trace, peaks, ncu, ncu_phase, work_model)[1])
+
+
+def analysis_of(trace: Trace, peaks=None, ncu=None, ncu_phase=None, work_model: dict | None = None):
+    """(tables, result) of one loaded trace: analysis.report.analyze, the parser's notices first, and the
+    communication summary where the trace has communication kernels. The one way in for `tracer analyze`,
+    `tracer compare` and `Trace.analyze`."""
     from analysis.report import analyze
 
     ncu_table = None
@@ -209,7 +216,24 @@ def _analyze(trace: Trace, peaks, ncu, ncu_phase, work_model: dict) -> Analysis:
         ncu_table = ncu_kernels(ncu)
         ncu_phase = ncu_phase or (read_sidecar(ncu) or {}).get("ncu_range") or "decode"
     tables = dict(trace.tables)
-    return Analysis(trace, analyze(tables, trace.sidecar, peaks, ncu_table, ncu_phase, **work_model))
+    result = analyze(tables, trace.sidecar, peaks, ncu_table, ncu_phase, **(work_model or {}))
+    result["summary"]["notices"][:0] = tables["meta"].get("notices", [])   # dropped invalid events first
+    _add_communication(trace, tables, result)
+    return tables, result
+
+
+def _add_communication(trace: Trace, tables: dict, result: dict) -> None:
+    """summary.json's `communication` for a trace with communication kernels (analysis/communication.py)."""
+    k = tables["kernels"]
+    if trace.path is None or k.empty or not (k["kernel_class"] == "communication").any():
+        return
+    import pandas as pd
+
+    from analysis.communication import collectives, communication_summary, step_times
+    from tracer.parse.comms import trace_comms
+    tables["comms"] = trace_comms(str(trace.path), tables)
+    result["summary"]["communication"] = communication_summary(collectives(tables), step_times(tables),
+                                                               pd.DataFrame())
 
 
 def _label(trace: Trace) -> str:

@@ -24,32 +24,9 @@ def default_out_dir(trace: str) -> Path:
 
 def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
                 work_model: dict | None = None) -> tuple[dict, dict]:
-    from analysis.report import analyze
-    from tracer.api import load
-
-    t = load(trace)   # Chrome/Kineto, nsys, or an ncu report read as one step (tracer.api.load knows which)
-    tables = dict(t.tables)
-    ncu = None
-    if ncu_file:
-        from tracer.parse.ncu import ncu_kernels
-        ncu = ncu_kernels(ncu_file)
-        ncu_phase = ncu_phase or (read_sidecar(ncu_file) or {}).get("ncu_range") or "decode"
-    result = analyze(tables, t.sidecar, peaks_file, ncu, ncu_phase, **(work_model or {}))
-    result["summary"]["notices"][:0] = tables["meta"].get("notices", [])   # dropped invalid events first
-    _add_communication(trace, tables, result)
-    return tables, result
-
-
-def _add_communication(trace: str, tables: dict, result: dict) -> None:
-    """summary.json's `communication` for a trace with communication kernels (analysis/communication.py)."""
-    k = tables["kernels"]
-    if k.empty or not (k["kernel_class"] == "communication").any():
-        return
-    from analysis.communication import collectives, communication_summary, step_times
-    from tracer.parse.comms import trace_comms
-    tables["comms"] = trace_comms(trace, tables)
-    result["summary"]["communication"] = communication_summary(collectives(tables), step_times(tables),
-                                                               pd.DataFrame())
+    """(tables, result) of one trace file: Chrome/Kineto, nsys, or an ncu report read as one step."""
+    from tracer.api import analysis_of, load
+    return analysis_of(load(trace), peaks_file, ncu_file, ncu_phase, work_model)
 
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
@@ -60,10 +37,6 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
     tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
     written = write_outputs(result, tables, out, Path(trace).name)
-    if result["summary"].get("communication"):
-        from analysis.communication import markdown
-        with open(out / "report.md", "a") as f:
-            f.write("\n" + markdown(result["summary"]["communication"]))
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:

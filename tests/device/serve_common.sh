@@ -1,6 +1,9 @@
 # Shared by the serve calls: one load shape for every server, a readiness wait.
 S=traces/gpu/serve; mkdir -p $S
-LOAD="--requests 32 --prompt 128 --output 64 --seed 0 --slo-ttft-ms 200 --slo-tpot-ms 50"
+LOAD="--requests 32 --prompt 128 --output 64 --seed 0 --slo-ttft-ms 200 --slo-tpot-ms 50 --warmup-requests 16"
+# HF's attention backend: torch's auto chose cuDNN on the H200, which plans every new (batch, KV length) once
+# (tests/data/h200_serve_gpt2/README.md); flash has no plans to build. HF_SDPA=auto records what HF does by default.
+HF_ARGS="--sdpa-backend ${HF_SDPA:-flash}"
 RATES=${RATES:-1,2,4,8,16,32,64}
 WINDOW_RATE=${WINDOW_RATE:-16}
 # wait_up URL SECONDS PID: 0 once URL/health answers; 1 at once if the server process PID has exited (seen
@@ -20,12 +23,13 @@ PY
 # second server start (the window opens at the first running request), analysed.
 serve_sweep() {
   local b=$1 port=$2 label=$3 window_s=$4 plot=${5:+--plot $5}
-  $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $port > $S/${b}_server.log 2>&1 &
+  local extra=$([ $b = hf ] && echo $HF_ARGS)
+  $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $port $extra > $S/${b}_server.log 2>&1 &
   local pid=$!
   wait_up http://127.0.0.1:$port 300 $pid || { tail -3 $S/${b}_server.log; return 1; }
   step timeout 200 $T load --url http://127.0.0.1:$port --rates $RATES $LOAD --label "$label" --out $S/$b $plot
   kill -TERM $pid; wait $pid; tail -2 $S/${b}_server.log; snapshot serve_$b
-  $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $((port+1)) --profile $window_s --profile-out $S/${b}_window.json.gz > $S/${b}_profiled_server.log 2>&1 &
+  $T serve --backend $b --model gpt2 --device cuda --dtype bfloat16 --port $((port+1)) $extra --profile $window_s --profile-out $S/${b}_window.json.gz > $S/${b}_profiled_server.log 2>&1 &
   pid=$!
   wait_up http://127.0.0.1:$((port+1)) 300 $pid && step timeout 60 $T load --url http://127.0.0.1:$((port+1)) --rate $WINDOW_RATE $LOAD --out $S/${b}_profiled_load
   for i in $(seq 60); do [ -f $S/${b}_window.json.gz ] && break; sleep 1; done
