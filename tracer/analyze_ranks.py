@@ -21,7 +21,7 @@ def rank_job(path: str, position: int, tmp_root: str, peaks_file=None, work_mode
     from tracer.parse import load_tables
     from tracer.parse.comms import trace_comms
     from tracer.parse.ranks import rank_of, with_rank, write_partition
-    from tracer.record.sidecar import read_sidecar
+    from tracer.io.sidecar import read_sidecar
 
     p = Path(path)
     tables = load_tables(p)
@@ -84,7 +84,7 @@ def analyze_ranks(inputs: list[str], out_dir: str | None, as_json: bool, peaks_f
 
     from analysis.communication import communication_summary, markdown, stragglers
     from tracer.parse.ranks import check_unique, expand_inputs
-    from tracer.record.sidecar import write_atomic
+    from tracer.io.atomic import write_atomic
 
     paths = expand_inputs(inputs)
     out = Path(out_dir) if out_dir else (Path(inputs[0]) if Path(inputs[0]).is_dir() else paths[0].parent) \

@@ -243,7 +243,7 @@ def _label(trace: Trace) -> str:
         return f"{side['backend']}{eager}:{side.get('workload', {}).get('name', '')}"
     if trace.path is None:
         return "trace"
-    from tracer.record.sidecar import trace_stem
+    from tracer.io.sidecar import trace_stem
     return trace_stem(trace.path).name
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from tracer.errors import TracerError
 from tracer.io.sidecar import sidecar_path, trace_stem
 from tracer.record.progress import progress
-from tracer.record.tools import child_record_command, find_tool, run_tool
+from tracer.record.tools import child_record_command
+from tracer.tools import find_tool, run_tool
 
 TIME_AND_BYTES = ["gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum",
                   "lts__t_bytes.sum", "sm__throughput.avg.pct_of_peak_sustained_elapsed",

@@ -1,10 +1,9 @@
-"""The child `tracer record` run that nsys and ncu profile; finding and running the tools is tracer.tools."""
+"""The child `tracer record` run that nsys and ncu profile (finding and running the tools is tracer.tools)."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from tracer.tools import INSTALL, find_tool, run_tool  # noqa: F401  (moved to tracer.tools; names kept here)
 
 
 def child_record_command(req, out: Path) -> list[str]:
