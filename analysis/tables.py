@@ -223,6 +223,39 @@ def memory_table(runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def top_operations_table(runs, n: int = 5) -> pd.DataFrame:
+    """Per phase and run, the model operations (analysis.layer_map `model_op`: qkv_proj, attention, lm_head, ...)
+    taking the most kernel time: ms per step, share of the phase's kernel time, % of roof (the time-weighted mean
+    of its modeled kernels' roof_pct: the share of the roof-bound time it would take at its roofs) and the bound
+    holding most of its time. Empty where no run maps kernels to operations (no model known)."""
+    rows = []
+    order = {p: i for i, p in enumerate(PHASE_ORDER)}
+    for j, (name, r) in enumerate(runs):
+        k = r.get("kernels")
+        if k is None or k.empty or "model_op" not in k or not (k["model_op"].astype(str) != "").any():
+            continue
+        k = k[k["model_op"].astype(str) != ""]
+        for phase, g in k.groupby(k["phase"].astype(str), sort=False):
+            steps = steps_of(r, phase) or 1
+            phase_us = r["kernels"].loc[r["kernels"]["phase"].astype(str) == phase, "dur_us"].sum()
+            per_op = g.groupby(g["model_op"].astype(str))
+            top = per_op["dur_us"].sum().sort_values(ascending=False).head(n)
+            for op, us in top.items():
+                ops = per_op.get_group(op)
+                modeled = ops[ops["roof_pct"].notna()] if "roof_pct" in ops else ops.iloc[:0]
+                roof = (modeled["roof_pct"] * modeled["dur_us"]).sum() / modeled["dur_us"].sum() \
+                    if len(modeled) else None
+                bound = ops.groupby(ops["bound"].astype(str))["dur_us"].sum().idxmax() if "bound" in ops else "-"
+                rows.append({"phase": phase, "run": name, "operation": op, "ms per step": ms(us / steps),
+                             "% of phase kernel time": sig3(100 * us / phase_us if phase_us else None),
+                             "% of roof": sig3(roof), "bound": bound, "_order": (order.get(phase, 9), j, -us)})
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    df = df.iloc[sorted(range(len(df)), key=lambda i: df["_order"].iloc[i])].drop(columns="_order")
+    return df if len(runs) > 1 else df.drop(columns="run")
+
+
 def top_table(result: dict) -> pd.DataFrame:
     t = result["top"]
     if t is None or t.empty:
@@ -254,6 +287,7 @@ def topic_tables(runs) -> list[tuple[str, pd.DataFrame]]:
            ("Wall time per step (ms): GPU busy per class + GPU idle = wall", wall_table(runs) if gpu else None),
            ("Host time per step (ms), by what the host thread was in", host_table(runs)),
            ("Kernel time per class", class_table(runs)),
+           ("Top model operations per phase", top_operations_table(runs)),
            ("GPU busy and bound shares (% of kernel time)", bound_table(runs)),
            ("Verdicts", verdict_table(runs)),
            ("Memory", memory_table(runs))]

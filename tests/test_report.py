@@ -19,7 +19,7 @@ VLLM = DATA / "h100_vllm_gpt2_decode_b16_graphs.json.gz"
 TRACE_FIXTURES = sorted(DATA.glob("h100_*.json.gz")) + sorted(DATA.glob("h100_*_nsys.sqlite.gz"))
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 TEXT_COLUMNS = {"phase", "component", "host time in", "figure", "class", "run", "memory", "kernel", "bound",
-                "verdict", "verdict without the profiler"}
+                "verdict", "verdict without the profiler", "operation"}
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +228,21 @@ def test_roofline_points_fall_back_to_l2_bytes(analysed, tmp_path):
     peaks = dict(analysed[HF][1]["peaks"], l2_gbps=9000.0)
     out = roofline_plot([("hf", k2, peaks)], tmp_path / "r.png", "r")
     assert out.stat().st_size > 10_000
+
+
+def test_top_operations_of_hf_and_vllm_graphs(tmp_path):
+    """The comparison names the model operations taking the most kernel time per phase, for HF (ops with shapes)
+    and vLLM CUDA graphs (replays mapped by the architecture), each with its share and roof %; a phase's
+    operations sum to at most its kernel time."""
+    from analysis.tables import top_operations_table
+    from tracer.commands import analyze_one
+    runs = [(name, analyze_one(str(DATA / f))[1]) for name, f in
+            (("hf", "h100_hf_gpt2_decode_b16.json.gz"), ("vllm", "h100_vllm_gpt2_decode_b16_graphs.json.gz"))]
+    t = top_operations_table(runs)
+    decode = t[t["phase"] == "decode"]
+    assert set(decode["run"]) == {"hf", "vllm"}
+    for run, g in decode.groupby("run"):
+        assert "attention" in set(g["operation"]) and len(g) == 5
+        shares = g["% of phase kernel time"].astype(float)
+        assert shares.is_monotonic_decreasing and shares.sum() <= 100
+        assert (g["% of roof"].astype(float).between(0, 100)).all()
