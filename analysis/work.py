@@ -63,6 +63,11 @@ def op_work(op_name: str, shapes_json: str, dtypes_json: str, elem_bytes_hint: i
     except orjson.JSONDecodeError:
         return None
     base = op_name.split("::")[-1]
+    if base.startswith("triton_"):
+        # Inductor's fused kernels list their buffers without saying which are read and which written, and their
+        # names only hint at the fused ops (`..._embedding_rms_norm_0` gathers rows of a table it lists whole);
+        # the architecture model (analysis.architecture_work) gives their work from the operation they belong to
+        return None
     if base == "cat" and dtypes[:1] == ["TensorList"] and elem_bytes_hint and isinstance(shapes[0], list):
         n = sum(_numel(s) for s in shapes[0] if isinstance(s, list) and s and all(isinstance(x, int) for x in s))
         return 0, 2 * n * elem_bytes_hint, n * elem_bytes_hint  # read every input, write the output
