@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 _TILE = re.compile(r"CollectiveMainloopFwdSm90<\d+, cute::tuple<cute::C<\d+>, cute::C<\d+>, cute::C<\d+>>, "
                    r"cute::tuple<cute::C<(\d+)>, cute::C<(\d+)>, cute::C<(\d+)>>, (?:\d+, )?[\w:]+, \w+, "
                    r"arch::Sm90, ((?:[01], )+[01])")
@@ -60,7 +62,6 @@ def fa3_executed_flops(name: str, seq_shapes, heads: int, kv_heads: int, head_di
 def executed_attention_flops(names, classes, keys, steps, heads: int, kv_heads: int, head_dim: int):
     """Per kernel: the FLOPs FA3 executes (NaN for other kernels or steps of unknown composition), from each
     step's (new tokens, keys) per sequence (analysis.step_tokens `seq_shapes`)."""
-    import numpy as np
     out = np.full(len(names), np.nan)
     shapes = steps["seq_shapes"].to_dict() if steps is not None and "seq_shapes" in steps else {}
     memo: dict = {}
