@@ -154,13 +154,12 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
     if op == "input_prep" and _BOOKKEEPING.search(name):
         return 0.0, _bookkeeping_bytes(step), _bookkeeping_bytes(step) / 2
     if op == "sampler":
+        blocks = seqs * math.ceil(s.vocab / GUMBEL_BLOCK)   # of vLLM's Gumbel-max kernel: a max and argmax each
         if _GUMBEL.search(name):
             # vLLM's Gumbel-max sampler: logits in the model's dtype (ncu on the H200: 4.1 MB for 16 x 128,256
             # bf16 logits), one max and argmax per 1,024-wide vocabulary block out
-            blocks = seqs * math.ceil(s.vocab / GUMBEL_BLOCK)
             return seqs * s.vocab, seqs * s.vocab * e + blocks * 12 + 8 * seqs, blocks * 12
         if after_gumbel and _ARGMAX.search(name):   # reduces the Gumbel kernel's per-block maxima
-            blocks = seqs * math.ceil(s.vocab / GUMBEL_BLOCK)
             return blocks, blocks * 12 + 8 * seqs, 8 * seqs
         if _READS_LOGITS.search(name):
             logit_bytes = _elem_bytes_in_name(name) or PARTIAL_BYTES   # vLLM samples from fp32 logits
@@ -236,7 +235,7 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
                        .drop_duplicates(["key", "layer"]).index.to_numpy()] = True
     rows = {key: row for key, row in steps.iterrows()}
     # steps whose sampler is vLLM's Gumbel-max kernel: their argmax reduces its per-block maxima, not the logits
-    gumbel_steps = set(keys[(ops == "sampler") & np.array([bool(_GUMBEL.search(x)) for x in names])].tolist())
+    gumbel_steps = {keys[i] for i in np.flatnonzero(ops == "sampler") if _GUMBEL.search(names[i])}
     cache: dict = {}
     for i in np.flatnonzero(only & (ops != "") & ~np.isnan(keys)):
         step = rows.get(int(keys[i]))

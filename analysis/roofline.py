@@ -64,6 +64,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
         written[main[modeled]] = per_main[modeled, 2]
         source[main[modeled]] = "analytic"
     ops, layer = np.full(n, "", dtype=object), np.full(n, -1, dtype=np.int64)
+    executed = np.full(n, np.nan)
     if architecture is not None and n:
         shape, steps = architecture
         keys = step_keys(k)
@@ -73,8 +74,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
         filled = unmodeled & ~np.isnan(a[:, 0])
         flops[filled], dram[filled], written[filled] = a[filled, 0], a[filled, 1], a[filled, 2]
         source[filled] = "architecture"
-    executed = np.full(n, np.nan)
-    if architecture is not None and n:   # tile padding of FA3, beside the useful FLOPs
+        # tile padding of FA3, beside the useful FLOPs
         executed = executed_attention_flops(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
                                             keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
     k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()

@@ -234,10 +234,11 @@ def top_operations_table(runs, n: int = 5) -> pd.DataFrame:
         k = r.get("kernels")
         if k is None or k.empty or "model_op" not in k or not (k["model_op"].astype(str) != "").any():
             continue
+        phase_total_us = k.groupby(k["phase"].astype(str))["dur_us"].sum()
         k = k[k["model_op"].astype(str) != ""]
         for phase, g in k.groupby(k["phase"].astype(str), sort=False):
             steps = steps_of(r, phase) or 1
-            phase_us = r["kernels"].loc[r["kernels"]["phase"].astype(str) == phase, "dur_us"].sum()
+            phase_us = phase_total_us[phase]
             per_op = g.groupby(g["model_op"].astype(str))
             top = per_op["dur_us"].sum().sort_values(ascending=False).head(n)
             for op, us in top.items():
@@ -248,11 +249,12 @@ def top_operations_table(runs, n: int = 5) -> pd.DataFrame:
                 bound = ops.groupby(ops["bound"].astype(str))["dur_us"].sum().idxmax() if "bound" in ops else "-"
                 rows.append({"phase": phase, "run": name, "operation": op, "ms per step": ms(us / steps),
                              "% of phase kernel time": sig3(100 * us / phase_us if phase_us else None),
-                             "% of roof": sig3(roof), "bound": bound, "_order": (order.get(phase, 9), j, -us)})
+                             "% of roof": sig3(roof), "bound": bound,
+                             "_phase": order.get(phase, 9), "_run": j, "_us": us})
     if not rows:
         return pd.DataFrame()
-    df = pd.DataFrame(rows)
-    df = df.iloc[sorted(range(len(df)), key=lambda i: df["_order"].iloc[i])].drop(columns="_order")
+    df = pd.DataFrame(rows).sort_values(["_phase", "_run", "_us"], ascending=[True, True, False], kind="stable")
+    df = df.drop(columns=["_phase", "_run", "_us"]).reset_index(drop=True)
     return df if len(runs) > 1 else df.drop(columns="run")
 
 
