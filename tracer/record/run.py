@@ -185,14 +185,8 @@ def _measured_context(req: RecordRequest, vllm: bool = False):
 def _move_trace(src: Path, out: Path, sampler) -> Path:
     """vLLM's profiler trace, laid out for Perfetto like ours (phase track of its steps, overlap lanes, NVML
     counters placed by the Unix clock: the engine core is another process)."""
-    import gzip
-
-    import orjson
-
-    from tracer.record.torch_profiler import write_trace
-    raw = src.read_bytes()
-    write_trace(orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw), out, sampler.samples, (),
-                sampler.unix_offset_ns)
+    from tracer.record.torch_profiler import read_trace, write_trace
+    write_trace(read_trace(src), out, sampler.samples, (), sampler.unix_offset_ns)
     src.unlink()
     return out
 

@@ -45,6 +45,12 @@ def profiler_events(prof, scratch_dir: Path) -> dict:
         os.unlink(raw)
 
 
+def read_trace(path: Path) -> dict:
+    """A Chrome trace another process wrote (vLLM's engine), decoded; gzip or not, told by its first bytes."""
+    raw = Path(path).read_bytes()
+    return orjson.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+
+
 def write_trace(trace: dict, out_path: Path, nvml_samples=(), phase_clock=(), unix_offset_ns=None) -> Path:
     """A decoded Chrome trace, laid out for Perfetto, written to `out_path` (gzip when it ends in .gz)."""
     trace["traceEvents"] = perfetto_ready(trace.get("traceEvents", []), nvml_samples, phase_clock,

@@ -10,15 +10,12 @@ request, so per-request spans exist only in the HF server's window (tracer/serve
 """
 from __future__ import annotations
 
-import gzip
 import json
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
-
-import orjson
 
 from tracer.schema import VLLM_STEP
 
@@ -84,9 +81,8 @@ def wait_for_trace(trace_dir: Path, since: float, timeout_s: float) -> Path | No
 
 
 def write_window(raw: Path, out_path: Path) -> Path:
-    from tracer.record.torch_profiler import write_trace
-    data = raw.read_bytes()
-    trace = orjson.loads(gzip.decompress(data) if raw.name.endswith(".gz") else data)
+    from tracer.record.torch_profiler import read_trace, write_trace
+    trace = read_trace(raw)
     trace["traceEvents"] = trace.get("traceEvents", []) + step_counters(trace.get("traceEvents", []))
     return write_trace(trace, out_path)
 
