@@ -239,8 +239,16 @@ def _kv_block_facts(engine, config, workload: Workload, peak_usage: float | None
     return facts
 
 
+def engine_profiler_traces(profile_dir: str | Path, since: float = 0.0) -> list[Path]:
+    """The torch.profiler traces vLLM's engine wrote into `profile_dir` (modified at `since` or later), oldest
+    first. The API server's own CPU-only trace (`<host>_<pid>.async_llm.*`) is never one of them."""
+    traces = [p for p in Path(profile_dir).rglob("*.pt.trace.json*")
+              if ".async_llm." not in p.name and p.stat().st_mtime >= since]
+    return sorted(traces, key=lambda p: p.stat().st_mtime)
+
+
 def newest_profiler_trace(profile_dir: str | Path) -> Path:
-    traces = sorted(Path(profile_dir).rglob("*.pt.trace.json*"), key=lambda p: p.stat().st_mtime)
+    traces = engine_profiler_traces(profile_dir)
     if not traces:
         raise TracerError(f"vLLM's profiler wrote no trace into {profile_dir}")
     return traces[-1]

@@ -60,18 +60,14 @@ def step_counters(events: list) -> list:
     return out
 
 
-def newest_trace(trace_dir: Path, since: float) -> Path | None:
-    found = [p for p in trace_dir.glob("*.pt.trace.json*")
-             if p.stat().st_mtime >= since and ".async_llm." not in p.name]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
 def wait_for_trace(trace_dir: Path, since: float, timeout_s: float) -> Path | None:
     """The engine's trace file once written and no longer growing (the engine writes it after /stop_profile)."""
+    from workloads.vllm_engine import engine_profiler_traces
     deadline, last = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
-        p = newest_trace(trace_dir, since)
-        if p is not None:
+        found = engine_profiler_traces(trace_dir, since)
+        if found:
+            p = found[-1]
             size = p.stat().st_size
             if last == (p, size) and size > 0:
                 return p
