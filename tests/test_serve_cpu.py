@@ -230,3 +230,26 @@ def test_hf_closed_loop_concurrency(hf_server, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())["summary"]
     assert summary["completed"] == summary["sent"] == 6 and summary["output_tokens"] == 24
+
+
+def test_hf_rate_sweep_holds_each_rate_and_plots(hf_server, tmp_path):
+    """--rates with --min-duration-s: each rate sends max(--requests, rate x seconds) requests; the sweep table
+    has one row per rate with what the client really offered (achieved rate, send lag), and the plot is drawn."""
+    out = tmp_path / "sweep"
+    proc = run_cli("load", "--url", hf_server, "--rates", "4,32", "--requests", "3", "--min-duration-s", "0.25",
+                   "--prompt", "8", "--output", "4", "--slo-ttft-ms", "60000", "--slo-tpot-ms", "60000",
+                   "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sweep = pd.read_parquet(out / "sweep.parquet").sort_values("offered_rate_per_s")
+    assert sweep.offered_rate_per_s.tolist() == [4, 32]
+    assert sweep.sent.tolist() == [3, 8]   # max(3, ceil(4 x 0.25)) and max(3, ceil(32 x 0.25))
+    assert (sweep.completed + sweep.errors + sweep.timeouts == sweep.sent).all()
+    assert (sweep.achieved_rate_per_s > 0).all() and (sweep.send_lag_ms_p99 >= 0).all()
+    rows = pd.read_parquet(out / "rate_32" / "requests.parquet")
+    assert len(rows) == 8 and rows.send_lag_ms.notna().all()
+    assert (out / "load.png").stat().st_size > 10_000
+    from analysis.load_plots import sustainable_rate
+    assert sustainable_rate(sweep, 60000, 60000) == 32
+    line = assert_one_line_error(run_cli("load", "--url", hf_server, "--concurrency", "2", "--min-duration-s", "1",
+                                         "--out", tmp_path / "bad"))
+    assert "--min-duration-s" in line

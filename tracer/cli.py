@@ -369,6 +369,8 @@ def serve(**kw):
 @click.option("--rates", help="sweep open-loop rates, e.g. 1,2,4,8 (one run each)")
 @click.option("--concurrency", type=int, help="closed loop: clients that each wait for their last answer")
 @click.option("--requests", default=100, show_default=True, type=int)
+@click.option("--min-duration-s", type=float,
+              help="open loop: send at least rate x this many requests, so a high rate is held long enough to queue")
 @click.option("--prompt", default=128, show_default=True, type=int, help="prompt tokens per request")
 @click.option("--output", default=64, show_default=True, type=int, help="output tokens per request")
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -122,6 +123,10 @@ async def run_load(plan: LoadPlan, progress=None) -> tuple[list[dict], float]:
             await asyncio.gather(*tasks)
         duration = time.perf_counter() - t0
     rows.sort(key=lambda r: r["request"])
+    scheduled = arrival_offsets_s(plan) if not plan.concurrency else None
     for r in rows:
         r["sent_s"] -= t0
+        # how late the client sent it: a client whose event loop is busy with other streams offers less load than
+        # asked and its latencies include its own delay (nan in closed loop, where nothing is scheduled)
+        r["send_lag_ms"] = (r["sent_s"] - scheduled[r["request"]]) * 1e3 if scheduled is not None else math.nan
     return rows, duration

@@ -4,6 +4,8 @@
 - TPOT: (e2e - ttft) / (output_tokens - 1), per request (undefined for one output token).
 - ITL: gaps between successive streamed chunks (a chunk may carry several tokens).
 - Goodput: completed requests per second that meet every SLO given (TTFT and/or TPOT).
+- Send lag: how late the client sent each request against its Poisson schedule; with the achieved rate it shows
+  when the client, not the server, limits a run.
 """
 from __future__ import annotations
 
@@ -28,6 +30,12 @@ def request_row(index: int, sent_s: float, prompt_tokens: int, chunk_s: list[flo
             "e2e_ms": e2e_ms, "itl_ms": itl_ms}
 
 
+def achieved_rate_per_s(sent_s: pd.Series) -> float:
+    """Arrivals per second the client really made: gaps between the first and last send (nan under two requests)."""
+    span = sent_s.max() - sent_s.min() if len(sent_s) > 1 else 0.0
+    return (len(sent_s) - 1) / span if span > 0 else math.nan
+
+
 def run_summary(requests: pd.DataFrame, duration_s: float, slo_ttft_ms: float | None = None,
                 slo_tpot_ms: float | None = None) -> dict:
     ok = requests[requests.status == "ok"]
@@ -43,8 +51,11 @@ def run_summary(requests: pd.DataFrame, duration_s: float, slo_ttft_ms: float | 
            "output_tokens": int(ok.output_tokens.sum()), "prompt_tokens": int(ok.prompt_tokens.sum()),
            "output_tokens_per_s": ok.output_tokens.sum() / duration_s if duration_s > 0 else math.nan,
            "slo_ttft_ms": slo_ttft_ms, "slo_tpot_ms": slo_tpot_ms,
-           "goodput_requests_per_s": len(good) / duration_s if duration_s > 0 else math.nan}
-    for name, values in (("ttft_ms", ok.ttft_ms), ("tpot_ms", ok.tpot_ms), ("e2e_ms", ok.e2e_ms), ("itl_ms", itl)):
+           "goodput_requests_per_s": len(good) / duration_s if duration_s > 0 else math.nan,
+           "achieved_rate_per_s": achieved_rate_per_s(requests.sent_s)}
+    lag = requests.send_lag_ms if "send_lag_ms" in requests else []
+    for name, values in (("ttft_ms", ok.ttft_ms), ("tpot_ms", ok.tpot_ms), ("e2e_ms", ok.e2e_ms), ("itl_ms", itl),
+                         ("send_lag_ms", lag)):
         values = np.asarray(values, dtype=float)
         values = values[~np.isnan(values)]
         out[f"{name}_mean"] = float(values.mean()) if len(values) else math.nan

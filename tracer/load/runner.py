@@ -14,9 +14,9 @@ from tracer.load.client import LoadPlan, run_load
 from tracer.load.metrics import run_summary
 from tracer.load.results import write_run, write_table
 
-SHOWN = ("offered_rate_per_s", "completed", "errors", "timeouts", "request_throughput_per_s", "output_tokens_per_s",
+SHOWN = ("offered_rate_per_s", "achieved_rate_per_s", "completed", "errors", "timeouts", "request_throughput_per_s", "output_tokens_per_s",
          "goodput_requests_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p99",
-         "e2e_ms_p99")
+         "e2e_ms_p99", "send_lag_ms_p99")
 
 
 def parse_rates(text: str) -> list[float]:
@@ -63,6 +63,14 @@ def warm_up(plan: LoadPlan, requests: int) -> None:
     print(f"tracer load: warm-up, {requests} requests ({len(failed)} failed), not counted", file=sys.stderr)
 
 
+def requests_at(rate: float, requests: int, min_duration_s: float | None) -> int:
+    """Requests sent at one open-loop rate: a fixed count drains as one burst at a high rate, before any queue
+    builds; --min-duration-s holds every rate for as long (vLLM's `bench serve` sends a fixed count only)."""
+    if not min_duration_s or math.isinf(rate):
+        return requests
+    return max(requests, math.ceil(rate * min_duration_s))
+
+
 def load_command(**kw) -> None:
     if not kw["url"]:
         raise TracerError("--url is required (e.g. http://127.0.0.1:8000)")
@@ -78,6 +86,9 @@ def load_command(**kw) -> None:
         raise TracerError("--concurrency must be at least 1")
     if kw["rate"] is not None and not kw["rate"] > 0:
         raise TracerError("--rate must be above 0")
+    min_duration_s = kw.get("min_duration_s")
+    if min_duration_s is not None and (kw["concurrency"] is not None or not min_duration_s > 0):
+        raise TracerError("--min-duration-s takes a number above 0, with --rate or --rates")
     missing = [p for p in kw["plot_with"] if not (Path(p) / "sweep.parquet").exists()]
     if missing:
         raise TracerError(f"--plot {missing[0]}: no sweep.parquet there (run tracer load --rates first)")
@@ -92,12 +103,15 @@ def load_command(**kw) -> None:
         warm_up(plan, kw["warmup_requests"])
     try:
         if rates is None:
+            if plan.rate is not None:
+                plan = replace(plan, requests=requests_at(plan.rate, plan.requests, min_duration_s))
             summaries = [one_run(plan, out, kw["slo_ttft_ms"], kw["slo_tpot_ms"], label)]
         else:
             summaries = []
             for rate in rates:
-                summaries.append(one_run(replace(plan, rate=rate), out / f"rate_{rate:g}", kw["slo_ttft_ms"],
-                                         kw["slo_tpot_ms"], label))
+                summaries.append(one_run(replace(plan, rate=rate, requests=requests_at(rate, plan.requests,
+                                                                                        min_duration_s)),
+                                         out / f"rate_{rate:g}", kw["slo_ttft_ms"], kw["slo_tpot_ms"], label))
     except KeyboardInterrupt:
         print(f"tracer: interrupted; finished runs kept in {out}", file=sys.stderr)
         sys.exit(130)
