@@ -31,11 +31,14 @@ def step_keys(kernels: pd.DataFrame) -> np.ndarray:
 
 
 def _row(q_lens: list[float], ctx_after: list[float], block_tokens: int | None) -> dict:
+    """A context of NaN (a sequence whose prefill came before the trace began, as in a server's profiled window)
+    makes the step's attention figures NaN: its attention kernels stay unmodeled rather than guessed."""
     pairs = sum(q * (c - q) + q * (q + 1) / 2 for q, c in zip(q_lens, ctx_after))
-    rounded = [math.ceil(c / block_tokens) * block_tokens if block_tokens else c for c in ctx_after]
+    rounded = [math.ceil(c / block_tokens) * block_tokens if block_tokens and not math.isnan(c) else c
+               for c in ctx_after]
     return {"tokens": float(sum(q_lens)), "seqs": float(len(q_lens)), "attn_pairs": float(pairs),
             "kv_read_tokens": float(sum(rounded)), "kv_tokens_after": float(sum(ctx_after)),
-            "max_context": float(max(ctx_after)) if ctx_after else 0.0,
+            "max_context": float(np.max(ctx_after)) if ctx_after else 0.0,   # NaN when any is unknown
             "seq_shapes": list(zip(q_lens, ctx_after))}   # (new tokens, keys after) per sequence
 
 

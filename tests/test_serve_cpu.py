@@ -177,6 +177,8 @@ def test_vllm_cpu_server_poisson_load_and_profiled_window(tmp_path):
     tokens = [e["args"] for e in events if e.get("name") == "step tokens"]
     assert 1 <= max(sizes) <= 12   # the Poisson run's 12 requests at most
     assert max(t["decode"] for t in tokens) >= 1
+    side = json.loads((tmp_path / "vllm_window.meta.json").read_text())   # analyze models from it
+    assert side["backend"] == "vllm" and side["model"]["name"] == "gpt2" and side["model"]["config"]["n_layer"] == 2
     a = run_cli("analyze", trace, "--out", tmp_path / "an")
     assert a.returncode == 0, a.stderr[-2000:]
     ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
@@ -214,6 +216,36 @@ def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     assert {"prefill", "decode"} <= set(ops["phase"].astype(str))
     sdpa = set(ops.loc[ops["name"].astype(str).str.startswith("aten::_scaled_dot_product"), "name"].astype(str))
     assert sdpa and all("math" in n for n in sdpa), sdpa   # --sdpa-backend math held in the batcher's thread
+    side = json.loads((tmp_path / "serve.meta.json").read_text())
+    assert side["backend"] == "hf" and side["serve"]["sdpa_backend"] == "math" and side["model"]["dtype"] == "float32"
+
+
+def window_requests(trace) -> int:
+    import gzip
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    return sum(e.get("cat") == "tracer_request" and e["name"] == "queue" for e in events)   # one per request
+
+
+def test_hf_window_longer_than_the_load_closes_when_idle_or_at_exit(tmp_path):
+    """A window that outlasts its load is still written: once due, by the idle batcher (the server runs on), and
+    at Ctrl-C when it is not yet due. On the H200 a 10 s window over a 7 s load was never written, and the server
+    crashed at exit with the profiler open."""
+    for seconds, stop_first in (("1", False), ("600", True)):
+        trace = tmp_path / f"w{seconds}.json.gz"
+        proc, url = start_server("--backend", "hf", "--profile", seconds, "--profile-out", str(trace),
+                                 "--sdpa-backend", "math")
+        try:
+            load = run_cli("load", "--url", url, "--rate", "inf", "--requests", "2", "--prompt", "8", "--output", "2",
+                           "--out", tmp_path / f"load{seconds}", timeout=300)
+            assert load.returncode == 0, load.stderr[-2000:]
+            if not stop_first:
+                deadline = time.monotonic() + 30
+                while not trace.exists() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert trace.exists() and proc.poll() is None   # written by the idle server, which runs on
+        finally:
+            assert stop_server(proc) in (0, 130, -signal.SIGINT)
+        assert trace.exists() and window_requests(trace) == 2
 
 
 def test_vllm_server_that_fails_to_start_says_why_in_one_line():

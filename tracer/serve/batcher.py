@@ -38,6 +38,9 @@ class BatcherConfig:
     max_queue: int = 256
 
 
+IDLE_CHECK_S = 0.5   # how often an idle batcher asks whether a profiled window is due to close
+
+
 class Batcher:
     """Owns the waiting queue and the one task that forms and runs batches."""
 
@@ -48,6 +51,8 @@ class Batcher:
         self.running = 0
         # one worker thread: the model is not shared between batches, and a profiler started there sees every batch
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="tracer-batch")
+        # a profiled window (tracer/serve/profile_window.py) that must close in that thread when no batch comes
+        self._close_window = getattr(step_fn, "close_window", None)
 
     @property
     def waiting(self) -> int:
@@ -58,10 +63,26 @@ class Batcher:
             raise QueueFull(f"{self._waiting.qsize()} requests waiting (limit {self.cfg.max_queue})")
         self._waiting.put_nowait(req)
 
+    async def next_request(self, loop) -> Request:
+        """The next waiting request; while a profiled window is open, the idle worker closes it once it is due."""
+        while self._close_window is not None:
+            try:
+                return await asyncio.wait_for(self._waiting.get(), IDLE_CHECK_S)
+            except asyncio.TimeoutError:
+                if await loop.run_in_executor(self._worker, self._close_window):
+                    self._close_window = None
+        return await self._waiting.get()
+
+    async def shutdown(self) -> None:
+        """At server exit: a profiled window still open is closed and written, after any batch still running."""
+        if self._close_window is not None:
+            await asyncio.get_running_loop().run_in_executor(self._worker, self._close_window, True)
+            self._close_window = None
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._waiting.get()]
+            batch = [await self.next_request(loop)]
             deadline = loop.time() + self.cfg.max_wait_ms / 1e3
             while len(batch) < self.cfg.max_batch:
                 timeout = deadline - loop.time()

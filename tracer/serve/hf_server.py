@@ -31,6 +31,10 @@ class ServeOptions:
     profile_out: str | None = None
     sdpa_backend: str = "auto"          # attention backend of torch's SDPA (tracer/serve/batcher.py sdpa_context)
 
+    def resolved_dtype(self) -> str:
+        """The dtype both servers run: the one asked for, else bfloat16 on a GPU and float32 on the CPU."""
+        return self.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
+
 
 def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
     from workloads.models import context_tokens
@@ -41,8 +45,10 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
                                          sdpa_backend=opts.sdpa_backend)
     if opts.profile_s:
         from tracer.serve.profile_window import profiled
+        from tracer.serve.window_tracks import write_window_sidecar
         out = opts.profile_out or f"traces/serve_hf_{opts.model}_{opts.device.split(':')[0]}.json.gz"
-        generate = profiled(generate, opts.profile_s, out, opts.device)
+        generate = profiled(generate, opts.profile_s, out, opts.device,
+                            on_written=lambda path: write_window_sidecar(path, "hf", opts))
     batcher = Batcher(generate, BatcherConfig(opts.max_batch, opts.max_wait_ms, opts.max_queue))
     ids = itertools.count()
     limit = context_tokens(config)
@@ -98,6 +104,7 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
 
     async def stop_batcher(app: web.Application) -> None:
         app["batcher_task"].cancel()
+        await batcher.shutdown()
 
     app = web.Application(client_max_size=8 * 2**20)
     app.router.add_post("/v1/completions", completions)
@@ -131,9 +138,7 @@ def serve_hf(opts: ServeOptions) -> None:
             s.bind((opts.host, opts.port))
         except OSError as e:
             raise TracerError(f"cannot listen on {opts.host}:{opts.port}: {e.strerror}") from None
-    dtype = getattr(torch, opts.dtype) if opts.dtype else (torch.bfloat16 if opts.device.startswith("cuda")
-                                                           else torch.float32)
-    lm, config = build_model(opts.model, opts.layers, dtype, opts.device)
+    lm, config = build_model(opts.model, opts.layers, getattr(torch, opts.resolved_dtype()), opts.device)
     warm_up(lm, opts)
     print(f"tracer serve: hf {opts.model} on {opts.device} at http://{opts.host}:{opts.port}/v1/completions "
           f"(max batch {opts.max_batch}, max wait {opts.max_wait_ms} ms, queue {opts.max_queue})", flush=True)

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from tracer.serve.window_tracks import batch_size_counter
+
 REQUEST_TID_BASE = 3_000_000_000 // 2   # request tracks stay integers below Perfetto's uint32 tids, off kernel tids
 
 
@@ -33,16 +35,34 @@ def request_events(requests: list, batches: list, offset_us: float, pid) -> list
                 out.append({"ph": "X", "cat": "tracer_request", "name": name, "pid": pid, "tid": tid, "ts": us(a),
                             "dur": round((b - a) / 1e3, 3), "args": {"output_tokens": len(r.output_ids)}})
     for start_ns, end_ns, size in batches:
-        out.append({"ph": "C", "name": "running batch size", "pid": pid, "ts": us(start_ns), "args": {"requests": size}})
-        out.append({"ph": "C", "name": "running batch size", "pid": pid, "ts": us(end_ns), "args": {"requests": 0}})
+        out += batch_size_counter(pid, us(start_ns), us(end_ns), size)
     return out
 
 
-def profiled(generate, seconds: float, out_path: str | Path, device: str):
-    """`generate` wrapped so the batches of the first `seconds` (from the first batch) run under torch.profiler;
-    the trace is written when the first batch ending past the window is done."""
+def profiled(generate, seconds: float, out_path: str | Path, device: str, on_written=None):
+    """`generate` wrapped so the batches of the first `seconds` (from the first batch) run under torch.profiler.
+    The window closes after the first batch that ends past `seconds`, or at `run.close_window()` once `seconds`
+    have passed with no batch (the batcher calls it when idle), or at `close_window(force=True)` when the server
+    stops. Always in the batcher's worker thread, where it started: Kineto will not stop a profiler from another
+    thread, and a server stopped with its window open crashed at exit (H200, 2026-12-02). Then the trace is
+    written and `on_written(path)` called (the sidecar)."""
     from tracer.record.torch_profiler import torch_profile
     state = {"prof": None, "t0": None, "done": False, "requests": [], "batches": [], "clock": []}
+
+    def close_window(force: bool = False) -> bool:
+        """Whether the window is over (closed now or before); False while it is still to come or open."""
+        if state["done"]:
+            return True
+        if state["prof"] is None or not (force or time.perf_counter() - state["t0"] >= seconds):
+            return False
+        state["done"], generate.clock = True, None
+        state["prof"].stop()
+        path = write_window(state["prof"], Path(out_path), state)
+        if on_written:
+            on_written(path)
+        print(f"tracer serve: wrote the profiled window ({len(state['batches'])} batches, "
+              f"{len(state['requests'])} requests) to {path}", file=sys.stderr, flush=True)
+        return True
 
     def run(batch, emit):
         if state["done"]:
@@ -58,12 +78,9 @@ def profiled(generate, seconds: float, out_path: str | Path, device: str):
         finally:
             state["requests"] += batch
             state["batches"].append((start_ns, time.perf_counter_ns(), len(batch)))
-            if time.perf_counter() - state["t0"] >= seconds:
-                state["done"], generate.clock = True, None
-                state["prof"].stop()
-                path = write_window(state["prof"], Path(out_path), state)
-                print(f"tracer serve: wrote the profiled window ({len(state['batches'])} batches, "
-                      f"{len(state['requests'])} requests) to {path}", file=sys.stderr, flush=True)
+            close_window()
+
+    run.close_window = close_window
     return run
 
 

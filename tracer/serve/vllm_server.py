@@ -72,7 +72,7 @@ def start_vllm(opts, enable_prefix_caching: bool = False, enforce_eager: bool = 
     from workloads.models import context_tokens, model_config, saved_checkpoint
     from workloads.vllm_engine import import_vllm
     import_vllm()
-    dtype = opts.dtype or ("bfloat16" if opts.device.startswith("cuda") else "float32")
+    dtype = opts.resolved_dtype()
     model_dir = saved_checkpoint(opts.model, opts.layers, dtype)
     max_len = max_model_len or context_tokens(model_config(opts.model, opts.layers)) or 2048
     env = dict(os.environ)
@@ -108,8 +108,10 @@ def serve_vllm(opts, **kw) -> None:
     window = None
     if opts.profile_s:
         from tracer.serve.vllm_window import start_window_thread
+        from tracer.serve.window_tracks import write_window_sidecar
         out = opts.profile_out or f"traces/serve_vllm_{opts.model}_{opts.device.split(':')[0]}.json.gz"
-        window = start_window_thread(base_url, opts.profile_s, profiler_dir, out)
+        window = start_window_thread(base_url, opts.profile_s, profiler_dir, out,
+                                     on_written=lambda path: write_window_sidecar(path, "vllm", opts))
     try:
         proc.wait()
     finally:

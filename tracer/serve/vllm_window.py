@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from tracer.schema import VLLM_STEP
+from tracer.serve.window_tracks import batch_size_counter
 
 
 def profiler_config(trace_dir: str) -> str:
@@ -51,11 +52,10 @@ def step_counters(events: list) -> list:
         if not m:
             continue
         n_prefill, prefill_tok, n_decode, decode_tok = (int(g) for g in m.groups())
-        start, end = float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0))
-        for ts, size, ptok, dtok in ((start, n_prefill + n_decode, prefill_tok, decode_tok), (end, 0, 0, 0)):
-            out.append({"ph": "C", "name": "running batch size", "pid": e.get("pid", 0), "ts": ts,
-                        "args": {"requests": size}})
-            out.append({"ph": "C", "name": "step tokens", "pid": e.get("pid", 0), "ts": ts,
+        start, end, pid = float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0)), e.get("pid", 0)
+        out += batch_size_counter(pid, start, end, n_prefill + n_decode)
+        for ts, ptok, dtok in ((start, prefill_tok, decode_tok), (end, 0, 0)):
+            out.append({"ph": "C", "name": "step tokens", "pid": pid, "ts": ts,
                         "args": {"prefill": ptok, "decode": dtok}})
     return out
 
@@ -90,8 +90,9 @@ def _post(url: str) -> None:
 
 
 def profile_when_busy(base_url: str, seconds: float, trace_dir: str, out_path: str, stop: threading.Event,
-                      poll_s: float = 0.2) -> None:
-    """Wait for load, profile `seconds` of it, write the trace to `out_path`; one line on stderr either way."""
+                      on_written=None, poll_s: float = 0.2) -> None:
+    """Wait for load, profile `seconds` of it, write the trace to `out_path` (then `on_written(path)`: the
+    sidecar); one line on stderr either way."""
     try:
         while not stop.is_set():
             try:
@@ -112,15 +113,17 @@ def profile_when_busy(base_url: str, seconds: float, trace_dir: str, out_path: s
             print(f"tracer serve: vLLM wrote no trace into {trace_dir}", file=sys.stderr, flush=True)
             return
         path = write_window(raw, Path(out_path))
+        if on_written:
+            on_written(path)
         print(f"tracer serve: wrote the profiled window ({seconds:g} s under load) to {path}", file=sys.stderr,
               flush=True)
     except Exception as e:   # the server keeps serving; the window is reported lost in one line
         print(f"tracer serve: the profiled window failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
 
-def start_window_thread(base_url: str, seconds: float, trace_dir: str, out_path: str):
+def start_window_thread(base_url: str, seconds: float, trace_dir: str, out_path: str, on_written=None):
     stop = threading.Event()
-    t = threading.Thread(target=profile_when_busy, args=(base_url, seconds, trace_dir, out_path, stop),
+    t = threading.Thread(target=profile_when_busy, args=(base_url, seconds, trace_dir, out_path, stop, on_written),
                          name="tracer-vllm-profile-window", daemon=True)
     t.start()
     return t, stop
