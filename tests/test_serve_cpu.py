@@ -179,6 +179,7 @@ def test_vllm_cpu_server_poisson_load_and_profiled_window(tmp_path):
     assert max(t["decode"] for t in tokens) >= 1
     side = json.loads((tmp_path / "vllm_window.meta.json").read_text())   # analyze models from it
     assert side["backend"] == "vllm" and side["model"]["name"] == "gpt2" and side["model"]["config"]["n_layer"] == 2
+    assert side["serve"]["window_stall"]["stop_profile_s"] > 0
     a = run_cli("analyze", trace, "--out", tmp_path / "an")
     assert a.returncode == 0, a.stderr[-2000:]
     ops = pd.read_parquet(tmp_path / "an" / "ops.parquet")
@@ -187,10 +188,11 @@ def test_vllm_cpu_server_poisson_load_and_profiled_window(tmp_path):
 
 def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     """--profile: a torch.profiler window of the server under load, with request spans and the batch-size
-    counter, that `tracer analyze` reads with its kernels... ops attributed to prefill and decode."""
+    counter, that `tracer analyze` reads with its kernels... ops attributed to prefill and decode. --profile-delay
+    leaves the first batches out (a load's warm-up burst)."""
     trace = tmp_path / "serve.json.gz"
     proc, url = start_server("--backend", "hf", "--max-batch", "4", "--max-wait-ms", "20", "--profile", "0.5",
-                             "--profile-out", str(trace), "--sdpa-backend", "math")
+                             "--profile-delay", "0.4", "--profile-out", str(trace), "--sdpa-backend", "math")
     try:
         load = run_cli("load", "--url", url, "--rate", "8", "--requests", "12", "--prompt", "16", "--output", "8",
                        "--out", tmp_path / "load", timeout=600)
@@ -218,6 +220,9 @@ def test_hf_profiled_window_under_load_is_analysed(tmp_path):
     assert sdpa and all("math" in n for n in sdpa), sdpa   # --sdpa-backend math held in the batcher's thread
     side = json.loads((tmp_path / "serve.meta.json").read_text())
     assert side["backend"] == "hf" and side["serve"]["sdpa_backend"] == "math" and side["model"]["dtype"] == "float32"
+    assert side["serve"]["window_delay_s"] == 0.4 and 1 <= window_requests(trace) < 12   # the first batch left out
+    stall = side["serve"]["window_stall"]   # what closing the window cost the server, said beside the trace
+    assert stall["profiler_stop_s"] >= 0 and stall["trace_write_s"] > 0
 
 
 def window_requests(trace) -> int:

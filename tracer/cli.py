@@ -337,6 +337,8 @@ def sweep(**kw):
 @click.option("--profile", "profile_s", type=float, help="torch.profiler window of this many seconds under load "
               "(HF: from the first batch, with request spans; vLLM: its profiler endpoints, from the first running "
               "request), with the running batch size")
+@click.option("--profile-delay", "profile_delay_s", default=0.0, show_default=True, type=float,
+              help="open the window this many seconds after the first request runs (past a load's warm-up)")
 @click.option("--profile-out", help="trace path of the window (default traces/serve_<backend>_<model>_<device>.json.gz)")
 @click.option("--sdpa-backend", type=click.Choice(SDPA_BACKENDS), default="auto",
               show_default=True, help="HF: torch's attention backend (auto: torch's choice; on Hopper that can be "
@@ -351,9 +353,11 @@ def serve(**kw):
     opts = ServeOptions(model=kw["model"], layers=kw["layers"], device=device, dtype=kw["dtype"], host=kw["host"],
                         port=kw["port"], max_batch=kw["max_batch"] or 8, max_wait_ms=kw["max_wait_ms"],
                         max_queue=kw["max_queue"], profile_s=kw["profile_s"], profile_out=kw["profile_out"],
-                        sdpa_backend=kw["sdpa_backend"])
+                        profile_delay_s=kw["profile_delay_s"], sdpa_backend=kw["sdpa_backend"])
     if kw["profile_s"] is not None and not kw["profile_s"] > 0:
         raise TracerError("--profile SECONDS must be above 0")
+    if not kw["profile_delay_s"] >= 0:
+        raise TracerError("--profile-delay SECONDS must be 0 or more")
     if kw["backend"] == "hf":
         from tracer.serve.hf_server import serve_hf
         serve_hf(opts)

@@ -29,6 +29,7 @@ class ServeOptions:
     max_queue: int = 256
     profile_s: float | None = None      # torch.profiler window over the first batches (tracer/serve/profile_window.py)
     profile_out: str | None = None
+    profile_delay_s: float = 0.0        # the window opens this long after the first request runs (past warm-up)
     sdpa_backend: str = "auto"          # attention backend of torch's SDPA (tracer/serve/batcher.py sdpa_context)
 
     def resolved_dtype(self) -> str:
@@ -48,7 +49,8 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
         from tracer.serve.window_tracks import write_window_sidecar
         out = opts.profile_out or f"traces/serve_hf_{opts.model}_{opts.device.split(':')[0]}.json.gz"
         generate = profiled(generate, opts.profile_s, out, opts.device,
-                            on_written=lambda path: write_window_sidecar(path, "hf", opts))
+                            on_written=lambda path, stall: write_window_sidecar(path, "hf", opts, stall),
+                            delay_s=opts.profile_delay_s)
     batcher = Batcher(generate, BatcherConfig(opts.max_batch, opts.max_wait_ms, opts.max_queue))
     ids = itertools.count()
     limit = context_tokens(config)

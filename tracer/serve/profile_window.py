@@ -1,4 +1,5 @@
-"""`tracer serve --backend hf --profile SECONDS`: a torch.profiler window over the first SECONDS of batches,
+"""`tracer serve --backend hf --profile SECONDS [--profile-delay D]`: a torch.profiler window over SECONDS of
+batches, from the first batch that starts D seconds after the first batch (so a load's warm-up burst stays out),
 written as a Chrome trace that `tracer analyze` reads, with what a latency spike needs beside the kernels:
 
 - one track per request with its `queue`, `prefill (request)` and `decode (request)` spans;
@@ -39,15 +40,16 @@ def request_events(requests: list, batches: list, offset_us: float, pid) -> list
     return out
 
 
-def profiled(generate, seconds: float, out_path: str | Path, device: str, on_written=None):
-    """`generate` wrapped so the batches of the first `seconds` (from the first batch) run under torch.profiler.
+def profiled(generate, seconds: float, out_path: str | Path, device: str, on_written=None, delay_s: float = 0.0):
+    """`generate` wrapped so the batches of `seconds` run under torch.profiler, from the first batch that starts
+    `delay_s` after the server's first batch.
     The window closes after the first batch that ends past `seconds`, or at `run.close_window()` once `seconds`
     have passed with no batch (the batcher calls it when idle), or at `close_window(force=True)` when the server
     stops. Always in the batcher's worker thread, where it started: Kineto will not stop a profiler from another
     thread, and a server stopped with its window open crashed at exit (H200, 2026-12-02). Then the trace is
-    written and `on_written(path)` called (the sidecar)."""
+    written and `on_written(path, stall)` called (the sidecar), `stall` the seconds the batcher spent on it."""
     from tracer.record.torch_profiler import torch_profile
-    state = {"prof": None, "t0": None, "done": False, "requests": [], "batches": [], "clock": []}
+    state = {"prof": None, "t0": None, "first": None, "done": False, "requests": [], "batches": [], "clock": []}
 
     def close_window(force: bool = False) -> bool:
         """Whether the window is over (closed now or before); False while it is still to come or open."""
@@ -56,16 +58,25 @@ def profiled(generate, seconds: float, out_path: str | Path, device: str, on_wri
         if state["prof"] is None or not (force or time.perf_counter() - state["t0"] >= seconds):
             return False
         state["done"], generate.clock = True, None
+        t0 = time.perf_counter()
         state["prof"].stop()
+        t1 = time.perf_counter()
         path = write_window(state["prof"], Path(out_path), state)
+        # the batcher serves nothing meanwhile (and the GIL starves token streaming): latencies measured across
+        # these seconds are the profiler's, so they are said, and kept in the sidecar
+        stall = {"profiler_stop_s": round(t1 - t0, 3), "trace_write_s": round(time.perf_counter() - t1, 3)}
         if on_written:
-            on_written(path)
-        print(f"tracer serve: wrote the profiled window ({len(state['batches'])} batches, "
-              f"{len(state['requests'])} requests) to {path}", file=sys.stderr, flush=True)
+            on_written(path, stall)
+        print(f"tracer serve: wrote the profiled window ({len(state['batches'])} batch(es), "
+              f"{len(state['requests'])} requests) to {path}; the server stalled {sum(stall.values()):.1f} s "
+              f"(profiler stop {stall['profiler_stop_s']:.1f} s, trace write {stall['trace_write_s']:.1f} s)",
+              file=sys.stderr, flush=True)
         return True
 
     def run(batch, emit):
-        if state["done"]:
+        if state["first"] is None:
+            state["first"] = time.perf_counter()
+        if state["done"] or (state["prof"] is None and time.perf_counter() - state["first"] < delay_s):
             return generate(batch, emit)
         if state["prof"] is None:
             state["prof"] = torch_profile(device)

@@ -110,8 +110,8 @@ def serve_vllm(opts, **kw) -> None:
         from tracer.serve.vllm_window import start_window_thread
         from tracer.serve.window_tracks import write_window_sidecar
         out = opts.profile_out or f"traces/serve_vllm_{opts.model}_{opts.device.split(':')[0]}.json.gz"
-        window = start_window_thread(base_url, opts.profile_s, profiler_dir, out,
-                                     on_written=lambda path: write_window_sidecar(path, "vllm", opts))
+        window = start_window_thread(base_url, opts.profile_s, profiler_dir, out, opts.profile_delay_s,
+                                     on_written=lambda path, stall: write_window_sidecar(path, "vllm", opts, stall))
     try:
         proc.wait()
     finally:

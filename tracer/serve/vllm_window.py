@@ -3,7 +3,8 @@ through its profiler endpoints (POST /start_profile, /stop_profile; the server w
 `--profiler-config`).
 
 The window opens when vLLM first reports a running request (its Prometheus gauge `vllm:num_requests_running`),
-so it covers the server under load, not the idle wait for the first client. vLLM's engine writes the trace;
+or `--profile-delay` seconds later, so it covers the server under load, not the idle wait for the first client
+(nor, with a delay, a load's warm-up burst). vLLM's engine writes the trace;
 tracer adds counter tracks read from vLLM's step annotations (`execute_context_<n>(<tokens>)_generation_<m>(...)`):
 the running batch size (requests in the step) and the step's prefill and decode tokens. vLLM's trace names no
 request, so per-request spans exist only in the HF server's window (tracer/serve/profile_window.py).
@@ -90,9 +91,9 @@ def _post(url: str) -> None:
 
 
 def profile_when_busy(base_url: str, seconds: float, trace_dir: str, out_path: str, stop: threading.Event,
-                      on_written=None, poll_s: float = 0.2) -> None:
-    """Wait for load, profile `seconds` of it, write the trace to `out_path` (then `on_written(path)`: the
-    sidecar); one line on stderr either way."""
+                      delay_s: float = 0.0, on_written=None, poll_s: float = 0.2) -> None:
+    """Wait for load (and `delay_s` more), profile `seconds` of it, write the trace to `out_path` (then
+    `on_written(path, stall)`: the sidecar, with the seconds /stop_profile took); one line on stderr either way."""
     try:
         while not stop.is_set():
             try:
@@ -102,28 +103,32 @@ def profile_when_busy(base_url: str, seconds: float, trace_dir: str, out_path: s
             except OSError:
                 pass
             time.sleep(poll_s)
-        if stop.is_set():
+        if stop.wait(delay_s) if delay_s > 0 else stop.is_set():
             return
         since = time.time() - 1
         _post(f"{base_url}/start_profile")
         stop.wait(seconds)
-        _post(f"{base_url}/stop_profile")
+        t0 = time.monotonic()
+        _post(f"{base_url}/stop_profile")   # the engine writes its trace meanwhile, and serves nothing
+        stall = {"stop_profile_s": round(time.monotonic() - t0, 3)}
         raw = wait_for_trace(Path(trace_dir), since, 300)
         if raw is None:
             print(f"tracer serve: vLLM wrote no trace into {trace_dir}", file=sys.stderr, flush=True)
             return
         path = write_window(raw, Path(out_path))
         if on_written:
-            on_written(path)
-        print(f"tracer serve: wrote the profiled window ({seconds:g} s under load) to {path}", file=sys.stderr,
-              flush=True)
+            on_written(path, stall)
+        print(f"tracer serve: wrote the profiled window ({seconds:g} s under load) to {path}; /stop_profile took "
+              f"{stall['stop_profile_s']:.1f} s", file=sys.stderr, flush=True)
     except Exception as e:   # the server keeps serving; the window is reported lost in one line
         print(f"tracer serve: the profiled window failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
 
 
-def start_window_thread(base_url: str, seconds: float, trace_dir: str, out_path: str, on_written=None):
+def start_window_thread(base_url: str, seconds: float, trace_dir: str, out_path: str, delay_s: float = 0.0,
+                        on_written=None):
     stop = threading.Event()
-    t = threading.Thread(target=profile_when_busy, args=(base_url, seconds, trace_dir, out_path, stop, on_written),
+    t = threading.Thread(target=profile_when_busy,
+                         args=(base_url, seconds, trace_dir, out_path, stop, delay_s, on_written),
                          name="tracer-vllm-profile-window", daemon=True)
     t.start()
     return t, stop

@@ -17,16 +17,18 @@ def batch_size_counter(pid, start_us: float, end_us: float, requests: int) -> li
             {"ph": "C", "name": BATCH_SIZE_TRACK, "pid": pid, "ts": end_us, "args": {"requests": 0}}]
 
 
-def write_window_sidecar(trace_path: str | Path, backend: str, opts) -> Path:
-    """`opts`: the server's ServeOptions. No device entry: the trace's own device properties say it, and reading
+def write_window_sidecar(trace_path: str | Path, backend: str, opts, stall: dict | None = None) -> Path:
+    """`opts`: the server's ServeOptions; `stall`: seconds the server stopped serving to close the window. No device entry: the trace's own device properties say it, and reading
     them here would start CUDA in a process (vLLM's parent) that otherwise never touches the GPU."""
     from tracer.io.sidecar import write_sidecar
     from tracer.record.environment import library_versions
     from workloads.models import model_config
     config = model_config(opts.model, opts.layers)
-    server = {"window_s": opts.profile_s, "max_batch": opts.max_batch}
+    server = {"window_s": opts.profile_s, "window_delay_s": opts.profile_delay_s, "max_batch": opts.max_batch}
     if backend == "hf":
         server |= {"max_wait_ms": opts.max_wait_ms, "max_queue": opts.max_queue, "sdpa_backend": opts.sdpa_backend}
+    if stall:
+        server["window_stall"] = stall
     return write_sidecar(trace_path, {
         "tracer_sidecar_version": 1, "backend": backend, "profiler": "torch", "serve": server,
         "model": {"name": opts.model, "layers_override": opts.layers, "dtype": opts.resolved_dtype(),
