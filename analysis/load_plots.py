@@ -17,6 +17,20 @@ def read_sweeps(folders) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
+def _rate_axis(ax, sweeps) -> None:
+    """Offered load on a log axis when the sweep spans a decade or more (rates doubling from 1 to 256 are
+    squeezed into the left edge of a linear one)."""
+    rates = pd.concat([df.offered_rate_per_s for _, df in sweeps]).dropna()
+    rates = rates[rates > 0]
+    if len(rates) and rates.max() / rates.min() >= 10:
+        from matplotlib.ticker import FixedLocator, NullLocator
+        ax.set_xscale("log", base=2)
+        ticks = sorted(set(rates))
+        ax.xaxis.set_major_locator(FixedLocator(ticks))   # the rates swept, written as numbers, not 2^k
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ticks, [f"{r:g}" for r in ticks])
+
+
 def plot_load(folders, out_png) -> Path:
     import matplotlib
     matplotlib.use("Agg")
@@ -33,15 +47,17 @@ def plot_load(folders, out_png) -> Path:
         if slo is not None and slo.notna().any():
             ax.axhline(float(slo.dropna().iloc[0]), color="grey", lw=0.8, ls=":", label="SLO")
         ax.set(title=title, xlabel="offered load (requests/s)", yscale="log")
+        _rate_axis(ax, sweeps)
         ax.legend(fontsize=7)
     ax = axes.flat[3]
     for label, df in sweeps:
         line = ax.plot(df.offered_rate_per_s, df.request_throughput_per_s, marker="o", label=f"{label} completed")[0]
         ax.plot(df.offered_rate_per_s, df.goodput_requests_per_s, marker="x", ls="--", color=line.get_color(),
                 label=f"{label} goodput (SLO)")
-    top = max(df.offered_rate_per_s.max() for _, df in sweeps)
-    ax.plot([0, top], [0, top], color="grey", lw=0.8, ls=":", label="offered")
+    rates = sorted(set(pd.concat([df.offered_rate_per_s for _, df in sweeps]).dropna()))
+    ax.plot(rates, rates, color="grey", lw=0.8, ls=":", label="offered")
     ax.set(title="throughput (requests/s)", xlabel="offered load (requests/s)")
+    _rate_axis(ax, sweeps)
     ax.legend(fontsize=7)
     fig.tight_layout()
     out_png = Path(out_png)
