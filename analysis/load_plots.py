@@ -17,18 +17,19 @@ def read_sweeps(folders) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
-def _rate_axis(ax, sweeps) -> None:
+def _swept_rates(sweeps) -> list[float]:
+    return sorted(set(pd.concat([df.offered_rate_per_s for _, df in sweeps]).dropna()))
+
+
+def _rate_axis(ax, rates) -> None:
     """Offered load on a log axis when the sweep spans a decade or more (rates doubling from 1 to 256 are
-    squeezed into the left edge of a linear one)."""
-    rates = pd.concat([df.offered_rate_per_s for _, df in sweeps]).dropna()
-    rates = rates[rates > 0]
-    if len(rates) and rates.max() / rates.min() >= 10:
-        from matplotlib.ticker import FixedLocator, NullLocator
+    squeezed into the left edge of a linear one), ticked at the rates swept, written as numbers, not 2^k."""
+    positive = [r for r in rates if r > 0]
+    if positive and positive[-1] / positive[0] >= 10:
+        from matplotlib.ticker import NullLocator
         ax.set_xscale("log", base=2)
-        ticks = sorted(set(rates))
-        ax.xaxis.set_major_locator(FixedLocator(ticks))   # the rates swept, written as numbers, not 2^k
+        ax.set_xticks(positive, [f"{r:g}" for r in positive])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(ticks, [f"{r:g}" for r in ticks])
 
 
 def plot_load(folders, out_png) -> Path:
@@ -37,6 +38,7 @@ def plot_load(folders, out_png) -> Path:
     import matplotlib.pyplot as plt
 
     sweeps = read_sweeps(folders)
+    rates = _swept_rates(sweeps)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for ax, (metric, title) in zip(axes.flat[:3], PANELS):
         for label, df in sweeps:
@@ -47,17 +49,16 @@ def plot_load(folders, out_png) -> Path:
         if slo is not None and slo.notna().any():
             ax.axhline(float(slo.dropna().iloc[0]), color="grey", lw=0.8, ls=":", label="SLO")
         ax.set(title=title, xlabel="offered load (requests/s)", yscale="log")
-        _rate_axis(ax, sweeps)
+        _rate_axis(ax, rates)
         ax.legend(fontsize=7)
     ax = axes.flat[3]
     for label, df in sweeps:
         line = ax.plot(df.offered_rate_per_s, df.request_throughput_per_s, marker="o", label=f"{label} completed")[0]
         ax.plot(df.offered_rate_per_s, df.goodput_requests_per_s, marker="x", ls="--", color=line.get_color(),
                 label=f"{label} goodput (SLO)")
-    rates = sorted(set(pd.concat([df.offered_rate_per_s for _, df in sweeps]).dropna()))
     ax.plot(rates, rates, color="grey", lw=0.8, ls=":", label="offered")
     ax.set(title="throughput (requests/s)", xlabel="offered load (requests/s)")
-    _rate_axis(ax, sweeps)
+    _rate_axis(ax, rates)
     ax.legend(fontsize=7)
     fig.tight_layout()
     out_png = Path(out_png)
