@@ -32,6 +32,10 @@ class ServeOptions:
     profile_delay_s: float = 0.0        # the window opens this long after the first request runs (past warm-up)
     sdpa_backend: str = "auto"          # attention backend of torch's SDPA (tracer/serve/batcher.py sdpa_context)
 
+    def window_out(self, backend: str) -> str:
+        """Where the profiled window is written: --profile-out, else traces/serve_<backend>_<model>_<device>."""
+        return self.profile_out or f"traces/serve_{backend}_{self.model}_{self.device.split(':')[0]}.json.gz"
+
     def resolved_dtype(self) -> str:
         """The dtype both servers run: the one asked for, else bfloat16 on a GPU and float32 on the CPU."""
         return self.dtype or ("bfloat16" if self.device.startswith("cuda") else "float32")
@@ -47,8 +51,7 @@ def build_app(lm, config, opts: ServeOptions, generate=None) -> web.Application:
     if opts.profile_s:
         from tracer.serve.profile_window import profiled
         from tracer.serve.window_tracks import write_window_sidecar
-        out = opts.profile_out or f"traces/serve_hf_{opts.model}_{opts.device.split(':')[0]}.json.gz"
-        generate = profiled(generate, opts.profile_s, out, opts.device,
+        generate = profiled(generate, opts.profile_s, opts.window_out("hf"), opts.device,
                             on_written=lambda path, stall: write_window_sidecar(path, "hf", opts, stall),
                             delay_s=opts.profile_delay_s)
     batcher = Batcher(generate, BatcherConfig(opts.max_batch, opts.max_wait_ms, opts.max_queue))

@@ -109,8 +109,8 @@ def serve_vllm(opts, **kw) -> None:
     if opts.profile_s:
         from tracer.serve.vllm_window import start_window_thread
         from tracer.serve.window_tracks import write_window_sidecar
-        out = opts.profile_out or f"traces/serve_vllm_{opts.model}_{opts.device.split(':')[0]}.json.gz"
-        window = start_window_thread(base_url, opts.profile_s, profiler_dir, out, opts.profile_delay_s,
+        window = start_window_thread(base_url, opts.profile_s, profiler_dir, opts.window_out("vllm"),
+                                     opts.profile_delay_s,
                                      on_written=lambda path, stall: write_window_sidecar(path, "vllm", opts, stall))
     try:
         proc.wait()

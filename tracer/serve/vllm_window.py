@@ -103,7 +103,7 @@ def profile_when_busy(base_url: str, seconds: float, trace_dir: str, out_path: s
             except OSError:
                 pass
             time.sleep(poll_s)
-        if stop.wait(delay_s) if delay_s > 0 else stop.is_set():
+        if stop.wait(delay_s):   # with no delay: whether stop was already set
             return
         since = time.time() - 1
         _post(f"{base_url}/start_profile")

@@ -18,8 +18,9 @@ def batch_size_counter(pid, start_us: float, end_us: float, requests: int) -> li
 
 
 def write_window_sidecar(trace_path: str | Path, backend: str, opts, stall: dict | None = None) -> Path:
-    """`opts`: the server's ServeOptions; `stall`: seconds the server stopped serving to close the window. No device entry: the trace's own device properties say it, and reading
-    them here would start CUDA in a process (vLLM's parent) that otherwise never touches the GPU."""
+    """`opts`: the server's ServeOptions; `stall`: seconds the server stopped serving to close the window. No
+    device entry: the trace's own device properties say it, and reading them here would start CUDA in a process
+    (vLLM's parent) that otherwise never touches the GPU."""
     from tracer.io.sidecar import write_sidecar
     from tracer.record.environment import library_versions
     from workloads.models import model_config
