@@ -69,6 +69,10 @@ def _vllm_options(f):
                      help="vLLM: keep prefix caching on (off by default: it skips repeated prefills)")(f)
     f = click.option("--cudagraph-capture-sizes", help="vLLM: token counts to capture CUDA graphs for, e.g. 16,512 "
                      "(default vLLM's; under ncu: the measured step's)")(f)
+    f = click.option("--quantization", help="vLLM: quantization method, e.g. fp8 (online, from a bf16 model), "
+                     "or the checkpoint's (awq, gptq, compressed-tensors, ...)")(f)
+    f = click.option("--kv-cache-dtype", type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]),
+                     help="vLLM: KV-cache element type (fp8 halves the cache)")(f)
     return f
 
 
@@ -77,7 +81,9 @@ def _vllm_opts(kw):
     return VllmOptions(enforce_eager=kw["enforce_eager"], gpu_memory_utilization=kw["gpu_memory_utilization"],
                        max_num_batched_tokens=kw["max_num_batched_tokens"], max_num_seqs=kw["max_num_seqs"],
                        prefix_caching=kw["enable_prefix_caching"],
-                       cudagraph_capture_sizes=_int_list(kw["cudagraph_capture_sizes"], "--cudagraph-capture-sizes"))
+                       cudagraph_capture_sizes=_int_list(kw["cudagraph_capture_sizes"], "--cudagraph-capture-sizes"),
+                       quantization=kw["quantization"] or None,
+                       kv_cache_dtype=None if kw["kv_cache_dtype"] in (None, "auto") else kw["kv_cache_dtype"])
 
 
 def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:

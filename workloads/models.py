@@ -43,11 +43,45 @@ def _qwen25_7b(**kw):
                        max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=False, **kw)
 
 
+def _llama_8b(**kw):
+    from transformers import LlamaConfig
+    # Llama-3-8B (its llama3 RoPE scaling left out, as for llama-1b)
+    return LlamaConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                       head_dim=128, intermediate_size=14336, vocab_size=128256, rope_theta=500000.0,
+                       max_position_embeddings=8192, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                       bos_token_id=128000, eos_token_id=128001, **kw)
+
+
+def _mixtral_8x7b(**kw):
+    from transformers import MixtralConfig
+    # Mixtral-8x7B: 8 experts of a gated MLP, 2 routed per token. Use --layers to keep it small.
+    return MixtralConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                         head_dim=128, intermediate_size=14336, num_local_experts=8, num_experts_per_tok=2,
+                         vocab_size=32000, rope_theta=1000000.0, max_position_embeddings=32768, rms_norm_eps=1e-5,
+                         sliding_window=None, tie_word_embeddings=False, **kw)
+
+
+def _qwen15_moe(**kw):
+    from transformers import Qwen2MoeConfig
+    # Qwen1.5-MoE-A2.7B: 60 routed experts (4 a token) of width 1408 plus a shared expert of width 5632 behind a
+    # sigmoid gate; q/k/v biased.
+    return Qwen2MoeConfig(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
+                          intermediate_size=5632, moe_intermediate_size=1408, shared_expert_intermediate_size=5632,
+                          num_experts=60, num_experts_per_tok=4, norm_topk_prob=False, decoder_sparse_step=1,
+                          mlp_only_layers=[], vocab_size=151936, rope_theta=1000000.0, max_position_embeddings=8192,
+                          rms_norm_eps=1e-6, tie_word_embeddings=False, use_sliding_window=False, **kw)
+
+
 PRESETS = {
     "gpt2": (_gpt2, "GPT-2 small, 124M: transformers' GPT2Config defaults"),
     "opt-125m": (_opt_125m, "OPT-125m: hidden 768, 12 layers, 12 heads, FFN 3072, vocab 50272"),
     "llama-1b": (_llama_1b, "Llama-3.2-1B: hidden 2048, 16 layers, 32 heads / 8 KV heads, FFN 8192, vocab 128256"),
     "qwen2.5-7b": (_qwen25_7b, "Qwen2.5-7B: hidden 3584, 28 layers, 28 heads / 4 KV heads, FFN 18944, vocab 152064"),
+    "llama-8b": (_llama_8b, "Llama-3-8B: hidden 4096, 32 layers, 32 heads / 8 KV heads, FFN 14336, vocab 128256"),
+    "mixtral-8x7b": (_mixtral_8x7b, "Mixtral-8x7B (MoE): hidden 4096, 32 layers, 32 heads / 8 KV heads, 8 experts "
+                     "of FFN 14336, top-2, vocab 32000 (--layers 2 keeps it small)"),
+    "qwen1.5-moe": (_qwen15_moe, "Qwen1.5-MoE-A2.7B: hidden 2048, 24 layers, 16 heads, 60 experts of FFN 1408, "
+                    "top-4, shared expert 5632, vocab 151936"),
 }
 DEFAULT_MODEL = "gpt2"
 
@@ -132,8 +166,13 @@ def saved_checkpoint(model: str, layers: int | None, dtype_name: str) -> str:
     folder = root / f"{model}-{dtype_name}-{key}"
     if (folder / "config.json").exists():
         return str(folder)
-    lm, _ = build_model(model, layers, getattr(torch, dtype_name), "cpu")
+    # initialised on the GPU where there is one: a few billion random weights take minutes on the CPU
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    lm, _ = build_model(model, layers, getattr(torch, dtype_name), device)
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     lm.save_pretrained(tmp)
+    del lm
+    if device == "cuda":
+        torch.cuda.empty_cache()   # the engine sizes its KV cache from the free memory
     os.replace(tmp, folder)
     return str(folder)

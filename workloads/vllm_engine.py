@@ -32,6 +32,8 @@ class VllmOptions:
     prefix_caching: bool = False
     max_model_len: int | None = None
     cudagraph_capture_sizes: tuple[int, ...] | None = None   # None: vLLM's default sizes
+    quantization: str | None = None      # vLLM's online or checkpoint quantization (fp8, awq, gptq, ...)
+    kv_cache_dtype: str | None = None    # None: the model's dtype; fp8 halves the cache
 
 
 def import_vllm():
@@ -40,6 +42,17 @@ def import_vllm():
     except ImportError as e:
         raise TracerError(f"vllm is not installed ({e}); install it with: {INSTALL_HINT}") from None
     return vllm
+
+
+def check_quantization(name: str) -> str:
+    """The name if this vLLM knows the quantization method, else a one-line error listing those it knows."""
+    try:
+        from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS
+    except ImportError:   # an older or newer layout: let the engine judge
+        return name
+    if name not in QUANTIZATION_METHODS:
+        raise TracerError(f"--quantization {name!r}: vLLM knows {', '.join(sorted(QUANTIZATION_METHODS))}")
+    return name
 
 
 def engine_max_len(config, tokens_needed: int) -> int:
@@ -71,6 +84,10 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
         kwargs["max_num_seqs"] = opts.max_num_seqs
     if opts.max_num_batched_tokens:
         kwargs["max_num_batched_tokens"] = opts.max_num_batched_tokens
+    if opts.quantization:
+        kwargs["quantization"] = check_quantization(opts.quantization)
+    if opts.kv_cache_dtype:
+        kwargs["kv_cache_dtype"] = opts.kv_cache_dtype
     if opts.cudagraph_capture_sizes and not opts.enforce_eager:
         kwargs["compilation_config"] = {"cudagraph_capture_sizes": sorted(opts.cudagraph_capture_sizes)}
     if profile_dir:
@@ -218,6 +235,8 @@ def _kv_bytes_per_block(engine, config) -> int | None:
         head = mc.get_head_size()
         import torch
         elem = torch.tensor([], dtype=mc.dtype).element_size()
+        if str(getattr(cc, "cache_dtype", "auto")).startswith("fp8"):
+            elem = 1
     except Exception:
         return None
     return 2 * layers * cc.block_size * kv_heads * head * elem

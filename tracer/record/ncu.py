@@ -7,6 +7,7 @@ tracer.parse.ncu reads it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tracer.errors import TracerError
@@ -24,6 +25,7 @@ TENSOR_OPS = ["sm__ops_path_tensor_src_bf16_dst_fp32.sum", "sm__ops_path_tensor_
               "sm__ops_path_tensor_src_fp16_dst_fp16.sum", "sm__ops_path_tensor_src_tf32_dst_fp32.sum",
               "sm__inst_executed_pipe_tensor.sum"]
 METRICS = TIME_AND_BYTES + SASS_FLOPS + TENSOR_OPS
+_TENSOR_PATH = re.compile(r"^sm__ops_path_tensor_src_[a-z0-9]+_dst_[a-z0-9]+$")
 
 
 def available_metrics(ncu: str) -> set[str]:
@@ -44,6 +46,8 @@ def record_under_tool(req, out: Path) -> list[Path]:
         raise TracerError(f"--ncu-range {phase_range}: expected prefill or decode")
     known = available_metrics(ncu)
     metrics = [m for m in METRICS if m.rsplit(".", 1)[0] in known]
+    # every tensor-path counter this GPU has (fp8 and int8 paths included), so quantized GEMMs count too
+    metrics += sorted(f"{m}.sum" for m in known if _TENSOR_PATH.match(m) and f"{m}.sum" not in metrics)
     if "gpu__time_duration.sum" not in metrics:  # the query's format was not understood: ask for all
         metrics = METRICS
     stem = trace_stem(out)

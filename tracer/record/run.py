@@ -48,7 +48,9 @@ def default_out(req: RecordRequest, device: str) -> Path:
     model = Path(req.model).name if Path(req.model).is_dir() else req.model
     layers = f"_L{req.layers}" if req.layers else ""
     eager = "_eager" if req.backend == "vllm" and req.vllm.enforce_eager else ""
-    stem = f"{req.backend}_{model}{layers}_{req.workload.name}_{device.split(':')[0]}{eager}"
+    quant = f"_{req.vllm.quantization}" if req.vllm.quantization else ""
+    kv = f"_kv{req.vllm.kv_cache_dtype.split('_')[0]}" if req.vllm.kv_cache_dtype else ""
+    stem = f"{req.backend}_{model}{layers}{quant}{kv}_{req.workload.name}_{device.split(':')[0]}{eager}"
     suffix = {"torch": ".json.gz", "nsys": ".nsys-rep", "ncu": ".ncu.csv", "none": ".json.gz",
               "capture": ".json.gz"}[req.profiler]
     return Path("traces") / (stem + suffix)
@@ -59,6 +61,9 @@ def record(req: RecordRequest, more_workloads: tuple[Workload, ...] = ()) -> lis
     return the files written: for each workload, its trace files first and its sidecar last."""
     if req.backend not in BACKENDS:
         raise TracerError(f"--backend {req.backend}: expected one of {', '.join(BACKENDS)}")
+    if req.backend == "hf" and (req.vllm.quantization or req.vllm.kv_cache_dtype):
+        raise TracerError("--quantization and --kv-cache-dtype are vLLM options; the HF backend runs the model in "
+                          "its --dtype (record a quantized run with --backend vllm)")
     device = resolve_device(req.device)
     req = replace(req, device=device, dtype=req.dtype or default_dtype(device))
     workloads = (req.workload,) + tuple(more_workloads)

@@ -20,6 +20,7 @@ def child_record_command(req, out: Path) -> list[str]:
         cmd += ["--enforce-eager"] if v.enforce_eager else []
         cmd += ["--enable-prefix-caching"] if v.prefix_caching else []
         for flag, value in (("--gpu-memory-utilization", v.gpu_memory_utilization),
+                            ("--quantization", v.quantization), ("--kv-cache-dtype", v.kv_cache_dtype),
                             ("--max-num-seqs", v.max_num_seqs), ("--max-num-batched-tokens", v.max_num_batched_tokens)):
             if value:
                 cmd += [flag, str(value)]
