@@ -23,7 +23,17 @@ S sequences, H hidden, I MLP width, e bytes an element:
 - embeddings: T rows gathered; bookkeeping kernels (positions, slot mappings, block tables) read and write a few
   integers a sequence and its block-table row; the sampler reads the S x vocab logits once (vLLM's Gumbel-max
   kernel in the model's dtype, leaving per-block maxima that its argmax reduces); Inductor's pointwise kernel
-  inside attention of a rotary model is the rotary embedding of Q and K.
+  inside attention of a rotary model is the rotary embedding of Q and K;
+- quantized projections (ModelShape.quant): the same FLOPs, weights and input activations at the quantized bytes
+  (scales included), the output in the model's dtype; activation quantization reads the projection's input and
+  writes it at one byte an element plus a per-token fp32 scale (a dynamic per-tensor scale first takes a max pass),
+  fused into the norm or activation before it (Inductor) or standalone (`<projection>.quant`);
+- Mixture of Experts, with T tokens, k of E experts a token, I_e an expert's width: the router is a T x E x H GEMM;
+  top-k gating reads the T x E logits and writes k weights and ids a token; the grouped expert GEMMs compute the
+  T*k routed rows (gate_up: N = 2 I_e, K = H; down: N = H, K = I_e) and read the weights of the experts the step
+  touches, E (1 - (1 - k/E)^T) of them on average when routing is uniform (the trace does not show the routing);
+  the experts' activation runs on T*k rows; the weighted sum reads the T*k outputs and writes T rows;
+- an FP8 KV cache (ModelShape.kv_bytes): cache writes and attention's K and V reads at one byte an element.
 """
 from __future__ import annotations
 
@@ -34,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.architecture import ModelShape
+from tracer.parse.classify import is_quantizing
 
 _OPERANDS = re.compile(r"array<char\s*\*,\s*(\d+)", re.I)
 _FUSED_ADD = re.compile(r"fused_add|_add_|embedding", re.I)
@@ -53,6 +64,45 @@ def _operands(name: str) -> int:
     return 3 if _BINARY.search(name) else 2
 
 
+# projections a quantized checkpoint stores quantized (vLLM leaves the LM head, the router and gates in the dtype)
+QUANTIZED_PROJECTIONS = {"qkv_proj", "q_proj", "k_proj", "v_proj", "o_proj", "mlp.up_proj", "mlp.gate_proj",
+                         "mlp.gate_up_proj", "mlp.down_proj", "moe.experts.gate_up", "moe.experts.down",
+                         "moe.shared.gate_up", "moe.shared.down"}
+
+
+def experts_touched(s: ModelShape, tokens: float) -> float:
+    """Distinct experts a step of `tokens` tokens routes to, on average under uniform routing."""
+    e, k = s.experts, s.experts_per_token
+    return e * (1.0 - (1.0 - k / e) ** tokens) if e else 0.0
+
+
+def _expert_gemm_work(op: str, s: ModelShape, t: float) -> tuple[float, float, float]:
+    """(flops, bytes, written) of a grouped expert GEMM over the T*k routed rows."""
+    quantized = bool(s.quant.method)
+    w, a, e = (s.weight_bytes, s.act_bytes, s.elem_bytes) if quantized else (s.elem_bytes,) * 3
+    rows = t * s.experts_per_token
+    n, k = (2 * s.expert_intermediate, s.hidden) if op == "moe.experts.gate_up" else (s.hidden, s.expert_intermediate)
+    inputs = (t * k if op == "moe.experts.gate_up" else rows * k) * a   # gate_up gathers each token's row k times
+    weights = experts_touched(s, t) * n * k * w
+    return 2 * rows * n * k, inputs + weights + rows * n * e, rows * n * e
+
+
+def _quant_input_elements(op: str, s: ModelShape, t: float) -> float | None:
+    """Elements of the input a `<projection>.quant` kernel quantizes."""
+    proj = op[:-len(".quant")]
+    if proj == "moe.experts.down":
+        return t * s.experts_per_token * s.expert_intermediate
+    if proj == "moe.shared.down":
+        return t * s.shared_intermediate
+    if proj == "mlp.down_proj":
+        return t * s.intermediate
+    if proj == "o_proj":
+        return t * s.q_width
+    if proj in QUANTIZED_PROJECTIONS:
+        return t * s.hidden
+    return None
+
+
 def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float, float, float, bool] | None:
     """(M, N, K, has_bias) of a projection."""
     dims = {"qkv_proj": (s.q_width + 2 * s.kv_width, s.hidden, s.linear_bias or s.qkv_bias),
@@ -65,6 +115,10 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
             "mlp.gate_up_proj": (2 * s.intermediate, s.hidden, s.linear_bias),
             "mlp.down_proj": (s.hidden, s.intermediate, s.linear_bias),
             "lm_head": (s.vocab, s.hidden, False),
+            "moe.router": (s.experts, s.hidden, False),
+            "moe.shared.gate_up": (2 * s.shared_intermediate, s.hidden, False),
+            "moe.shared.down": (s.hidden, s.shared_intermediate, False),
+            "moe.shared.gate": (1, s.hidden, False),
             "rotary_emb": (s.head_dim // 2, 1, False)}   # HF Llama: inverse frequencies x positions
     if op not in dims:
         return None
@@ -73,21 +127,36 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
 
 
 def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: bool, step: pd.Series,
-                                  s: ModelShape, after_gumbel: bool = False) -> tuple[float, float] | None:
+                                  s: ModelShape, after_gumbel: bool = False,
+                                  blocks: float = float("nan")) -> tuple[float, float] | None:
     """(flops, bytes, written_bytes) of one kernel of model operation `op` (bytes: every input read once and
     every output written once; written_bytes: the outputs), or None when no formula backs it."""
     e = s.elem_bytes
     t, seqs = step["tokens"], step["seqs"]
     th, ti = t * s.hidden, t * s.intermediate
+    quantizing = is_quantizing(name)   # an Inductor kernel writing its output quantized for the next GEMM
+    out_b = s.act_bytes if quantizing else e
+    if op in ("moe.experts.gate_up", "moe.experts.down") and cls == "gemm":
+        return _expert_gemm_work(op, s, t)
+    if op.endswith(".quant") and cls == "quantize":
+        x = _quant_input_elements(op, s, t)
+        if x is None:
+            return None
+        if re.search(r"segmented_max|max_reduction", name):   # the dynamic per-tensor scale: a max over the input
+            return x, x * e + _FP32, _FP32
+        return 3 * x, x * e + x * s.act_bytes + t * _FP32, x * s.act_bytes + t * _FP32
     dims = gemm_dims(op, s, t, seqs)
     if dims is not None and cls == "gemm":
         m, n, k, bias = dims
+        w = a = e
         if op == "rotary_emb":
-            e = _FP32   # HF computes the angles in fp32 whatever the model's dtype
+            e = w = a = _FP32   # HF computes the angles in fp32 whatever the model's dtype
+        elif s.quant.method and op in QUANTIZED_PROJECTIONS:
+            w, a = s.weight_bytes, s.act_bytes
         bias_bytes = n * e if bias else 0.0
         if re.search(r"splitK.*reduce|splitKreduce", name, re.I):
             return m * n * (MIN_SPLITS - 1), m * n * (MIN_SPLITS * PARTIAL_BYTES + e) + bias_bytes, m * n * e
-        return 2 * m * n * k, (m * k + k * n + m * n) * e + bias_bytes, m * n * e
+        return 2 * m * n * k, m * k * a + k * n * w + m * n * e + bias_bytes, m * n * e
     if op == "rotary_emb" and cls != "gemm":   # HF Llama's angles: emb = cat(freqs, freqs), T x head_dim fp32
         a = t * s.head_dim
         if cls == "copy" and "CatArray" in name:   # reads the one freqs tensor (T x head_dim / 2) it repeats
@@ -107,9 +176,10 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
             return x, (2 * x + t * s.head_dim) * e, x * e
         return x, 3 * x * e, x * e   # the add
     if op == "attention":
+        c = s.cache_bytes
         if cls == "attention" and main_attention:
             flops = 4 * s.heads * s.head_dim * step["attn_pairs"]
-            return flops, (2 * t * s.q_width + 2 * step["kv_read_tokens"] * s.kv_width) * e, t * s.q_width * e
+            return flops, 2 * t * s.q_width * e + 2 * step["kv_read_tokens"] * s.kv_width * c, t * s.q_width * e
         if cls == "attention":   # split-KV combine
             out = t * s.q_width
             return (3 * out, out * (MIN_SPLITS * PARTIAL_BYTES + e) + MIN_SPLITS * t * s.heads * PARTIAL_BYTES,
@@ -120,17 +190,22 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
             n = t * (s.q_width + s.kv_width)
             return 3 * n, (2 * n + t * s.head_dim) * e, n * e
         if re.search(r"reshape_and_cache|cache_kernel|_cache_", name, re.I):
-            return 0.0, 4 * t * s.kv_width * e, 2 * t * s.kv_width * e
+            return 0.0, 2 * t * s.kv_width * (e + c), 2 * t * s.kv_width * c
         if re.search(r"CatArray", name):
             return 0.0, 2 * step["kv_tokens_after"] * s.kv_width * e, step["kv_tokens_after"] * s.kv_width * e
         return None
     if op in ("input_norm", "post_attention_norm", "final_norm"):
         if cls == "norm":
             fused = bool(_FUSED_ADD.search(name))
-            flops = (4 if s.rms_norm else 7) * th + (th if fused else 0)
+            flops = (4 if s.rms_norm else 7) * th + (th if fused else 0) + (3 * th if quantizing else 0)
             params = (1 if s.rms_norm else 2) * s.hidden * e
-            return flops, (2 * th + (2 * th if fused else 0)) * e + params, (2 if fused else 1) * th * e
-        if s.rms_norm:
+            written = th * out_b + (t * _FP32 if quantizing else 0) + (th * e if fused else 0)
+            return flops, (th + (th if fused else 0)) * e + params + written, written
+        if cls == "copy" and _GRAPH_MEMCPY.search(name):   # a copy node of the CUDA graph: the T x H hidden states
+            return 0.0, 2 * th * e, th * e
+        # HF's unfused RMSNorm runs over all T x H elements; a copy launched as a handful of blocks (vLLM's index
+        # copies between the final norm and the LM head) is not one of its kernels
+        if s.rms_norm and not blocks * _MAX_ELEMENTS_PER_BLOCK < th:
             w = _unfused_rms_norm(cls, name, th, t, s.hidden, e)
             if w is not None:
                 return w
@@ -142,9 +217,12 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
     if op == "mlp.act" and cls in ("elementwise", "other"):
         if _OPERANDS.search(name) or "elementwise_kernel" in name:   # HF: one ATen kernel per operation
             return ti, _operands(name) * ti * e, ti * e
+        scales = t * _FP32 if quantizing else 0.0
         if s.gated_mlp:
-            return 5 * ti, 3 * ti * e, ti * e
-        return 8 * ti, 2 * ti * e, ti * e
+            return 5 * ti + (3 * ti if quantizing else 0), 2 * ti * e + ti * out_b + scales, ti * out_b + scales
+        return 8 * ti + (3 * ti if quantizing else 0), ti * e + ti * out_b + scales, ti * out_b + scales
+    if op.startswith("moe."):
+        return _moe_kernel_work(op, cls, name, s, t, quantizing)
     if op == "embedding":
         if cls == "copy":
             return 0.0, 2 * th * e + 8 * t, th * e
@@ -170,6 +248,36 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
 
 
 _FP32 = 4
+_MAX_ELEMENTS_PER_BLOCK = 65536   # far above any ATen elementwise kernel's elements per block
+_GRAPH_MEMCPY = re.compile(r"^memcpy\d*_post$")
+
+
+def _moe_kernel_work(op: str, cls: str, name: str, s: ModelShape, t: float, quantizing: bool) -> tuple | None:
+    """Routing, the experts' activation and the weighted sum of an MoE layer (its GEMMs are projections)."""
+    e, k = s.elem_bytes, s.experts_per_token
+    rows = t * k
+    if op == "moe.routing" and cls in ("moe", "sampling"):
+        if re.search(r"align|sort", name, re.I):   # token ids sorted by expert, padded to the GEMM's row blocks
+            return 0.0, rows * _INT32 * 2 + s.experts * _INT32, rows * _INT32
+        # top-k gating: softmax over the T x E logits, k weights (fp32) and expert ids (int32) a token out
+        return 5 * t * s.experts, t * s.experts * e + rows * (_FP32 + 2 * _INT32), rows * (_FP32 + 2 * _INT32)
+    if op == "moe.experts.act" and cls in ("elementwise", "other"):
+        x = rows * s.expert_intermediate
+        out_b = s.act_bytes if quantizing else e
+        return 5 * x, 2 * x * e + x * out_b, x * out_b
+    if op == "moe.shared.act" and cls in ("elementwise", "other"):
+        x = t * s.shared_intermediate
+        return 5 * x, 3 * x * e, x * e
+    if op == "moe.sum" and cls in ("moe", "elementwise", "reduction"):
+        return rows * s.hidden, rows * s.hidden * e + t * s.hidden * e, t * s.hidden * e
+    if op == "moe.sum" and cls == "copy" and _GRAPH_MEMCPY.search(name):
+        return 0.0, 2 * t * s.hidden * e, t * s.hidden * e
+    if op == "moe.shared.combine" and cls == "elementwise":   # sigmoid(gate) * shared output (+ the routed sum)
+        return 2 * t * s.hidden, 3 * t * s.hidden * e, t * s.hidden * e
+    return None
+
+
+_INT32 = 4
 
 
 def _unfused_rms_norm(cls: str, name: str, x: float, rows: float, hidden: int, e: int) -> tuple | None:
@@ -219,6 +327,21 @@ def _bookkeeping_bytes(step: pd.Series) -> float:
     return 2 * step["seqs"] * (block_row + 8) * 4
 
 
+def _grid_blocks(grid: pd.Series) -> np.ndarray:
+    """Thread blocks a launch had (x*y*z of its grid, "2016,1,1"); NaN where the trace does not say."""
+    codes, uniques = pd.factorize(grid.astype(str))
+    per = np.array([_blocks_of(u) for u in uniques], dtype=float)
+    return per[codes] if len(per) else np.full(len(grid), np.nan)
+
+
+def _blocks_of(text: str) -> float:
+    try:
+        dims = [int(x) for x in text.strip("() ").replace(" ", "").split(",") if x]
+    except ValueError:
+        return float("nan")
+    return float(np.prod(dims)) if dims else float("nan")
+
+
 def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray, keys: np.ndarray,
                       steps: pd.DataFrame, shape: ModelShape, only: np.ndarray) -> np.ndarray:
     """n x 3 array of flops, bytes and written bytes (NaN where no formula) for the kernels selected by `only`."""
@@ -236,16 +359,17 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
     rows = {key: row for key, row in steps.iterrows()}
     # steps whose sampler is vLLM's Gumbel-max kernel: their argmax reduces its per-block maxima, not the logits
     gumbel_steps = {keys[i] for i in np.flatnonzero(ops == "sampler") if _GUMBEL.search(names[i])}
+    blocks = _grid_blocks(kernels["grid"]) if "grid" in kernels else np.full(n, np.nan)
     cache: dict = {}
     for i in np.flatnonzero(only & (ops != "") & ~np.isnan(keys)):
         step = rows.get(int(keys[i]))
         if step is None:
             continue
         after_gumbel = keys[i] in gumbel_steps
-        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel)
+        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel, blocks[i])
         if memo not in cache:
             cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape,
-                                                        after_gumbel)
+                                                        after_gumbel, blocks[i])
         w = cache[memo]
         if w is not None and not (np.isnan(w[0]) or np.isnan(w[1])):   # NaN: a context the trace does not tell
             work[i] = w

@@ -51,8 +51,11 @@ def compare_results(runs: list[tuple[str, dict]]) -> dict:
     top = {label: r["summary"]["top_kernels"] for label, r in runs}
     lines = headline(runs)
     tables = topic_tables(runs)
+    from analysis.deployment import deployment_markdown
     return {"rows": rows, "headline": lines, "tables": tables, "table": metrics_table(rows),
+            "deployment": deployment_markdown(runs),
             "json": {"headline": lines, "runs": rows, "top_kernels": top,
+                     "deployment": {label: r["summary"].get("deployment") for label, r in runs},
                      "wall": {label: r["summary"].get("wall") for label, r in runs},
                      "host": {label: r["summary"].get("host") for label, r in runs}}}
 
@@ -80,7 +83,8 @@ def comparison_text(comparison: dict, markdown: bool) -> str:
     from analysis.tables import render
     head = " ".join(comparison["headline"])
     return ("# Comparison\n\n" + head + "\n\n![roofline](roofline.png)\n\n![breakdown](breakdown.png)\n\n"
-            if markdown else head + "\n\n") + render(comparison["tables"], markdown)
+            if markdown else head + "\n\n") + render(comparison["tables"], markdown) + (
+        "\n\n" + comparison["deployment"] if comparison.get("deployment") else "")
 
 
 def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:

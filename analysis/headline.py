@@ -94,6 +94,8 @@ def headline(runs) -> list[str]:
             deltas = sorted(((c, va.get(c, 0.0) - vb.get(c, 0.0)) for c in comps), key=lambda t: -abs(t[1]))[:3]
             words = [f"{_SHORT.get(c, c)} {ms(abs(d))} ms {'saved' if d >= 0 else 'more'}" for c, d in deltas]
             out.append(f"Largest differences per {phase} step, {label} against {base_label}: " + "; ".join(words) + ".")
+    from analysis.deployment import deployment_sentences
+    out += deployment_sentences(runs)
     for label, r in runs:
         s = _verdict_sentence(label, r)
         if s:

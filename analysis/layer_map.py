@@ -9,6 +9,13 @@ The kernels between two GEMMs belong to the operation between those projections:
 (rotary, KV-cache write, attention; HF's rotary is plain ATen kernels, told apart in `_mark_rotate_half`), after o_proj the residual add and post-attention norm, after the up projection
 the activation, after the down projection the next layer's residual add and input norm (after the last layer the
 final norm), after the LM head the sampler. A step whose GEMM count fits no layout is left unmapped.
+
+A Mixture-of-Experts layer replaces the MLP's projections with the router GEMM and the two grouped expert GEMMs
+(vLLM's fused_moe: gate_up, then down), with routing (top-k gating, block alignment) after the router, the experts'
+activation between them and the weighted sum of the top-k outputs after them (`moe.*`); Qwen2-MoE's shared expert
+adds its own gate_up, down and sigmoid-gate GEMMs, and the layout whose expert GEMMs fall on the grouped kernels is
+the one taken. A standalone quantization kernel is named after the projection whose input it quantizes
+(`o_proj.quant`, `moe.experts.down.quant`).
 """
 from __future__ import annotations
 
@@ -23,19 +30,37 @@ from analysis.architecture import ModelShape
 GEMM_HELPER = re.compile(r"splitK.*reduce|splitKreduce|reduce_kernel.*cublas", re.I)
 
 
+ROUTED = ("moe.router", "moe.experts.gate_up", "moe.experts.down")
+# the grouped GEMMs of routed experts (vLLM's Triton fused_moe, CUTLASS and Marlin MoE kernels)
+GROUPED_EXPERTS = re.compile(r"fused_moe|cutlass_moe|moe_wna16|marlin_moe|grouped_gemm|MoeGemm", re.I)
+
+
 def gemm_layouts(shape: ModelShape) -> list[tuple[str, ...]]:
     attn = [("qkv_proj",), ("q_proj", "k_proj", "v_proj")]
-    if shape.gated_mlp:
+    if shape.moe:
+        mlp = [ROUTED]
+        if shape.shared_intermediate:
+            shared = ("moe.shared.gate_up", "moe.shared.down") + (("moe.shared.gate",) if shape.shared_gate else ())
+            mlp = [shared + ROUTED, ROUTED + shared, ROUTED[:1] + shared + ROUTED[1:]]
+    elif shape.gated_mlp:
         mlp = [("mlp.gate_up_proj", "mlp.down_proj"), ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
     else:
         mlp = [("mlp.up_proj", "mlp.down_proj")]
     return [a + ("o_proj",) + m for a in attn for m in mlp]
 
 
-def _segment_op(after: str, layer: int, layers: int) -> tuple[str, int]:
+_AFTER_MOE_GEMM = {"moe.router": "moe.routing", "moe.experts.gate_up": "moe.experts.act",
+                   "moe.shared.gate_up": "moe.shared.act", "moe.shared.gate": "moe.shared.combine"}
+
+
+def _segment_op(after: str, layer: int, layers: int, last_in_layer: bool = True) -> tuple[str, int]:
     """The operation of the kernels that run after GEMM `after` of `layer`."""
     if after == "lm_head":
         return "sampler", -1
+    if after in _AFTER_MOE_GEMM:
+        return _AFTER_MOE_GEMM[after], layer
+    if after in ("moe.experts.down", "moe.shared.down") and not last_in_layer:
+        return ("moe.sum" if after == "moe.experts.down" else "moe.shared.combine"), layer
     if after in ("qkv_proj", "q_proj", "k_proj", "v_proj"):
         return "attention", layer
     if after == "o_proj":
@@ -47,7 +72,8 @@ def _segment_op(after: str, layer: int, layers: int) -> tuple[str, int]:
     return "final_norm", -1
 
 
-def _layout_from_structure(main: np.ndarray, classes: np.ndarray, shape: ModelShape) -> tuple[tuple[str, ...], int] | None:
+def _layout_from_structure(main: np.ndarray, classes: np.ndarray, names: np.ndarray,
+                           shape: ModelShape) -> tuple[tuple[str, ...], int] | None:
     """The layout whose attention projections are the GEMMs before the first attention kernel and whose length is
     the GEMMs between the first two layers' attention kernels (works on a step cut short, as ncu's are), and how
     many GEMMs run before the first layer (HF's Llama computes its rotary angles with a matmul)."""
@@ -58,11 +84,20 @@ def _layout_from_structure(main: np.ndarray, classes: np.ndarray, shape: ModelSh
     if len(starts) < 2:
         return None
     before, per_layer = int(gemms_so_far[starts[0]]), int(gemms_so_far[starts[1]] - gemms_so_far[starts[0]])
+    first_layer = np.flatnonzero(main)[before:before + per_layer]
     for pre in (0, 1) if shape.rotary else (0,):
         for lay in gemm_layouts(shape):
-            if len(lay) == per_layer and lay.index("o_proj") + pre == before:
+            if len(lay) == per_layer and lay.index("o_proj") + pre == before and _experts_fit(lay, names[first_layer]):
                 return lay, pre
     return None
+
+
+def _experts_fit(layout: tuple[str, ...], gemm_names: np.ndarray) -> bool:
+    """Where a layer's GEMMs name their kind (grouped expert kernels), the layout's routed-expert GEMMs sit there."""
+    grouped = [bool(GROUPED_EXPERTS.search(str(n))) for n in gemm_names]
+    if not any(grouped) or len(grouped) != len(layout):
+        return True
+    return all(g == role.startswith("moe.experts.") for g, role in zip(grouped, layout))
 
 
 def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
@@ -73,7 +108,7 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
     helper = np.array([bool(GEMM_HELPER.search(n)) for n in names], dtype=bool) & is_gemm
     main = is_gemm & ~helper
     n_main = int(main.sum())
-    found = _layout_from_structure(main, classes, shape)
+    found = _layout_from_structure(main, classes, names, shape)
     if found is not None:
         layout, pre = found
         whole = pre + shape.layers * len(layout) + 1
@@ -99,8 +134,14 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
             ops[i], layer[i] = _first_segment_op(classes[i], names[i]), 0
         elif seen <= pre:   # after HF Llama's angle matmul: cat(freqs, freqs), cos, sin, their scaling and casts
             ops[i], layer[i] = "rotary_emb", -1
+        elif classes[i] == "quantize" and seen < len(roles):   # the next projection's input, quantized
+            ops[i], layer[i] = roles[seen] + ".quant", role_layers[seen]
         else:
-            ops[i], layer[i] = _segment_op(roles[seen - 1], role_layers[seen - 1], shape.layers)
+            last = seen == len(roles) or role_layers[seen] != role_layers[seen - 1]
+            ops[i], layer[i] = _segment_op(roles[seen - 1], role_layers[seen - 1], shape.layers, last)
+            if ops[i] == "input_norm" or ops[i] == "final_norm":
+                if roles[seen - 1] == "moe.experts.down" and classes[i] == "moe":
+                    ops[i], layer[i] = "moe.sum", role_layers[seen - 1]
     _mark_rotate_half(ops, layer, classes, names)
     _mark_first_unfused_rms_norm(ops, layer, classes, names)
     return ops, layer

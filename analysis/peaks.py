@@ -15,8 +15,8 @@ _GH100_L2 = dict(l2_gbps=5853, l2_source="measured on an H200 by tracer calibrat
 _DATASHEET = [
     ("H100 PCIe", dict(bf16=756, fp16=756, tf32=378, fp32=51.2, hbm_gbps=2000, l2_mb=50, sms=114, **_GH100_L2)),
     ("H100 NVL", dict(bf16=835, fp16=835, tf32=418, fp32=60.0, hbm_gbps=3900, l2_mb=50, sms=132, **_GH100_L2)),
-    ("H100", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, hbm_gbps=3350, l2_mb=50, sms=132, **_GH100_L2)),  # SXM
-    ("H200", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, hbm_gbps=4800, l2_mb=60, sms=132, **_GH100_L2)),
+    ("H100", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, fp8=1978.9, int8=1978.9, hbm_gbps=3350, l2_mb=50, sms=132, **_GH100_L2)),  # SXM
+    ("H200", dict(bf16=989.4, fp16=989.4, tf32=494.7, fp32=66.9, fp8=1978.9, int8=1978.9, hbm_gbps=4800, l2_mb=60, sms=132, **_GH100_L2)),
     ("B200", dict(bf16=2250, fp16=2250, tf32=1100, fp32=75, hbm_gbps=8000, l2_mb=126, sms=148)),
     ("A100-SXM4-40GB", dict(bf16=312, fp16=312, tf32=156, fp32=19.5, hbm_gbps=1555, l2_mb=40, sms=108)),
     ("A100-PCIE-40GB", dict(bf16=312, fp16=312, tf32=156, fp32=19.5, hbm_gbps=1555, l2_mb=40, sms=108)),

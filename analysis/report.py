@@ -24,7 +24,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from analysis.architecture import elem_bytes_of, model_shape
+from analysis.architecture import (NO_QUANTIZATION, Quantization, elem_bytes_of, kv_cache_bytes_from_kernels,
+                                   model_shape, quantization_from_config, quantization_from_kernels,
+                                   quantization_named)
 from analysis.breakdown import class_breakdown, phase_summary, top_kernels
 from analysis.ncu_check import ncu_against_analytic
 from analysis.overhead import NO_UNPROFILED
@@ -42,16 +44,19 @@ def device_name(tables: dict) -> str:
 
 
 def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict | None = None,
-                        workload: dict | None = None, dtype: str | None = None) -> tuple[tuple | None, str | None]:
+                        workload: dict | None = None, dtype: str | None = None, quantization: str | None = None,
+                        kv_cache_dtype: str | None = None) -> tuple[tuple | None, str | None]:
     """(ModelShape, step tokens) for the work model of shape-less kernels, from the sidecar or what the user named
-    (`--model`, `--workload`, `--dtype`), and a notice when it cannot be had."""
+    (`--model`, `--workload`, `--dtype`, `--quantization`, `--kv-cache-dtype`), and a notice when it cannot be
+    had."""
     side = sidecar or {}
     config = model_config or (side.get("model") or {}).get("config")
     if not config:
         return None, ("kernels without recorded shapes (CUDA-graph replays, nsys exports) stay unmodeled: name the "
                       "model with --model (a preset or a local config.json) to model them")
     elem = elem_bytes_of(dtype or (side.get("model") or {}).get("dtype")) or _elem_bytes_from_ops(tables["ops"])
-    shape = model_shape(config, elem or 2)
+    quant, kv_bytes, quant_notice = model_quantization(tables, side, config, quantization, kv_cache_dtype)
+    shape = model_shape(config, elem or 2, quant, kv_bytes)
     if shape is None:
         return None, f"model type {config.get('model_type')!r} has no architecture model: its shape-less kernels stay unmodeled"
     figures = side.get("figures") or {}
@@ -68,7 +73,29 @@ def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict |
     if steps is None:
         return None, ("the steps' token counts are unknown (no vLLM step annotations, no workload): name it with "
                       "--workload (e.g. decode_b16_s128_o64) to model shape-less kernels")
-    return (shape, steps), None
+    return (shape, steps), quant_notice
+
+
+def model_quantization(tables: dict, side: dict, config: dict, named: str | None,
+                       kv_named: str | None) -> tuple[Quantization, float, str | None]:
+    """The projections' quantization and the KV cache's element bytes: what the user named, else the sidecar's
+    vLLM options, else the checkpoint config, else what the kernels show (vLLM's online quantization leaves the
+    config unquantized); and a notice when a named method has no work model."""
+    vopts = side.get("vllm_options") or {}
+    notice = None
+    quant = None
+    for method, source in ((named, "option"), (vopts.get("quantization"), "sidecar")):
+        if method:
+            quant = quantization_named(method, source)
+            if quant is None:
+                notice = (f"quantization {method!r} has no work model: its projections are modeled from what the "
+                          "kernels show, else in the model's dtype")
+            break
+    names = tables["kernels"]["name"].astype(str).unique() if len(tables["kernels"]) else []
+    quant = quant or quantization_from_config(config) or quantization_from_kernels(names) or NO_QUANTIZATION
+    kv = kv_named or vopts.get("kv_cache_dtype")
+    kv_bytes = 1.0 if (kv and str(kv).startswith("fp8")) else float(kv_cache_bytes_from_kernels(names) or 0)
+    return quant, kv_bytes, notice
 
 
 def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
@@ -83,24 +110,29 @@ def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
 
 def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.DataFrame | None = None,
             ncu_phase: str | None = None, model_config: dict | None = None, workload: dict | None = None,
-            dtype: str | None = None) -> dict:
+            dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None) -> dict:
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
     kernels = tables["kernels"]
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     peaks = resolve_peaks(dev, peaks_file) if dev else None
     notices = []
-    architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype)
+    architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype, quantization,
+                                                    kv_cache_dtype)
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
     # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)
     cold_l2 = tables["meta"].get("source_format") == "ncu"
     k = roofline(kernel_work(kernels, architecture), peaks, model_dtype, cold_l2=cold_l2)
+    if architecture is not None:
+        unmapped = unmapped_steps_notice(k, architecture[0])
+        if unmapped:
+            notices.append(unmapped)
     flagged = k[k["roof_flag"] != ""] if "roof_flag" in k else k.iloc[:0]
     if len(flagged):
         worst = flagged.sort_values("roof_pct", ascending=False).iloc[0]
         notices.append(f"{len(flagged)} kernel(s) above their roof ({100 * flagged['dur_us'].sum() / k['dur_us'].sum():.1f}% "
                        f"of kernel time), flagged in kernels.parquet `roof_flag`; the highest, {worst['short_name']} at "
                        f"{worst['roof_pct']:.0f}% of its {worst['roof']} roof: {worst['roof_flag']}")
-    if arch_notice and len(k) and (k["work_source"] == "unmodeled").any():
+    if arch_notice and (architecture is not None or len(k) and (k["work_source"] == "unmodeled").any()):
         notices.append(arch_notice)
     if kernels.empty:
         notices.append("no GPU kernels in this trace (CPU-only or capture without kernels); op tables only")
@@ -150,8 +182,51 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         "ncu": _records(ncu_cmp) if not ncu_cmp.empty else None,
         "notices": notices,
     }
+    _add_deployment(summary, k, architecture)
     return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
             "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"]}
+
+
+def unmapped_steps_notice(k: pd.DataFrame, shape) -> str | None:
+    """A notice naming the steps whose kernels fit no layout of the model (analysis.layer_map), with the GEMM count
+    seen against the counts the model's layouts expect: a wrong --model, experts that do not match the trace."""
+    from analysis.layer_map import GEMM_HELPER, gemm_layouts
+    if k.empty or "model_op" not in k or k["step"].isna().all():
+        return None
+    in_steps = k[k["step"].notna()]
+    mapped = in_steps.groupby("step")["model_op"].apply(lambda o: (o.astype(str) != "").any())
+    bad = mapped[~mapped].index.tolist()
+    if not bad:
+        return None
+    first = in_steps[in_steps["step"] == bad[0]]
+    names = first["name"].astype(str)
+    gemms = int(((first["kernel_class"].astype(str) == "gemm") & ~names.str.contains(GEMM_HELPER)).sum())
+    expected = sorted({shape.layers * len(lay) + 1 for lay in gemm_layouts(shape)})
+    shown = ", ".join(str(int(s)) for s in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+    return (f"{len(bad)} of {len(mapped)} steps fit no layout of the model (steps {shown}; step {int(bad[0])} runs "
+            f"{gemms} GEMMs, the model's layouts {' or '.join(map(str, expected))}): their shape-less kernels stay "
+            "unmodeled; check --model, --layers and the experts")
+
+
+def _add_deployment(summary: dict, k: pd.DataFrame, architecture: tuple | None) -> None:
+    """summary.json's `quantization`, `moe` and per-phase `deployment` (analysis.deployment), and the routing
+    assumption among the notices, for a model that is quantized or has MoE layers."""
+    from analysis.deployment import ROUTING_ASSUMPTION, deployment_by_phase
+    shape = architecture[0] if architecture else None
+    if shape is None:
+        return
+    summary["deployment"] = _records(deployment_by_phase(k))   # a comparison sets a dense bf16 run beside
+    if not (shape.quant.method or shape.moe or shape.kv_bytes):
+        return
+    q = shape.quant
+    summary["quantization"] = {"method": q.method or None, "source": q.source or None, "precision": q.precision or None,
+                               "weight_bytes": shape.weight_bytes, "act_bytes": shape.act_bytes,
+                               "kv_cache_bytes": shape.cache_bytes}
+    if shape.moe:
+        summary["moe"] = {"experts": shape.experts, "experts_per_token": shape.experts_per_token,
+                          "expert_intermediate": shape.expert_intermediate,
+                          "shared_intermediate": shape.shared_intermediate, "routing": ROUTING_ASSUMPTION}
+        summary["notices"].append(ROUTING_ASSUMPTION)
 
 
 def _records(df: pd.DataFrame) -> list:
@@ -196,6 +271,10 @@ def report_markdown(result: dict, title: str) -> str:
     for n in s["notices"]:
         lines.append(f"\n> {n}")
     lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topic_tables(runs), True)]
+    from analysis.deployment import deployment_markdown
+    extra = deployment_markdown(runs)
+    if extra:
+        lines += ["", extra]
     if s.get("communication"):
         from analysis.communication import markdown
         lines += ["", markdown(s["communication"])]

@@ -23,6 +23,8 @@ import pandas as pd
 from analysis.architecture_work import architecture_work
 from analysis.attention_tiles import executed_attention_flops
 from analysis.layer_map import map_kernels
+from analysis.moe_tiles import executed_expert_flops
+from analysis.precision import cutlass_tile_n, kernel_precision
 from analysis.memory_traffic import dram_bytes, l2_capacity_bytes, writes_persistent_state
 from analysis.step_tokens import step_keys
 from analysis.work import op_work
@@ -77,7 +79,21 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
         # tile padding of FA3, beside the useful FLOPs
         executed = executed_attention_flops(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
                                             keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
+        # grouped expert GEMMs execute whole row blocks per expert
+        moe_executed, mma_n = executed_expert_flops(k["grid"].astype(str).to_numpy() if "grid" in k else None, ops,
+                                                    keys, steps, shape)
+        executed = np.where(np.isnan(executed), moe_executed, executed)
+        precision = kernel_precision(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
+                                     ops, shape)
+    else:
+        precision = kernel_precision(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
+                                     ops, None) if n else np.zeros(0, dtype=object)
+        mma_n = np.full(n, np.nan)
+    if "ncu_tensor_inst" in k:   # the tile N that turns ncu's tensor instruction counts into FLOPs
+        tile_n = cutlass_tile_n(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy())
+        k["mma_n"] = np.where(np.isnan(mma_n), tile_n, mma_n)
     k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()
+    k["precision"] = pd.Categorical(precision)
     k["work_source"] = source
     k["executed_flops"] = executed
     k["model_op"] = pd.Categorical(ops)
@@ -113,8 +129,14 @@ def peak_flops(kernels: pd.DataFrame, peaks: dict, default_dtype: str = "fp32") 
     (classes, dtypes), inverse = distinct_combinations(kernels["kernel_class"], kernels["op_input_dtypes"].fillna(""))
     kinds = [_dtype_of(str(d)) if str(d) else default_dtype for d in dtypes]
     roof = np.array([peaks[kind] if (c in TENSOR_CLASSES and kind in ("bf16", "fp16")) else peaks["fp32"]
-                     for c, kind in zip(classes, kinds)], dtype=float)
-    return roof[inverse] * 1e12
+                     for c, kind in zip(classes, kinds)], dtype=float)[inverse]
+    if "precision" in kernels:   # quantized math: its own tensor path's peak (NaN where the device has none)
+        precision = kernels["precision"].astype(str).to_numpy()
+        for p in ("fp8", "int8"):
+            sel = precision == p
+            if sel.any():
+                roof[sel] = peaks.get(p) or np.nan
+    return roof * 1e12
 
 
 def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp32",

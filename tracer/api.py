@@ -63,7 +63,8 @@ class Trace:
 
     def analyze(self, peaks: str | Path | None = None, model: str | dict | None = None,
                 workload: str | dict | None = None, dtype: str | None = None, layers: int | None = None,
-                ncu: str | Path | None = None, ncu_phase: str | None = None) -> Analysis:
+                ncu: str | Path | None = None, ncu_phase: str | None = None, quantization: str | None = None,
+                kv_cache_dtype: str | None = None) -> Analysis:
         """Work, roofline and bounds per kernel, and the per-phase, per-class and top-kernel summaries.
 
         peaks: a peaks JSON from `tracer calibrate` (default: the stored calibration, else the datasheet).
@@ -77,7 +78,8 @@ class Trace:
         >>> a.phases.set_index("phase")["memory_bound_pct"].round(1).to_dict()
         {'decode': 42.5, 'prefill': 17.2}
         """
-        return _analyze(self, peaks, ncu, ncu_phase, work_model_inputs(model, layers, workload, dtype))
+        return _analyze(self, peaks, ncu, ncu_phase,
+                        work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype))
 
 
 def load(path: str | Path, cache: bool = True) -> Trace:
@@ -108,7 +110,8 @@ def load(path: str | Path, cache: bool = True) -> Trace:
 
 def compare(traces: Iterable[str | Path | Trace | Analysis], peaks: str | Path | None = None,
             model: str | dict | None = None, workload: str | dict | None = None, dtype: str | None = None,
-            layers: int | None = None, labels: Iterable[str] | None = None) -> Comparison:
+            layers: int | None = None, labels: Iterable[str] | None = None, quantization: str | None = None,
+            kv_cache_dtype: str | None = None) -> Comparison:
     """Analyse each trace (paths and Traces are analysed with these options; Analyses are taken as they are) and
     set them side by side, the first as the base of the ratios. Labels: `labels`, else `backend:workload` from
     the sidecar, else the file's stem; repeated ones get #2, #3.
@@ -124,7 +127,7 @@ def compare(traces: Iterable[str | Path | Trace | Analysis], peaks: str | Path |
     items = list(traces)
     if len(items) < 2:
         raise TracerError("a comparison needs at least two traces")
-    wm = work_model_inputs(model, layers, workload, dtype)
+    wm = work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype)
     analyses = []
     for item in items:
         if isinstance(item, Analysis):
@@ -172,10 +175,21 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
 
 
 def work_model_inputs(model: str | dict | None, layers: int | None = None, workload: str | dict | None = None,
-                      dtype: str | None = None) -> dict:
+                      dtype: str | None = None, quantization: str | None = None,
+                      kv_cache_dtype: str | None = None) -> dict:
     """What the user named of a trace's model and workload, as plain data for the analysis layer: a preset name,
-    checkpoint folder or config.json path becomes a config dict; a workload name its batch and token counts."""
+    checkpoint folder or config.json path becomes a config dict; a workload name its batch and token counts;
+    a quantization method name is checked against those the work model knows."""
     out: dict = {"dtype": dtype}
+    if quantization:
+        from analysis.architecture import quantization_named
+        if quantization_named(quantization, "option") is None:
+            from analysis.architecture import known_quantization_methods
+            raise TracerError(f"--quantization {quantization!r}: the work model knows "
+                              f"{', '.join(known_quantization_methods())}")
+        out["quantization"] = quantization
+    if kv_cache_dtype and kv_cache_dtype != "auto":
+        out["kv_cache_dtype"] = kv_cache_dtype
     if isinstance(model, Mapping):
         out["model_config"] = dict(model)
     elif model:

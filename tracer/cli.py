@@ -161,6 +161,10 @@ def _work_model_options(f):
     f = click.option("--workload", "-w", help="the run's workload, e.g. decode_b16_s128_o64 (HF traces without "
                      "a sidecar; vLLM's step annotations carry their own token counts)")(f)
     f = click.option("--layers", type=int, help="the preset cut to N layers")(f)
+    f = click.option("--quantization", help="how the traced model's projections were quantized (fp8, fp8_block, "
+                     "int8, awq, gptq, ...); default: the sidecar's, the config's, else what the kernels show")(f)
+    f = click.option("--kv-cache-dtype", type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]),
+                     help="the traced KV cache's element type; default: the sidecar's, else what the kernels show")(f)
     return click.option("--model", help="the traced model: a preset (gpt2, llama-1b, ...), a local checkpoint "
                         "folder or config.json; default: the sidecar's")(f)
 
@@ -179,19 +183,20 @@ def _work_model_options(f):
 @click.option("--ncu-phase", type=click.Choice(["prefill", "decode"]), help="phase the ncu CSV measured")
 @_work_model_options
 @_FORCE
-def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model, layers, workload, dtype, force):
+def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model, layers, workload, dtype,
+            quantization, kv_cache_dtype, force):
     """Per-kernel tables, roofline and memory/compute/latency breakdowns of a trace (Chrome/Kineto JSON,
     nsys .sqlite or .nsys-rep); several traces (files, a folder, a glob): one per rank, with a rank column,
     communication, overlap and stragglers."""
     from tracer.commands import analyze_path, work_model_inputs
     if len(trace) > 1 or ray_address is not None or Path(trace[0]).is_dir() or any(c in trace[0] for c in "*?["):
         from tracer.analyze_ranks import analyze_ranks
-        analyze_ranks(list(trace), out, as_json, peaks, work_model_inputs(model, layers, workload, dtype),
+        analyze_ranks(list(trace), out, as_json, peaks, work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype),
                       ray_address)
         return
     trace = trace[0]
     analyze_path(trace, out, as_json, peaks, ncu_file, ncu_phase,
-                 work_model=work_model_inputs(model, layers, workload, dtype), force=force)
+                 work_model=work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype), force=force)
 
 
 @cli.command()
@@ -204,11 +209,12 @@ def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model,
                    "'unmodeled_pct>3' (a run's value); repeatable; exit 1 with one line per broken condition")
 @_work_model_options
 @_FORCE
-def compare(traces, out, as_json, peaks, fail_if, model, layers, workload, dtype, force):
+def compare(traces, out, as_json, peaks, fail_if, model, layers, workload, dtype, quantization, kv_cache_dtype,
+            force):
     """Side by side: headline, throughput and latency, wall time per step, host time, classes, bound shares,
     memory."""
     from tracer.commands import compare_paths, work_model_inputs
-    compare_paths(list(traces), out, as_json, peaks, work_model=work_model_inputs(model, layers, workload, dtype),
+    compare_paths(list(traces), out, as_json, peaks, work_model=work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype),
                   fail_if=fail_if, force=force)
 
 

@@ -5,10 +5,14 @@ import re
 
 import pandas as pd
 
-CLASSES = ("gemm", "attention", "norm", "elementwise", "reduction", "copy", "communication", "sampling", "other")
+CLASSES = ("gemm", "attention", "norm", "elementwise", "reduction", "copy", "communication", "sampling", "quantize",
+           "moe", "other")
 
 # (class, regex on the launching op name), first match wins
 _BY_OP = [
+    ("gemm", r"fused_moe|cutlass_moe_mm|marlin|machete|scaled_mm|_C::.*gemm"),
+    ("moe", r"_moe_C|topk_softmax|moe_align|moe_sum|grouped_topk"),
+    ("quantize", r"_quant\b|_quant$|scaled_fp8_quant|scaled_int8_quant|per_token_group_quant"),
     ("communication", r"c10d|nccl|all_reduce|allreduce|all_gather|reduce_scatter|broadcast"),
     ("attention", r"attention|attn|sdpa|flash|fmha|paged|_fa\d_C"),
     ("gemm", r"aten::(mm|addmm|bmm|baddbmm|linear|matmul|_scaled_mm|addmv|mv|einsum)$|gemm|cutlass_scaled_mm"),
@@ -23,6 +27,13 @@ _BY_OP = [
                     r"gelu_and_mul|gelu|silu|activation"),
 ]
 _BY_NAME = [
+    # MoE: the grouped expert GEMMs, then routing and permutation (top-k gating, block alignment, sums)
+    ("gemm", r"fused_moe_kernel|fused_moe|cutlass_moe|grouped_gemm|marlin|machete"),
+    ("moe", r"topkGating|topk_softmax|moe_align|moe_sum|grouped_topk|moe_permute|moe_unpermute|"
+            r"count_and_sort_expert|expert_map"),
+    # activation quantization (vLLM's FP8/INT8 kernels); fused into a norm or activation by Inductor it is that
+    ("quantize", r"scaled_fp8_quant|scaled_int8_quant|segmented_max_reduction|per_token_group_quant|"
+                 r"_fp8_quant|_int8_quant|quant_kernel"),
     ("copy", r"reshape_and_cache|_apply_write"),  # KV-cache writes, though their kernels' names say "flash"
     ("communication", r"nccl|all_reduce|allreduce|multimem|cross_device"),
     ("attention", r"flash|fmha|attention|attn|paged|mha|unified_attention"),
@@ -39,10 +50,19 @@ _OP_RE = [(c, re.compile(p, re.I)) for c, p in _BY_OP]
 _NAME_RE = [(c, re.compile(p, re.I)) for c, p in _BY_NAME]
 # Ops that wrap many kernels of different kinds: the kernel name decides for them
 _COMPOSITE_OPS = re.compile(r"^(aten::(to|_to_copy|copy_)|## Call CompiledFxGraph|CompiledFunction|"
-                            r"cudaGraphLaunch|Torch-Compiled Region|vllm::unified_attention_with_output)$", re.I)
+                            r"cudaGraphLaunch|Torch-Compiled Region|vllm::unified_attention_with_output|"
+                            r"vllm::\w*fused_experts\w*|vllm::moe_forward\w*)$", re.I)
+
+
+# Inductor's generated kernels: triton_{poi,red,per}_fused_<the ATen ops it fused>. The op list names the graph's
+# neighbours too (`cutlass_scaled_mm` for the quantization feeding an FP8 GEMM), so it never makes a GEMM or attention.
+_INDUCTOR = re.compile(r"^triton_(poi|red|per)_")
+_INDUCTOR_QUANT = re.compile(r"scaled_mm|_quant|(?=.*abs)(?=.*clamp)(?=.*reciprocal)")
 
 
 def classify_kernel(name: str, op_name: str = "") -> str:
+    if _INDUCTOR.match(name):
+        return _classify_inductor(name)
     if op_name and not _COMPOSITE_OPS.match(op_name):
         for cls, rx in _OP_RE:
             if rx.search(op_name):
@@ -54,6 +74,24 @@ def classify_kernel(name: str, op_name: str = "") -> str:
         if rx.search(name):
             return cls
     return "other"
+
+
+def _classify_inductor(name: str) -> str:
+    """A fused Triton kernel: a norm (with its quantization) stays a norm, an activation with its quantization an
+    elementwise kernel; quantization alone is `quantize`."""
+    if re.search(r"layer_?norm|rms_?norm", name, re.I):
+        return "norm"
+    if _INDUCTOR_QUANT.search(name):
+        return "elementwise" if re.search(r"silu|gelu|relu|tanh", name) else "quantize"
+    for cls, rx in _NAME_RE:
+        if cls not in ("gemm", "attention", "moe", "quantize") and rx.search(name):
+            return cls
+    return "other"
+
+
+def is_quantizing(name: str) -> bool:
+    """An Inductor kernel that writes its output quantized (to FP8/INT8 with per-token scales)."""
+    return bool(_INDUCTOR.match(name) and _INDUCTOR_QUANT.search(name))
 
 
 def classify_kernels(names: pd.Series, op_names: pd.Series) -> pd.Series:

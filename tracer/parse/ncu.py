@@ -65,7 +65,10 @@ def ncu_kernels(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame({"ncu_id": pd.to_numeric(df.get("ID"), errors="coerce"), "name": df["Kernel Name"],
                          "dur_us": dur, "dram_bytes": col("dram__bytes_read.sum")
                          + col("dram__bytes_write.sum"), "l2_bytes": col("lts__t_bytes.sum"), "tensor_flops": tensor, "fp32_flops": fp32,
-                         "fp16_flops": fp16, "fp64_flops": fp64, "flops": tensor + fp32 + fp16 + fp64})
+                         "fp16_flops": fp16, "fp64_flops": fp64, "flops": tensor + fp32 + fp16 + fp64,
+                         "tensor_inst": col("sm__inst_executed_pipe_tensor.sum"),
+                         "grid": df.get("Grid Size", pd.Series("", index=df.index)).fillna("").astype(str)
+                         .str.strip("()").str.replace(" ", "")})
 
 
 def tables_from_ncu(path: str | Path, phase: str) -> dict:
@@ -81,9 +84,9 @@ def tables_from_ncu(path: str | Path, phase: str) -> dict:
     kernels = conform(pd.DataFrame({
         "name": names, "short_name": names.map(short_kernel_name),
         "kernel_class": classify_kernels(names, pd.Series([""] * len(names))),
-        "start_us": dur.cumsum() - dur, "dur_us": dur, "device": 0, "stream": 0,
+        "start_us": dur.cumsum() - dur, "dur_us": dur, "device": 0, "stream": 0, "grid": measured["grid"],
         "phase": phase, "step": 0, "range_name": phase}), "kernels")
-    for col in ("flops", "tensor_flops", "dram_bytes", "l2_bytes"):
+    for col in ("flops", "tensor_flops", "tensor_inst", "dram_bytes", "l2_bytes"):
         kernels[f"ncu_{col}"] = measured[col].to_numpy()
     return {"kernels": kernels, "memops": empty("memops"), "ops": empty("ops"), "ranges": empty("ranges"),
             "runtime": empty("runtime"), "meta": {"source_path": str(path), "source_format": "ncu", "device_properties": []}}
