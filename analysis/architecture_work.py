@@ -203,9 +203,10 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
             return flops, (th + (th if fused else 0)) * e + params + written, written
         if cls == "copy" and _GRAPH_MEMCPY.search(name):   # a copy node of the CUDA graph: the T x H hidden states
             return 0.0, 2 * th * e, th * e
-        # HF's unfused RMSNorm runs over all T x H elements; a copy launched as a handful of blocks (vLLM's index
-        # copies between the final norm and the LM head) is not one of its kernels
-        if s.rms_norm and not blocks * _MAX_ELEMENTS_PER_BLOCK < th:
+        # HF's unfused RMSNorm casts all T x H elements; a copy launched as a handful of blocks (vLLM's index
+        # copies between the final norm and the LM head) is not its cast
+        too_few_blocks = cls == "copy" and blocks * _MAX_ELEMENTS_PER_BLOCK < th
+        if s.rms_norm and not too_few_blocks:
             w = _unfused_rms_norm(cls, name, th, t, s.hidden, e)
             if w is not None:
                 return w

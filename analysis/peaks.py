@@ -55,6 +55,7 @@ def measured_peaks(device_name: str, path: str | Path | None = None) -> dict | N
                 "bf16": float(m["gemm_bfloat16_tflops"]), "fp16": float(m["gemm_float16_tflops"]),
                 "tf32": float(m["gemm_tf32_tflops"]), "fp32": float(m["gemm_float32_tflops"]),
                 "hbm_gbps": float(m["dram_gbps"]),
+                **({"fp8": float(m["gemm_float8_e4m3fn_tflops"])} if m.get("gemm_float8_e4m3fn_tflops") else {}),
                 **({"l2_gbps": float(m["l2_gbps"]), "l2_source": "measured"} if m.get("l2_gbps") else {})}
     except (OSError, orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as e:
         from tracer.errors import TracerError

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 PHASE_COLORS = {"prefill": "#d1495b", "decode": "#00798c", "mixed": "#edae49", "none": "#999999"}
 CLASS_COLORS = {"gemm": "#1f77b4", "attention": "#d62728", "norm": "#9467bd", "elementwise": "#2ca02c",
                 "reduction": "#ff7f0e", "copy": "#8c564b", "communication": "#e377c2", "sampling": "#17becf",
-                "memcpy/memset": "#bcbd22", "other": "#7f7f7f"}
+                "quantize": "#aec7e8", "moe": "#ff9896", "memcpy/memset": "#bcbd22", "other": "#7f7f7f"}
 
 
 IDLE_COLORS = {"GPU idle in steps (launch gaps)": "#d9d9d9", "GPU idle between steps (host)": "#f2f2f2"}
@@ -22,12 +22,14 @@ RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LABELLED = 5   # heaviest kernels named on a roofline panel
 
 
-def _roof(ax, peaks: dict, label_prefix: str = "", color="black"):
-    """Compute roofs (bf16 tensor cores, fp32), the DRAM roof, the L2 roof where the peaks carry it, and the
-    bf16 ridge point."""
+def _roof(ax, peaks: dict, label_prefix: str = "", color="black", precisions=()):
+    """Compute roofs (bf16 tensor cores, fp32, and the 8-bit tensor paths the kernels use), the DRAM roof, the L2
+    roof where the peaks carry it, and the bf16 ridge point."""
     bw = peaks["hbm_gbps"] * 1e9
     x = np.logspace(-6, 4, 300)   # wide enough for sampling and norm kernels near 1e-5 FLOP/B
-    for key, style in (("bf16", "-"), ("fp32", ":")):
+    for key, style in (("bf16", "-"), ("fp32", ":")) + tuple((p, "-.") for p in ("fp8", "int8") if p in precisions):
+        if not peaks.get(key):
+            continue
         p = peaks[key] * 1e12
         ax.plot(x, np.minimum(p, x * bw) / 1e12, style, color=color, lw=1.2,
                 label=f"{label_prefix}{key} roof {peaks[key]:.0f} TFLOP/s, DRAM {peaks['hbm_gbps']:.0f} GB/s")
@@ -88,7 +90,9 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
         drawn_peaks = []
         for r, (label, g, peaks) in enumerate(pts):
             if peaks and str(peaks) not in drawn_peaks:
-                _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey")
+                used = set().union(*(set(k["precision"].astype(str)) for _, k, _ in runs if "precision" in k))
+                _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey",
+                      precisions=used)
                 drawn_peaks.append(str(peaks))
             if g.empty:
                 continue

@@ -14,6 +14,10 @@ summary.json (schema version 1):
 - `classes`: per phase and kernel class: kernels, kernel_us, pct_of_phase
 - `top_kernels`: per phase, the 10 kernels with most time, with mean roof_pct and bound
 - `ncu`: where measured counters were merged: per class analytic against measured FLOPs and DRAM bytes
+- `quantization` (quantized models): method, where it was learnt, tensor precision, bytes per weight, activation
+  and KV-cache element; `moe` (MoE models): experts, top-k, widths and the routing assumption; `deployment`: per
+  phase, GEMM time, share, DRAM bytes and bound, share on 8-bit tensor cores, quantization kernels', MoE layers',
+  expert GEMMs' and routing's shares (analysis/deployment.py)
 - `notices`: plain-language facts (no kernels in a CPU-only trace, unknown device, ...)
 """
 from __future__ import annotations

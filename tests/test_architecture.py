@@ -169,7 +169,9 @@ def test_ncu_report_read_as_one_step_against_the_architecture():
     assert by_class.loc["attention", "executed_over_useful"] > 1   # a 1-token query padded to a tile
 
 
-VLLM_NCU = sorted(DATA.glob("h200_vllm_*_graphs_ncu.ncu.csv.gz"))
+# the dense bf16 ones (quantized and MoE ncu fixtures: tests/test_quantized_moe.py)
+VLLM_NCU = sorted(p for p in DATA.glob("h200_vllm_*_graphs_ncu.ncu.csv.gz")
+                  if "fp8" not in p.name and "mixtral" not in p.name)
 
 
 @pytest.mark.parametrize("path", VLLM_NCU, ids=lambda p: p.name)

@@ -33,6 +33,7 @@ def calibrate(device: str = "cuda", gemm_n: int = 8192, copy_bytes: int = 2 * 2*
         ms = _median_ms(lambda a=a, b=b: torch.mm(a, b), repeats)
         result[f"gemm_{dtype_name}_tflops"] = 2 * gemm_n**3 / (ms * 1e-3) / 1e12
     torch.backends.cuda.matmul.allow_tf32 = False
+    result.update(fp8_gemm_peak(dev, gemm_n, repeats))
     src = torch.empty(copy_bytes // 4, device=dev, dtype=torch.float32).uniform_()
     dst = torch.empty_like(src)
     ms = _median_ms(lambda: dst.copy_(src), repeats)
@@ -40,6 +41,20 @@ def calibrate(device: str = "cuda", gemm_n: int = 8192, copy_bytes: int = 2 * 2*
     del src, dst
     result.update(l2_bandwidth(dev, repeats))
     return result
+
+
+def fp8_gemm_peak(dev, gemm_n: int, repeats: int) -> dict:
+    """Dense FP8 (e4m3) GEMM rate through torch._scaled_mm (cuBLASLt, per-tensor scales, bf16 out), the roof of
+    quantized GEMMs; {} on a GPU without FP8 tensor cores (before Ada/Hopper) or a torch without _scaled_mm."""
+    import torch
+
+    if torch.cuda.get_device_capability(dev) < (8, 9) or not hasattr(torch, "_scaled_mm"):
+        return {}
+    a = torch.randn(gemm_n, gemm_n, device=dev).to(torch.float8_e4m3fn)
+    b = torch.randn(gemm_n, gemm_n, device=dev).to(torch.float8_e4m3fn).t()   # column-major, as cuBLASLt wants
+    one = torch.ones((), device=dev, dtype=torch.float32)
+    ms = _median_ms(lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16), repeats)
+    return {"gemm_float8_e4m3fn_tflops": 2 * gemm_n**3 / (ms * 1e-3) / 1e12}
 
 
 def l2_bandwidth(dev, repeats: int, copies: int = 64) -> dict:
