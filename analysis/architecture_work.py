@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.architecture import ModelShape
+from analysis.attention_tiles import fa3_splits_kv
 from tracer.parse.classify import is_quantizing
 
 _OPERANDS = re.compile(r"array<char\s*\*,\s*(\d+)", re.I)
@@ -127,8 +128,8 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
 
 
 def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: bool, step: pd.Series,
-                                  s: ModelShape, after_gumbel: bool = False,
-                                  blocks: float = float("nan")) -> tuple[float, float] | None:
+                                  s: ModelShape, after_gumbel: bool = False, blocks: float = float("nan"),
+                                  kv_split: bool | None = None) -> tuple[float, float] | None:
     """(flops, bytes, written_bytes) of one kernel of model operation `op` (bytes: every input read once and
     every output written once; written_bytes: the outputs), or None when no formula backs it."""
     e = s.elem_bytes
@@ -180,6 +181,8 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
         if cls == "attention" and main_attention:
             flops = 4 * s.heads * s.head_dim * step["attn_pairs"]
             return flops, 2 * t * s.q_width * e + 2 * step["kv_read_tokens"] * s.kv_width * c, t * s.q_width * e
+        if cls == "attention" and kv_split is False:   # FA3 did not split: its combine kernel merges nothing
+            return 0.0, 0.0, 0.0
         if cls == "attention":   # split-KV combine
             out = t * s.q_width
             return (3 * out, out * (MIN_SPLITS * PARTIAL_BYTES + e) + MIN_SPLITS * t * s.heads * PARTIAL_BYTES,
@@ -358,6 +361,12 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
         main_attention[att.sort_values("dur", ascending=False, kind="stable")
                        .drop_duplicates(["key", "layer"]).index.to_numpy()] = True
     rows = {key: row for key, row in steps.iterrows()}
+    # whether each step and layer's FA3 kernel split its keys (its combine kernel's work follows)
+    kv_split = {}
+    for i in np.flatnonzero(main_attention):
+        step = rows.get(int(keys[i])) if keys[i] == keys[i] else None
+        if step is not None:
+            kv_split[(keys[i], layer[i])] = fa3_splits_kv(names[i], step["seq_shapes"], shape.heads, shape.kv_heads)
     # steps whose sampler is vLLM's Gumbel-max kernel: their argmax reduces its per-block maxima, not the logits
     gumbel_steps = {keys[i] for i in np.flatnonzero(ops == "sampler") if _GUMBEL.search(names[i])}
     blocks = _grid_blocks(kernels["grid"]) if "grid" in kernels else np.full(n, np.nan)
@@ -367,10 +376,11 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
         if step is None:
             continue
         after_gumbel = keys[i] in gumbel_steps
-        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel, blocks[i])
+        split = kv_split.get((keys[i], layer[i]))
+        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel, blocks[i], split)
         if memo not in cache:
             cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape,
-                                                        after_gumbel, blocks[i])
+                                                        after_gumbel, blocks[i], split)
         w = cache[memo]
         if w is not None and not (np.isnan(w[0]) or np.isnan(w[1])):   # NaN: a context the trace does not tell
             work[i] = w

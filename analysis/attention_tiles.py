@@ -73,3 +73,21 @@ def executed_attention_flops(names, classes, keys, steps, heads: int, kv_heads: 
         if memo[key] is not None:
             out[i] = memo[key]
     return out
+
+
+HOPPER_SMS = 132   # FA3 runs on Hopper; H100 SXM and H200 have 132 SMs (the PCIe H100's 114 changes no case seen)
+
+
+def fa3_splits_kv(name: str, seq_shapes, heads: int, kv_heads: int, sms: int = HOPPER_SMS) -> bool | None:
+    """Whether FA3 splits the keys among CTAs (so its combine kernel has partial outputs to merge): only when the
+    query tiles would fill under 80% of the SMs (its num_splits_heuristic). None when `name` is not FA3's.
+    On the H200: the combine read 8.5 MB in llama-1b's prefill (96 tiles) and 17 KB in a decode_b16 step
+    (128 tiles) and in Mixtral's prefill (128 tiles)."""
+    tile = fa3_tile(name)
+    if tile is None or not seq_shapes:
+        return None
+    block_m, _, _, pack = tile
+    g = heads // kv_heads if pack and kv_heads else 1
+    ctas = kv_heads if g > 1 else heads
+    tiles = sum(math.ceil(int(round(q)) * g / block_m) for q, _ in seq_shapes) * ctas
+    return tiles < 0.8 * sms
