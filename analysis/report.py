@@ -87,7 +87,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
     kernels = tables["kernels"]
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
-    peaks = resolve_peaks(dev, peaks_file) if dev else None
+    props = (tables["meta"].get("device_properties") or [None])[0]
+    peaks = resolve_peaks(dev, peaks_file, props) if dev or props else None
     notices = []
     architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype)
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
