@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -236,6 +237,7 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
     if op == "input_prep" and _BOOKKEEPING.search(name):
         return 0.0, _bookkeeping_bytes(step), _bookkeeping_bytes(step) / 2
     if op == "sampler":
+        s = replace(s, vocab=getattr(s, "whole_vocab", 0) or s.vocab)   # tensor parallel: logits gathered first
         blocks = seqs * math.ceil(s.vocab / GUMBEL_BLOCK)   # of vLLM's Gumbel-max kernel: a max and argmax each
         if _GUMBEL.search(name):
             # vLLM's Gumbel-max sampler: logits in the model's dtype (ncu on the H200: 4.1 MB for 16 x 128,256

@@ -238,9 +238,12 @@ def stragglers(times: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return t.drop(columns="_key"), pd.DataFrame(rows)
 
 
-def communication_summary(calls: pd.DataFrame, times: pd.DataFrame, per_step: pd.DataFrame) -> dict:
+def communication_summary(calls: pd.DataFrame, times: pd.DataFrame, per_step: pd.DataFrame,
+                          predicted: list[dict] | None = None) -> dict:
     """summary.json's `communication`: per collective (calls, bytes, time, median busbw), per rank totals over
-    its steps, and the straggler steps."""
+    its steps, and the straggler steps. `predicted`: the model's tensor-parallel all-reduces of each rank
+    (analysis.tensor_parallel.predicted_allreduce), summed and set beside the measured all_reduce rows as
+    predicted_calls and predicted_bytes."""
     def records(df):
         return json.loads(df.to_json(orient="records")) if df is not None and len(df) else []
 
@@ -253,6 +256,12 @@ def communication_summary(calls: pd.DataFrame, times: pd.DataFrame, per_step: pd
             calls=("dur_us", "size"), ranks=("rank", "nunique"), dur_us=("dur_us", "sum"),
             bytes=("bytes", "sum"), bytes_known_pct=("bytes", lambda b: 100 * b.notna().mean()),
             median_algbw_gbps=("algbw_gbps", "median"), median_busbw_gbps=("busbw_gbps", "median")).reset_index()
+    model = [p for p in (predicted or []) if p]
+    if len(by_coll) and model:
+        is_ar = by_coll["collective"] == "all_reduce"
+        by_coll["predicted_calls"] = pd.Series(sum(p["calls"] for p in model), index=by_coll.index).where(
+            is_ar).astype("Int64")
+        by_coll["predicted_bytes"] = pd.Series(sum(p["bytes"] for p in model), index=by_coll.index).where(is_ar)
     per_rank = pd.DataFrame()
     if len(times):
         t = times.copy()

@@ -37,6 +37,7 @@ from analysis.overhead import NO_UNPROFILED
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
 from analysis.step_tokens import step_tokens
+from analysis.tensor_parallel import predicted_allreduce, shard_shape, tp_degree
 from analysis.walltime import walltime
 
 SUMMARY_VERSION = 1
@@ -49,10 +50,11 @@ def device_name(tables: dict) -> str:
 
 def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict | None = None,
                         workload: dict | None = None, dtype: str | None = None, quantization: str | None = None,
-                        kv_cache_dtype: str | None = None) -> tuple[tuple | None, str | None]:
+                        kv_cache_dtype: str | None = None, tp: int | None = None) -> tuple[tuple | None, str | None]:
     """(ModelShape, step tokens) for the work model of shape-less kernels, from the sidecar or what the user named
     (`--model`, `--workload`, `--dtype`, `--quantization`, `--kv-cache-dtype`), and a notice when it cannot be
-    had."""
+    had. Under tensor parallelism (`--tp`, the sidecar's, the trace's world size) the shape is one rank's shard
+    (analysis.tensor_parallel)."""
     side = sidecar or {}
     config = model_config or (side.get("model") or {}).get("config")
     if not config:
@@ -63,6 +65,7 @@ def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict |
     shape = model_shape(config, elem or 2, quant, kv_bytes)
     if shape is None:
         return None, f"model type {config.get('model_type')!r} has no architecture model: its shape-less kernels stay unmodeled"
+    shape = shard_shape(shape, tp_degree(tp, side, tables["meta"])[0])
     figures = side.get("figures") or {}
     block = figures.get("kv_block_size_tokens") or (16 if side.get("backend") == "vllm" else None)
     measured = None
@@ -114,14 +117,20 @@ def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
 
 def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.DataFrame | None = None,
             ncu_phase: str | None = None, model_config: dict | None = None, workload: dict | None = None,
-            dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None) -> dict:
+            dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
+            tp: int | None = None) -> dict:
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
     kernels = tables["kernels"]
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
-    peaks = resolve_peaks(dev, peaks_file) if dev else None
+    props = (tables["meta"].get("device_properties") or [None])[0]
+    peaks = resolve_peaks(dev, peaks_file, props) if dev or props else None
     notices = []
     architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype, quantization,
-                                                    kv_cache_dtype)
+                                                    kv_cache_dtype, tp)
+    tp, tp_source = tp_degree(tp, sidecar, tables["meta"])
+    if architecture and tp_source == "world_size":
+        notices.append(f"tensor-parallel degree {tp} taken from the trace's world size: the model's work is one "
+                       f"rank's 1/{tp} shard (--tp 1 if its ranks are not tensor-parallel)")
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
     # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)
     cold_l2 = tables["meta"].get("source_format") == "ncu"
@@ -184,6 +193,9 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         "host": _records(wall["host"]),
         "steps": _records(wall["steps"]),
         "ncu": _records(ncu_cmp) if not ncu_cmp.empty else None,
+        "tensor_parallel": {"tp": tp, "source": tp_source,
+                            "predicted": predicted_allreduce(architecture[0], architecture[1], tp)}
+        if tp > 1 and architecture else None,
         "notices": notices,
     }
     _add_deployment(summary, k, architecture)

@@ -25,7 +25,10 @@ IDLE_BETWEEN = "GPU idle between steps (host)"
 HOST_FAMILIES = ("kernel launches", "graph launches", "CUDA sync and copies", "other CUDA API", "sampler ops",
                  "ATen ops", "Python in steps (model code)", "Python between steps (scheduler, loop)")
 _LAUNCH = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx",
-           "cudaLaunchCooperativeKernel", "cuLaunchCooperativeKernel")
+           "cudaLaunchCooperativeKernel", "cuLaunchCooperativeKernel",
+           # HIP: ATen's kernels, hipBLASLt/CK/aiter code objects (hipExtModuleLaunchKernel), Triton's modules
+           "hipLaunchKernel", "hipExtLaunchKernel", "hipExtModuleLaunchKernel", "hipModuleLaunchKernel",
+           "hipLaunchCooperativeKernel", "hipModuleLaunchCooperativeKernel", "hipLaunchKernelExC")
 
 
 def phase_windows(ranges: pd.DataFrame) -> dict:

@@ -184,3 +184,28 @@ def test_vllm_cpu_tensor_parallel_2_one_trace_per_rank(tmp_path):
     assert coll["all_reduce"]["on"] == "cpu" and coll["all_reduce"]["bytes_known_pct"] == 100
     assert coll["all_gather"]["calls"] > 0
     assert len(summary["communication"]["straggler_steps"]) >= 2
+    # A rank's work is its shard: the GEMMs each rank ran (vLLM CPU's _C::onednn_mm, out [M, N] = in [M, K] x
+    # W^T, read from the raw events) are the model's at TP 2, half of the whole model's, to vLLM's vocabulary
+    # padding (50,304 rows, not 50,257: 0.03%); the model's all-reduces are the measured ones, call for call.
+    from analysis.architecture import model_shape
+    from analysis.step_tokens import step_tokens
+    from analysis.tensor_parallel import gemm_flops, shard_shape
+    from tracer.api import load
+    from workloads.models import model_config
+    whole = model_shape(model_config("gpt2", 2).to_dict(), 4)
+    for t in traces:
+        measured = sum(2 * d[0][0] * d[0][1] * d[1][1] for d in
+                       (e["args"]["Input Dims"] for e in raw(t)["traceEvents"]
+                        if e.get("cat") == "cpu_op" and e["name"] == "_C::onednn_mm"))
+        steps = step_tokens(load(t).ranges, None, 16)
+        assert (steps["tokens"] > 0).sum() >= 4
+        model = {tp: sum(gemm_flops(shard_shape(whole, tp), n, s) for n, s in zip(steps["tokens"], steps["seqs"]))
+                 for tp in (1, 2)}
+        assert measured == pytest.approx(model[2], rel=1e-3) and measured == pytest.approx(model[1] / 2, rel=1e-3)
+    m = run_cli("analyze", prof, "--out", tmp_path / "model", "--json", "--model", "gpt2", "--layers", "2")
+    assert m.returncode == 0, m.stderr
+    summary = json.loads(m.stdout)
+    assert all(r["tensor_parallel"]["tp"] == 2 and r["tensor_parallel"]["source"] == "world_size"
+               for r in summary["ranks"])
+    ar = {c["collective"]: c for c in summary["communication"]["collectives"]}["all_reduce"]
+    assert (ar["predicted_calls"], ar["predicted_bytes"]) == (ar["calls"], ar["bytes"])

@@ -38,7 +38,7 @@ def rank_job(path: str, position: int, tmp_root: str, peaks_file=None, work_mode
         times.insert(0, "rank", rank)
     return {"rank": rank, "path": str(p), "position": position,
             "summary": {"rank": rank, "path": str(p), "device": s["source"]["device"], "totals": s["totals"],
-                        "phases": s["phases"], "notices": s["notices"]},
+                        "phases": s["phases"], "notices": s["notices"], "tensor_parallel": s.get("tensor_parallel")},
             "calls": calls, "times": times}
 
 
@@ -100,7 +100,8 @@ def analyze_ranks(inputs: list[str], out_dir: str | None, as_json: bool, peaks_f
         calls = pd.concat([r["calls"] for r in results], ignore_index=True)
         times, per_step = stragglers(times) if len(times) else (times, pd.DataFrame())
         summary = {"summary_version": 1, "ranks": [r["summary"] for r in results],
-                   "communication": communication_summary(calls, times, per_step)}
+                   "communication": communication_summary(calls, times, per_step, [
+                       (r["summary"].get("tensor_parallel") or {}).get("predicted") for r in results])}
         for name in ("kernels", "memops", "ops", "ranges", "comms"):   # the partitions into place
             dest = out / name
             shutil.rmtree(dest, ignore_errors=True)

@@ -64,14 +64,15 @@ class Trace:
     def analyze(self, peaks: str | Path | None = None, model: str | dict | None = None,
                 workload: str | dict | None = None, dtype: str | None = None, layers: int | None = None,
                 ncu: str | Path | None = None, ncu_phase: str | None = None, quantization: str | None = None,
-                kv_cache_dtype: str | None = None) -> Analysis:
+                kv_cache_dtype: str | None = None, tp: int | None = None) -> Analysis:
         """Work, roofline and bounds per kernel, and the per-phase, per-class and top-kernel summaries.
 
         peaks: a peaks JSON from `tracer calibrate` (default: the stored calibration, else the datasheet).
         model, layers, workload, dtype: for traces without our sidecar, the model (a preset name, a local
         checkpoint folder, a config.json path or a config dict) and the workload (a name such as
         decode_b16_s128_o64) that give shape-less kernels their work. ncu, ncu_phase: an Nsight Compute CSV of
-        the same workload whose counters are set against the analytic work.
+        the same workload whose counters are set against the analytic work. tp: the tensor-parallel degree (each
+        rank's work is its shard; default: the sidecar's, else the trace's distributedInfo.world_size).
 
         >>> import tracer
         >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
@@ -79,7 +80,7 @@ class Trace:
         {'decode': 42.5, 'prefill': 17.2}
         """
         return _analyze(self, peaks, ncu, ncu_phase,
-                        work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype))
+                        work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype, tp=tp))
 
 
 def load(path: str | Path, cache: bool = True) -> Trace:
@@ -176,11 +177,11 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
 
 def work_model_inputs(model: str | dict | None, layers: int | None = None, workload: str | dict | None = None,
                       dtype: str | None = None, quantization: str | None = None,
-                      kv_cache_dtype: str | None = None) -> dict:
+                      kv_cache_dtype: str | None = None, tp: int | None = None) -> dict:
     """What the user named of a trace's model and workload, as plain data for the analysis layer: a preset name,
     checkpoint folder or config.json path becomes a config dict; a workload name its batch and token counts;
     a quantization method name is checked against those the work model knows."""
-    out: dict = {"dtype": dtype}
+    out: dict = {"dtype": dtype, **({"tp": int(tp)} if tp else {})}
     if quantization:
         from analysis.architecture import quantization_named
         if quantization_named(quantization, "option") is None:
@@ -246,8 +247,9 @@ def _add_communication(trace: Trace, tables: dict, result: dict) -> None:
     from analysis.communication import collectives, communication_summary, step_times
     from tracer.parse.comms import trace_comms
     tables["comms"] = trace_comms(str(trace.path), tables)
+    tensor_parallel = result["summary"].get("tensor_parallel") or {}
     result["summary"]["communication"] = communication_summary(collectives(tables), step_times(tables),
-                                                               pd.DataFrame())
+                                                               pd.DataFrame(), [tensor_parallel.get("predicted")])
 
 
 def _label(trace: Trace) -> str:

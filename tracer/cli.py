@@ -182,21 +182,25 @@ def _work_model_options(f):
               help="Nsight Compute CSV of the same workload: measured against analytic work")
 @click.option("--ncu-phase", type=click.Choice(["prefill", "decode"]), help="phase the ncu CSV measured")
 @_work_model_options
+@click.option("--tp", type=click.IntRange(min=1), help="tensor-parallel degree: each rank's work is its 1/N shard "
+              "of the model (default: the trace's distributedInfo.world_size)")
 @_FORCE
 def analyze(trace, out, ray_address, as_json, peaks, ncu_file, ncu_phase, model, layers, workload, dtype,
-            quantization, kv_cache_dtype, force):
+            quantization, kv_cache_dtype, tp, force):
     """Per-kernel tables, roofline and memory/compute/latency breakdowns of a trace (Chrome/Kineto JSON,
     nsys .sqlite or .nsys-rep); several traces (files, a folder, a glob): one per rank, with a rank column,
     communication, overlap and stragglers."""
     from tracer.commands import analyze_path, work_model_inputs
     if len(trace) > 1 or ray_address is not None or Path(trace[0]).is_dir() or any(c in trace[0] for c in "*?["):
         from tracer.analyze_ranks import analyze_ranks
-        analyze_ranks(list(trace), out, as_json, peaks, work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype),
+        analyze_ranks(list(trace), out, as_json, peaks,
+                      work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype, tp=tp),
                       ray_address)
         return
     trace = trace[0]
     analyze_path(trace, out, as_json, peaks, ncu_file, ncu_phase,
-                 work_model=work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype), force=force)
+                 work_model=work_model_inputs(model, layers, workload, dtype, quantization, kv_cache_dtype, tp=tp),
+                 force=force)
 
 
 @cli.command()

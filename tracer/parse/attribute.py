@@ -153,8 +153,8 @@ def _text_column(values, n: int, to_text) -> pd.Series:
     decoding path holds JSON values, which `to_text` turns into text."""
     if values is None:
         return as_text_category(pd.Series([""] * n, dtype="string"))
-    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(values.dtype):
-        return as_text_category(values).reset_index(drop=True)
+    if isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.infer_dtype(values) in ("string", "empty"):
+        return as_text_category(values).reset_index(drop=True)   # (an object column of lists is not text)
     return as_text_category(pd.Series([to_text(v) for v in values], dtype="string"))
 
 

@@ -238,7 +238,10 @@ def _collect_typed(events: list, cols: dict) -> None:
 
 def _arrow(field: str, values, pa):
     if field in _FLOAT:
-        return pa.array(values, pa.float64())
+        try:
+            return pa.array(values, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):   # numbers written as text (ROCm's "bytes": "1")
+            return pa.array(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), pa.float64())
     # Text that repeats (names, shapes, type lists, launch dims) is dictionary-encoded here, in the worker: a few
     # hundred distinct values travel back instead of millions of strings, shapes are compacted once per
     # distinct value, and the tables keep them as categoricals (cheap to sort, merge and take).

@@ -16,7 +16,7 @@ class Args(msgspec.Struct, gc=False):
     block: msgspec.Raw = msgspec.Raw()
     registers: int | None = msgspec.field(name="registers per thread", default=None)
     shared: int | None = msgspec.field(name="shared memory", default=None)
-    bytes: int | float | None = None
+    bytes: int | float | str | None = None   # ROCm writes its runtime calls' byte counts as text ("1")
     input_dims: msgspec.Raw = msgspec.field(name="Input Dims", default=msgspec.Raw())
     input_type: msgspec.Raw = msgspec.field(name="Input type", default=msgspec.Raw())
     flops: int | float | None = None

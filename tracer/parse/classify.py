@@ -35,22 +35,38 @@ _BY_NAME = [
     ("quantize", r"scaled_fp8_quant|scaled_int8_quant|segmented_max_reduction|per_token_group_quant|"
                  r"_fp8_quant|_int8_quant|quant_kernel"),
     ("copy", r"reshape_and_cache|_apply_write"),  # KV-cache writes, though their kernels' names say "flash"
+    ("copy", r"store_kvcache|concat_and_cache"),  # SGLang's and vLLM's MLA KV-cache writes
     ("communication", r"nccl|all_reduce|allreduce|multimem|cross_device"),
+    ("communication", r"rccl|msccl"),  # RCCL names its kernels ncclDevKernel_* too; MSCCL's own algorithms
+    # AMD, by library (TraceLens's kernel rules were the reference): hipBLASLt/Tensile and rocBLAS GEMMs are
+    # `Cijk_<layout>_<types>_..._MT<tile>_MI<mfma>_...`; vLLM's ROCm skinny GEMMs wvSplitK/LLGemm; MoE GEMMs of
+    # aiter (asm `fmoe_*`, CK `ck_moe`, `kernel_moe_gemm`) and vLLM's Triton `fused_moe_kernel`
+    ("gemm", r"^Cijk_|wv_?splitk|fused_moe_kernel|ck_moe|fmoe_|moe_?gemm"),
+    # SageAttention (quantized attention on ROCm and CUDA); aiter's MLA decode
+    ("attention", r"sage_fwd|sageattn|(^|[_:\d])mla_(dec|a8w8|fwd|stage)"),
     ("attention", r"flash|fmha|attention|attn|paged|mha|unified_attention"),
     ("gemm", r"gemm|gemv|nvjet|xmma|cutlass|cublas|sm\d+_.*_(tn|nt|nn|tt)|ampere_.*(s|h)\d+|volta_|turing_|"
              r"splitk|matmul|dot_kernel|bmm_|mma"),
     ("norm", r"layer_?norm|rms_?norm|rmsnorm|layernorm|batch_norm|bn_fw|norm_kernel"),
+    ("norm", r"batchnorm|groupnorm|RowwiseMoments"),  # MIOpen's BatchNorm kernels; ATen's group-norm statistics
     ("sampling", r"sampl|topk|top_k|argmax|multinomial"),
     ("reduction", r"softmax|reduce|triton_per_|triton_red_|cunn_|sum_kernel|max_kernel"),
+    # pooling; rocPRIM/hipCUB device-wide scans, sorts and reductions (cumsum, nonzero); MoE routing sums
+    ("reduction", r"_pool_|pool\d?d|rocprim|hipcub|bitmatrix|routing_compute"),
     ("copy", r"copy|cat_|catarray|index|gather|scatter|embedding|fill|memcpy|memset|reshape_and_cache|"
              r"_apply_write|transpose|permute|rotary|arange"),
     ("elementwise", r"elementwise|vectorized|unrolled|triton_poi_|pointwise|activation|gelu|silu|relu|add|mul"),
+    # MIOpen: a cast of a tensor is a copy, its other tensor ops (set, scale) and im2col are elementwise passes
+    ("copy", r"SubTensorOpWithCast|Im2d?\dCol|Col2Im"),
+    ("elementwise", r"SubTensorOp|OpTensor"),
+    ("elementwise", r"quant"),  # (de)quantization: one scale-and-cast pass (aiter, SageAttention, vLLM fp8)
+    ("elementwise", r"position_kernel|future_token_ids"),  # SGLang's per-step index bookkeeping
 ]
 _OP_RE = [(c, re.compile(p, re.I)) for c, p in _BY_OP]
 _NAME_RE = [(c, re.compile(p, re.I)) for c, p in _BY_NAME]
 # Ops that wrap many kernels of different kinds: the kernel name decides for them
 _COMPOSITE_OPS = re.compile(r"^(aten::(to|_to_copy|copy_)|## Call CompiledFxGraph|CompiledFunction|"
-                            r"cudaGraphLaunch|Torch-Compiled Region|vllm::unified_attention_with_output|"
+                            r"cudaGraphLaunch|hipGraphLaunch|Torch-Compiled Region|vllm::unified_attention_with_output|"
                             r"vllm::\w*fused_experts\w*|vllm::moe_forward\w*)$", re.I)
 
 
@@ -103,12 +119,36 @@ def classify_kernels(names: pd.Series, op_names: pd.Series) -> pd.Series:
 
 
 _TEMPLATE = re.compile(r"<[^<>]*>")
+# hipBLASLt/Tensile: `Cijk_Alik_Bljk_BBS_BH_Bias_HA_S_SAV_UserArgs_MT256x32x64_MI16x16x1_SN_...` (300 characters of
+# tuning flags) -> `Cijk_Alik_Bljk_BBS_BH_MT256x32x64_MI16x16x1`: layout, types, macro tile and MFMA instruction
+_TENSILE = re.compile(r"^(Cijk_A[a-z]+_B[a-z]+_.*?(?:_BH(?=_)|(?=_Bias_|_MT\d))).*?(_MT\d+x\d+x\d+)(_MI\d+x\d+x\d+(?:x\d+)?)?")
+
+
+def _mangled_short_name(name: str) -> str:
+    """An unmangled Itanium name (ROCm keeps aiter's and Composable Kernel's so) -> the kernel's own name:
+    `_ZN5aiter24add_rmsnorm_quant_kernelI...` -> `add_rmsnorm_quant_kernel`; CK's generic entry point
+    `_ZN7ck_tile6kentryILi1ENS_12Rmsnorm2dFwdI...` -> `Rmsnorm2dFwd`, the kernel type it runs."""
+    parts, i = [], 3 if name.startswith("_ZN") else 2
+    while (m := re.match(r"\d+", name[i:])) and len(name) >= i + len(m.group()) + int(m.group()):
+        n = int(m.group())
+        parts.append(name[i + len(m.group()):i + len(m.group()) + n])
+        i += len(m.group()) + n
+    if parts and parts[-1] == "kentry":   # the first class name (3+ characters) among its template arguments
+        for m in re.finditer(r"(?<!\d)(\d+)(?=[A-Za-z_])", name[i:]):
+            n, start = int(m.group(1)), i + m.end()
+            if n >= 3 and re.fullmatch(r"[A-Za-z_]\w*", name[start:start + n]):
+                return name[start:start + n]
+    return parts[-1] if parts else name[:80]
 
 
 def short_kernel_name(name) -> str:
     """`void at::native::vectorized_elementwise_kernel<4, ...>(int, ...)` -> `vectorized_elementwise_kernel`."""
     if not isinstance(name, str):
         return ""
+    if name.startswith("_Z") and "(" not in name:
+        return _mangled_short_name(name)
+    if (m := _TENSILE.match(name)):
+        return "".join(g for g in m.groups() if g)
     s = name.replace("(anonymous namespace)", "anon")
     for _ in range(6):  # nested templates, innermost first
         t = _TEMPLATE.sub("", s)
