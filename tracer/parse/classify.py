@@ -31,7 +31,10 @@ _BY_NAME = [
     ("gemm", r"fused_moe_kernel|fused_moe|cutlass_moe|grouped_gemm|marlin|machete"),
     ("moe", r"topkGating|topk_softmax|moe_align|moe_sum|grouped_topk|moe_permute|moe_unpermute|"
             r"count_and_sort_expert|expert_map"),
-    # activation quantization (vLLM's FP8/INT8 kernels); fused into a norm or activation by Inductor it is that
+    # activation quantization (vLLM's FP8/INT8 kernels); fused into a norm (aiter's add_rmsnorm_quant_kernel, vLLM's
+    # rms_norm_dynamic_per_token_quant) or an activation it is that
+    ("norm", r"(rms_?norm|layer_?norm)\w*quant|quant\w*(rms_?norm|layer_?norm)"),
+    ("elementwise", r"(act_and_mul|silu_and_mul|gelu_and_mul)\w*quant"),
     ("quantize", r"scaled_fp8_quant|scaled_int8_quant|segmented_max_reduction|per_token_group_quant|"
                  r"_fp8_quant|_int8_quant|quant_kernel"),
     ("copy", r"reshape_and_cache|_apply_write"),  # KV-cache writes, though their kernels' names say "flash"
