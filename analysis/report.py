@@ -30,6 +30,7 @@ from analysis.ncu_check import ncu_against_analytic
 from analysis.overhead import NO_UNPROFILED
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
+from analysis.inferred_steps import resolve_steps
 from analysis.step_tokens import step_tokens
 from analysis.walltime import walltime
 
@@ -50,8 +51,7 @@ def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict |
     if not config:
         return None, ("kernels without recorded shapes (CUDA-graph replays, nsys exports) stay unmodeled: name the "
                       "model with --model (a preset or a local config.json) to model them")
-    elem = elem_bytes_of(dtype or (side.get("model") or {}).get("dtype")) or _elem_bytes_from_ops(tables["ops"])
-    shape = model_shape(config, elem or 2)
+    shape = shape_of(tables, sidecar, model_config, dtype)
     if shape is None:
         return None, f"model type {config.get('model_type')!r} has no architecture model: its shape-less kernels stay unmodeled"
     figures = side.get("figures") or {}
@@ -71,6 +71,16 @@ def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict |
     return (shape, steps), None
 
 
+def shape_of(tables: dict, sidecar: dict | None, model_config: dict | None, dtype: str | None):
+    """The ModelShape of the model the sidecar or the user names, or None."""
+    side = sidecar or {}
+    config = model_config or (side.get("model") or {}).get("config")
+    if not config:
+        return None
+    elem = elem_bytes_of(dtype or (side.get("model") or {}).get("dtype")) or _elem_bytes_from_ops(tables["ops"])
+    return model_shape(config, elem or 2)
+
+
 def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
     """The activations' element size, from the most common floating type among the ops' inputs."""
     if ops.empty:
@@ -85,10 +95,14 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
             ncu_phase: str | None = None, model_config: dict | None = None, workload: dict | None = None,
             dtype: str | None = None) -> dict:
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
-    kernels = tables["kernels"]
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     peaks = resolve_peaks(dev, peaks_file) if dev else None
-    notices = []
+    # steps and phases of a trace without step annotations; the caller's copy of the tables gets them, so that
+    # ops.parquet and the communication summary see the same steps
+    resolved, notices = resolve_steps(tables, shape_of(tables, sidecar, model_config, dtype),
+                                      workload or (sidecar or {}).get("workload"))
+    tables.update(resolved)
+    kernels = tables["kernels"]
     architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype)
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
     # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)

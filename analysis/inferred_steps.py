@@ -1,0 +1,320 @@
+"""Steps of a trace recorded without step annotations, and the phase of each from its tokens.
+
+Where the trace marks no step (no vLLM `execute_context_...` annotation, no `decode_step` range), steps come from,
+in this order:
+- vLLM's `execute_model` Python frames (traces with stacks; found by the parser, tracer/parse/frame_steps.py);
+- one CUDA-graph launch a step, where every graph launch replays a whole forward pass (its GEMMs and its
+  attention: vLLM's piecewise graphs stop at attention, so theirs are not steps);
+- the model's own kernel pattern (`--model`): a forward pass is L layers of the same projections and one LM head
+  (analysis/layer_map.py), so the kernels are cut after each LM head and the sampling kernels that follow it.
+Kernels inside a coarse phase range (an HF `decode` range without `decode_step`s) are split within it and keep its
+phase; kernels outside any phase (an engine's steps) get the phase of their step's tokens:
+- from the attention ops' shapes, where vLLM's FlashAttention-3 ran eagerly: `_vllm_fa3_C::fwd`'s query rows are
+  the step's tokens and its `cu_seqlens_q` holds one more entry than sequences; a step whose attention replays a
+  CUDA graph is a uniform decode batch (vLLM captures full graphs only for those), its sequences counted by
+  `_vllm_fa3_C::get_scheduler_metadata`'s per-sequence lengths. Sequences of the step before that are still
+  running decode one token each; the other tokens are prompts;
+- else from `--workload`: the first step a prefill of batch x prompt tokens, every later one a decode of batch.
+A step whose tokens neither tells stays outside the phases, with a notice; so does every failure to find steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.architecture import ModelShape
+from analysis.layer_map import GEMM_HELPER, _layout_from_structure, gemm_layouts
+from tracer import schema
+
+FRAME, GRAPH, PATTERN = "vllm_frame", "graph_launch", "model_pattern"
+INFERRED = (FRAME, GRAPH, PATTERN)
+FA3_FWD, FA3_METADATA = "_vllm_fa3_C::fwd", "_vllm_fa3_C::get_scheduler_metadata"
+FA3_CU_SEQLENS_Q = 7   # fwd(q, k, v, k_new, v_new, q_v, out, cu_seqlens_q, ...)
+
+
+def has_annotated_steps(ranges: pd.DataFrame) -> bool:
+    return bool((ranges["step"].notna() & ~ranges["source"].isin(INFERRED)).any())
+
+
+def resolve_steps(tables: dict, shape: ModelShape | None, workload: dict | None) -> tuple[dict, list[str]]:
+    """The tables with steps found and phases decided where the trace annotates none, and notices saying how
+    (or why not)."""
+    ranges, kernels = tables["ranges"], tables["kernels"]
+    if kernels.empty or has_annotated_steps(ranges) or tables["meta"].get("source_format") == "ncu":
+        return tables, []
+    notices = []
+    if (ranges["source"] == FRAME).any():
+        notices.append(f"no step annotations: {int((ranges['source'] == FRAME).sum())} steps from vLLM's "
+                       "execute_model Python frames")
+        tables = dict(tables)
+    else:
+        found = _graph_launch_steps(kernels)
+        how = "one CUDA-graph launch each (every launch replays a whole forward pass)"
+        if found is None and shape is not None:
+            found, why = _pattern_steps(kernels, shape)
+            how = f"the model's kernel pattern (one LM-head GEMM per forward pass of {shape.layers} layers)"
+            notices += why
+        if found is None:
+            if shape is None:
+                notices.append("no step annotations, execute_model frames or whole-pass CUDA-graph launches: steps "
+                               "unknown; name the model with --model to split steps by its kernel pattern")
+            return tables, notices
+        tables = _with_steps(tables, found)
+        notices.append(f"no step annotations: {found['n_steps']} steps from {how}")
+    return _with_phases(tables, workload, notices), notices
+
+
+# --- finding steps -------------------------------------------------------------------------------------------
+
+def _launch_order(kernels: pd.DataFrame) -> np.ndarray:
+    t = kernels["launch_start_us"].fillna(kernels["start_us"]).to_numpy(dtype=float)
+    return np.lexsort((kernels["start_us"].to_numpy(dtype=float), t))
+
+
+def _graph_launch_steps(kernels: pd.DataFrame) -> dict | None:
+    """Steps at graph launches, where each launch holds GEMMs and attention; None otherwise."""
+    g = kernels[kernels["graph_launch"].fillna(False).to_numpy(dtype=bool) & (kernels["phase"] == "none")]
+    if g.empty:
+        return None
+    by_launch = g.groupby(["launch_tid", "launch_start_us"], dropna=True)["kernel_class"].agg(
+        lambda c: {"gemm", "attention"} <= set(c.astype(str)))
+    if len(by_launch) < 1 or not by_launch.all():
+        return None
+    starts = np.sort(by_launch.index.get_level_values(1).to_numpy(dtype=float))
+    sel = (kernels["phase"] == "none").to_numpy()
+    t = kernels["launch_start_us"].to_numpy(dtype=float)
+    step = np.searchsorted(starts, t, side="right") - 1.0
+    step[~sel | np.isnan(t) | (step < 0)] = np.nan
+    return {"step": step, "n_steps": len(starts), "phase_range": None, "source": GRAPH}
+
+
+def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | None, list[str]]:
+    """Steps cut after each LM head, within each coarse phase range without steps and among kernels outside any
+    phase; (None, reasons) when no group fits the model."""
+    step = np.full(len(kernels), np.nan)
+    notices, n_steps, phase_of_group = [], 0, {}
+    phase = kernels["phase"].astype(str).to_numpy()
+    unstepped = kernels["step"].isna().to_numpy()
+    for group in ("decode", "none"):   # an HF prefill range is one forward pass already
+        idx = np.flatnonzero(unstepped & (phase == group))
+        if len(idx) == 0:
+            continue
+        idx = idx[_launch_order(kernels.iloc[idx])]
+        cuts, why = _forward_passes(kernels["kernel_class"].astype(str).to_numpy()[idx],
+                                    kernels["name"].astype(str).to_numpy()[idx], shape)
+        if why:
+            notices.append(f"{group if group != 'none' else 'kernels outside phases'}: {why}")
+        for j, (a, b) in enumerate(cuts):   # decode (processed first) from 0: HF's decode step j is token j + 1
+            step[idx[a:b]] = n_steps + j
+        if cuts:
+            phase_of_group[group] = len(cuts)
+            n_steps += len(cuts)
+    if not phase_of_group:
+        return None, notices
+    return {"step": step, "n_steps": sum(phase_of_group.values()), "source": PATTERN}, notices
+
+
+def _forward_passes(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -> tuple[list[tuple[int, int]], str]:
+    """[(first, end)] kernel positions of each whole forward pass, and why not all kernels fit ("" when they do).
+    A pass ends after its LM head's GEMM, its split-K helpers and the sampling kernels before the next pass's
+    first GEMM."""
+    is_gemm = classes == "gemm"
+    helper = is_gemm & np.array([bool(GEMM_HELPER.search(n)) for n in names], dtype=bool)
+    main = is_gemm & ~helper
+    found = _layout_from_structure(main, classes, shape)
+    layouts = [found] if found else [(lay, 0) for lay in gemm_layouts(shape)]
+    gemm_pos = np.flatnonzero(main)
+    fit = [(lay, pre) for lay, pre in layouts if len(gemm_pos) % (pre + shape.layers * len(lay) + 1) == 0
+           and len(gemm_pos)]
+    lay, pre = (fit or layouts)[0]
+    per_pass = pre + shape.layers * len(lay) + 1
+    whole = len(gemm_pos) // per_pass
+    why = ""
+    if not fit:
+        expected = f"{shape.layers} layers x {len(lay)} + {pre + 1}"
+        why = (f"{len(gemm_pos)} GEMMs are not a whole number of forward passes of the model ({per_pass} each: "
+               f"{expected}); {'the ' + str(len(gemm_pos) - whole * per_pass) + ' GEMMs after ' + str(whole) + ' passes' if whole else 'all of them'} stay outside steps")
+    cuts, begin = [], 0
+    for j in range(whole):
+        head = gemm_pos[(j + 1) * per_pass - 1]
+        nxt = gemm_pos[(j + 1) * per_pass] if (j + 1) * per_pass < len(gemm_pos) else len(classes)
+        end = head + 1
+        while end < nxt and helper[end]:
+            end += 1
+        sampling = np.flatnonzero(classes[end:nxt] == "sampling")
+        if j + 1 == whole and not fit:
+            end = end + int(sampling[-1]) + 1 if len(sampling) else end
+        elif j + 1 == whole:
+            end = len(classes)   # the last pass keeps everything after it
+        elif len(sampling):
+            end = end + int(sampling[-1]) + 1
+        cuts.append((begin, end))
+        begin = end
+    return cuts, why
+
+
+def _with_steps(tables: dict, found: dict) -> dict:
+    """Kernels with their step; memops and ops of a step's time too; one range a step (from its first launch to
+    its last) so that wall time has step windows."""
+    k = tables["kernels"].copy()
+    step = found["step"]
+    k["step"] = pd.array(np.where(np.isnan(step), -1, step).astype(np.int64), dtype="Int64")
+    k.loc[np.isnan(step), "step"] = pd.NA
+    t = k["launch_start_us"].fillna(k["start_us"])
+    has = k["step"].notna()
+    rows = []
+    for (ph, s), g in k[has].groupby([k.loc[has, "phase"].astype(str), k.loc[has, "step"]], sort=True):
+        tg = t[g.index]
+        rows.append({"name": f"step {int(s)}", "start_us": float(tg.min()), "end_us": float(tg.max()),
+                     "pid": pd.NA, "tid": g["launch_tid"].mode().iloc[0] if g["launch_tid"].notna().any() else pd.NA,
+                     "depth": 1 if ph != "none" else 0, "source": found["source"], "phase": ph, "step": int(s)})
+    steps = pd.DataFrame(rows).sort_values("start_us", kind="stable")
+    ranges = schema.conform(pd.concat([tables["ranges"], steps], ignore_index=True), "ranges")
+    out = dict(tables, kernels=k, ranges=ranges)
+    for name, time_col in (("memops", "launch_start_us"), ("ops", "start_us")):
+        out[name] = _steps_by_time(tables[name], time_col, steps)
+    return out
+
+
+def _steps_by_time(df: pd.DataFrame, time_col: str, steps: pd.DataFrame) -> pd.DataFrame:
+    """Rows without a step get the step whose period (its start to the next step's start) holds their time, where
+    their phase is the step's."""
+    if df.empty or steps.empty:
+        return df
+    df = df.copy()
+    t = df[time_col].to_numpy(dtype=float)
+    s = steps.sort_values("start_us")
+    starts = s["start_us"].to_numpy(dtype=float)
+    j = np.searchsorted(starts, t, side="right") - 1
+    ok = (j >= 0) & ~np.isnan(t) & df["step"].isna().to_numpy()
+    last = len(starts) - 1
+    ok &= (j < last) | (t <= s["end_us"].to_numpy()[last] if len(starts) else False)
+    ok[ok] &= s["phase"].to_numpy()[j[ok]] == df["phase"].astype(str).to_numpy()[ok]
+    step = df["step"].astype("Int64").copy()
+    step[ok] = s["step"].to_numpy()[j[ok]]
+    df["step"] = step
+    return df
+
+
+# --- tokens and phases ---------------------------------------------------------------------------------------
+
+def _with_phases(tables: dict, workload: dict | None, notices: list[str]) -> dict:
+    """Engine steps (outside any phase range) get prefill_seqs/prefill_tokens/decode_seqs/decode_tokens and their
+    phase, and so do their kernels, memops and ops."""
+    ranges = tables["ranges"]
+    engine = ranges["source"].isin(INFERRED) & (ranges["phase"] == "none")
+    if not engine.any():
+        return tables
+    rows = ranges[engine].sort_values("start_us", kind="stable")
+    comp = _compositions_from_ops(tables, rows["step"].astype(int).tolist())
+    unknown = []
+    backed = sum(c is not None for c in comp.values())
+    if backed < len(comp) and workload and workload.get("batch") and workload.get("prompt_tokens"):
+        comp = _compositions_from_workload(rows["step"].astype(int).tolist(), workload, notices)
+    elif backed < len(comp):
+        with_kernels = set(tables["kernels"]["step"].dropna().astype(int))
+        unknown = [s for s, c in comp.items() if c is None and s in with_kernels]
+    if backed < len(comp) and not (workload and workload.get("batch")) and unknown:
+        notices.append(f"{len(unknown)} of {len(comp)} steps ({_few(unknown)}) have no tokens the trace can tell "
+                       "(no eager FlashAttention-3 op or scheduler metadata) and no --workload: their kernels stay "
+                       "outside the phases")
+    ranges = ranges.copy()
+    phase_of = {}
+    for i, s in zip(rows.index, rows["step"].astype(int)):
+        c = comp.get(s)
+        if c is None:
+            continue
+        n_p, p_tok, n_d, d_tok = c
+        ranges.loc[i, ["prefill_seqs", "prefill_tokens", "decode_seqs", "decode_tokens"]] = [n_p, p_tok, n_d, d_tok]
+        ph = "mixed" if p_tok and d_tok else "prefill" if p_tok else "decode" if d_tok else "none"
+        ranges.loc[i, "phase"] = ph
+        phase_of[s] = ph
+    out = dict(tables, ranges=schema.conform(ranges, "ranges"))
+    for name in ("kernels", "memops", "ops"):
+        df = tables[name]
+        if df.empty:
+            continue
+        df = df.copy()
+        mapped = df["step"].astype("Float64").map(lambda s: phase_of.get(int(s)) if pd.notna(s) else None)
+        take = mapped.notna() & (df["phase"].astype(str) == "none")
+        ph = df["phase"].astype(str).where(~take, mapped.astype(object))
+        df["phase"] = schema.as_text_category(pd.Series(ph, index=df.index, dtype="string"))
+        out[name] = df
+    return out
+
+
+def _few(steps: list) -> str:
+    return ", ".join(map(str, steps[:5])) + (", ..." if len(steps) > 5 else "")
+
+
+def _compositions_from_workload(steps: list[int], workload: dict, notices: list[str]) -> dict:
+    b, p = int(workload["batch"]), int(workload["prompt_tokens"])
+    out = {s: ((b, b * p, 0, 0) if j == 0 else (0, 0, b, b)) for j, s in enumerate(steps)}
+    expected = workload.get("output_tokens")
+    if expected and len(steps) != int(expected):
+        notices.append(f"{len(steps)} steps found, the workload {workload.get('name', '')} has {int(expected)} "
+                       f"(a prefill and {int(expected) - 1} decode steps): tokens per step from the workload may not "
+                       "match the trace's")
+    return out
+
+
+def _compositions_from_ops(tables: dict, steps: list[int]) -> dict:
+    """{step: (prefill seqs, prefill tokens, decode seqs, decode tokens) or None} from vLLM's FA3 ops."""
+    ops, kernels = tables["ops"], tables["kernels"]
+    out: dict = {}
+    prev_seqs = 0
+    graph_att = set()
+    if len(kernels):
+        att = kernels[(kernels["kernel_class"] == "attention") & kernels["graph_launch"].fillna(False)
+                      & kernels["step"].notna()]
+        graph_att = set(att["step"].astype(int))
+    by_step = {int(s): g for s, g in ops[ops["step"].notna()].groupby("step")} if len(ops) else {}
+    for s in steps:
+        g = by_step.get(s)
+        tokens_seqs = _fa3_fwd(g) if g is not None else None
+        if tokens_seqs is None and g is not None and s in graph_att:
+            seqs = _fa3_metadata_seqs(g)
+            tokens_seqs = (seqs, seqs) if seqs else None
+        if tokens_seqs is None:
+            out[s] = None
+            prev_seqs = 0
+            continue
+        t, n = tokens_seqs
+        if t == n:
+            out[s] = (0, 0, n, t)
+        else:
+            d = min(prev_seqs, n - 1)
+            out[s] = (n - d, t - d, d, d)
+        prev_seqs = n
+    return out
+
+
+def _shapes(text: str) -> list:
+    import orjson
+    try:
+        v = orjson.loads(text) if text else []
+    except orjson.JSONDecodeError:
+        return []
+    return v if isinstance(v, list) else []
+
+
+def _fa3_fwd(ops: pd.DataFrame) -> tuple[int, int] | None:
+    fwd = ops[ops["name"].astype(str) == FA3_FWD]
+    if fwd.empty:
+        return None
+    sh = _shapes(str(fwd["input_shapes"].iloc[0]))
+    if len(sh) <= FA3_CU_SEQLENS_Q or not sh[0] or len(sh[FA3_CU_SEQLENS_Q]) != 1:
+        return None
+    return int(sh[0][0]), int(sh[FA3_CU_SEQLENS_Q][0]) - 1
+
+
+def _fa3_metadata_seqs(ops: pd.DataFrame) -> int | None:
+    """The per-sequence KV lengths ([S]) that the scheduler metadata takes beside cu_seqlens_q ([S + 1])."""
+    md = ops[ops["name"].astype(str) == FA3_METADATA]
+    if md.empty:
+        return None
+    sh = _shapes(str(md["input_shapes"].iloc[0]))
+    for a, b in zip(sh, sh[1:]):
+        if len(a) == 1 and len(b) == 1 and b[0] == a[0] + 1:
+            return int(a[0])
+    return None
