@@ -12,7 +12,8 @@ phase; kernels outside any phase (an engine's steps) get the phase of their step
 - from the attention ops' shapes, where vLLM's FlashAttention-3 ran eagerly: `_vllm_fa3_C::fwd`'s query rows are
   the step's tokens and its `cu_seqlens_q` holds one more entry than sequences; a step whose attention replays a
   CUDA graph is a uniform decode batch (vLLM captures full graphs only for those), its sequences counted by
-  `_vllm_fa3_C::get_scheduler_metadata`'s per-sequence lengths. Sequences of the step before that are still
+  `_vllm_fa3_C::get_scheduler_metadata`'s per-sequence lengths: the batch the graph was captured for, which the
+  GPU runs whole (15 sequences in a graph of 16 count 16). Sequences of the step before that are still
   running decode one token each; the other tokens are prompts;
 - else from `--workload`: the first step a prefill of batch x prompt tokens, every later one a decode of batch.
 A step whose tokens neither tells stays outside the phases, with a notice; so does every failure to find steps.
@@ -72,20 +73,47 @@ def _launch_order(kernels: pd.DataFrame) -> np.ndarray:
 
 
 def _graph_launch_steps(kernels: pd.DataFrame) -> dict | None:
-    """Steps at graph launches, where each launch holds GEMMs and attention; None otherwise."""
-    g = kernels[kernels["graph_launch"].fillna(False).to_numpy(dtype=bool) & (kernels["phase"] == "none")]
-    if g.empty:
+    """Steps at graph launches, where each launch holds GEMMs and attention; None otherwise. A step runs from
+    after the sampling kernels that follow the previous launch (its input preparation comes before its launch)."""
+    none = np.flatnonzero((kernels["phase"] == "none").to_numpy())
+    graph = kernels["graph_launch"].fillna(False).to_numpy(dtype=bool)
+    if not graph[none].any():
         return None
-    by_launch = g.groupby(["launch_tid", "launch_start_us"], dropna=True)["kernel_class"].agg(
-        lambda c: {"gemm", "attention"} <= set(c.astype(str)))
-    if len(by_launch) < 1 or not by_launch.all():
+    idx = none[_launch_order(kernels.iloc[none])]
+    classes = kernels["kernel_class"].astype(str).to_numpy()[idx]
+    launch = np.where(graph[idx], kernels["launch_start_us"].to_numpy(dtype=float)[idx], np.nan)
+    starts = np.unique(launch[~np.isnan(launch)])
+    pos = [np.flatnonzero(launch == t) for t in starts]
+    if not all({"gemm", "attention"} <= set(classes[p]) for p in pos):
         return None
-    starts = np.sort(by_launch.index.get_level_values(1).to_numpy(dtype=float))
-    sel = (kernels["phase"] == "none").to_numpy()
-    t = kernels["launch_start_us"].to_numpy(dtype=float)
-    step = np.searchsorted(starts, t, side="right") - 1.0
-    step[~sel | np.isnan(t) | (step < 0)] = np.nan
-    return {"step": step, "n_steps": len(starts), "phase_range": None, "source": GRAPH}
+    helper = np.zeros(len(idx), dtype=bool)
+    anchors = [int(p[-1]) for p in pos]
+    nexts = [int(p[0]) for p in pos[1:]] + [len(idx)]
+    cuts = _cut_after_sampling(classes, helper, anchors, nexts)
+    step = np.full(len(kernels), np.nan)
+    for j, (a, b) in enumerate(cuts):
+        step[idx[a:b]] = j
+    return {"step": step, "n_steps": len(cuts), "source": GRAPH}
+
+
+def _cut_after_sampling(classes: np.ndarray, helper: np.ndarray, anchors: list[int], nexts: list[int],
+                        keep_tail: bool = True) -> list[tuple[int, int]]:
+    """[(first, end)] of each pass: pass j ends after its anchor (an LM head, a graph's last kernel), the GEMM
+    helpers right after it and the sampling kernels before the next pass's first kernel `nexts[j]`; the first pass
+    starts at 0, the last keeps everything after it when `keep_tail`."""
+    cuts, begin = [], 0
+    for j, (anchor, nxt) in enumerate(zip(anchors, nexts)):
+        end = anchor + 1
+        while end < nxt and helper[end]:
+            end += 1
+        sampling = np.flatnonzero(classes[end:nxt] == "sampling")
+        if j + 1 == len(anchors) and keep_tail:
+            end = len(classes)
+        elif len(sampling):
+            end = end + int(sampling[-1]) + 1
+        cuts.append((begin, end))
+        begin = end
+    return cuts
 
 
 def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | None, list[str]]:
@@ -134,23 +162,31 @@ def _forward_passes(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -
         expected = f"{shape.layers} layers x {len(lay)} + {pre + 1}"
         why = (f"{len(gemm_pos)} GEMMs are not a whole number of forward passes of the model ({per_pass} each: "
                f"{expected}); {'the ' + str(len(gemm_pos) - whole * per_pass) + ' GEMMs after ' + str(whole) + ' passes' if whole else 'all of them'} stay outside steps")
-    cuts, begin = [], 0
-    for j in range(whole):
-        head = gemm_pos[(j + 1) * per_pass - 1]
-        nxt = gemm_pos[(j + 1) * per_pass] if (j + 1) * per_pass < len(gemm_pos) else len(classes)
-        end = head + 1
-        while end < nxt and helper[end]:
-            end += 1
-        sampling = np.flatnonzero(classes[end:nxt] == "sampling")
-        if j + 1 == whole and not fit:
-            end = end + int(sampling[-1]) + 1 if len(sampling) else end
-        elif j + 1 == whole:
-            end = len(classes)   # the last pass keeps everything after it
-        elif len(sampling):
-            end = end + int(sampling[-1]) + 1
-        cuts.append((begin, end))
-        begin = end
+    anchors = [int(gemm_pos[(j + 1) * per_pass - 1]) for j in range(whole)]
+    nexts = [int(gemm_pos[(j + 1) * per_pass]) if (j + 1) * per_pass < len(gemm_pos) else len(classes)
+             for j in range(whole)]
+    cuts = _cut_after_sampling(classes, helper, anchors, nexts, keep_tail=bool(fit))
+    layers = _attention_layers(classes, main, cuts)
+    if cuts and (layers != shape.layers).any():
+        bad = np.flatnonzero(layers != shape.layers)
+        return [], (f"{len(bad)} of {len(cuts)} cuts of {per_pass} GEMMs hold {int(layers[bad[0]])} attention "
+                    f"blocks, not the model's {shape.layers} layers: no steps from the kernel pattern (is --model "
+                    "the traced model?)")
     return cuts, why
+
+
+def _attention_layers(classes: np.ndarray, main: np.ndarray, cuts: list) -> np.ndarray:
+    """Attention blocks in each pass: the distinct GEMM counts (from the pass's start) at which attention kernels
+    run, between its first GEMM and its LM head (bookkeeping kernels of the attention class come before either)."""
+    gemms_before = np.cumsum(main) - main
+    att = classes == "attention"
+    out = []
+    for a, b in cuts:
+        g = gemms_before[a:b] - gemms_before[a]
+        last = int(main[a:b].sum())
+        at = g[att[a:b] & (g > 0) & (g < last)]
+        out.append(len(np.unique(at)))
+    return np.array(out)
 
 
 def _with_steps(tables: dict, found: dict) -> dict:
@@ -206,18 +242,25 @@ def _with_phases(tables: dict, workload: dict | None, notices: list[str]) -> dic
     if not engine.any():
         return tables
     rows = ranges[engine].sort_values("start_us", kind="stable")
-    comp = _compositions_from_ops(tables, rows["step"].astype(int).tolist())
-    unknown = []
-    backed = sum(c is not None for c in comp.values())
-    if backed < len(comp) and workload and workload.get("batch") and workload.get("prompt_tokens"):
-        comp = _compositions_from_workload(rows["step"].astype(int).tolist(), workload, notices)
-    elif backed < len(comp):
-        with_kernels = set(tables["kernels"]["step"].dropna().astype(int))
-        unknown = [s for s, c in comp.items() if c is None and s in with_kernels]
-    if backed < len(comp) and not (workload and workload.get("batch")) and unknown:
-        notices.append(f"{len(unknown)} of {len(comp)} steps ({_few(unknown)}) have no tokens the trace can tell "
+    steps = rows["step"].astype(int).tolist()
+    comp = _compositions_from_ops(tables, steps)
+    with_kernels = set(tables["kernels"]["step"].dropna().astype(int))
+    unknown = [s for s in steps if comp[s] is None and s in with_kernels]
+    if unknown and workload and workload.get("batch") and workload.get("prompt_tokens"):
+        told = _compositions_from_workload(steps, workload, notices)
+        comp = {s: comp[s] if comp[s] is not None else told[s] for s in steps}
+        others = ", the others from the attention ops' shapes" if len(unknown) < len(steps) else ""
+        notices.append(f"tokens of {len(unknown)} of {len(steps)} steps from --workload {workload.get('name', '')}"
+                       f"{others}")
+    elif unknown:
+        notices.append(f"{len(unknown)} of {len(steps)} steps ({_few(unknown)}) have no tokens the trace can tell "
                        "(no eager FlashAttention-3 op or scheduler metadata) and no --workload: their kernels stay "
                        "outside the phases")
+    first = next((comp[s] for s in steps if comp[s] is not None), None)
+    if first is not None and first[2] and not (workload or {}).get("prompt_tokens"):
+        notices.append(f"the trace begins mid-run: its first step decodes {first[2]} sequences whose prompts came "
+                       "before it, so their context and attention work are unknown (unmodeled); --workload names the "
+                       "prompt length")
     ranges = ranges.copy()
     phase_of = {}
     for i, s in zip(rows.index, rows["step"].astype(int)):

@@ -31,10 +31,14 @@ from analysis.overhead import NO_UNPROFILED
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
 from analysis.inferred_steps import resolve_steps
+from analysis.layer_map import layout_failure_notice
 from analysis.step_tokens import step_tokens
 from analysis.walltime import walltime
 
 SUMMARY_VERSION = 1
+NO_SIDECAR = ("no sidecar (the <trace>.meta.json `tracer record` writes): throughput, TTFT, decode ms/token and "
+              "memory figures are not in the trace; record the run with `tracer record` for them (wall time per "
+              "step is in the tables below)")
 
 
 def device_name(tables: dict) -> str:
@@ -107,7 +111,10 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
     # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)
     cold_l2 = tables["meta"].get("source_format") == "ncu"
-    k = roofline(kernel_work(kernels, architecture), peaks, model_dtype, cold_l2=cold_l2)
+    failures: list = []   # steps whose GEMMs fit no layout of the model
+    k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
+    if architecture and layout_failure_notice(failures, architecture[0]):
+        notices.append(layout_failure_notice(failures, architecture[0]))
     flagged = k[k["roof_flag"] != ""] if "roof_flag" in k else k.iloc[:0]
     if len(flagged):
         worst = flagged.sort_values("roof_pct", ascending=False).iloc[0]
@@ -116,6 +123,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
                        f"{worst['roof_pct']:.0f}% of its {worst['roof']} roof: {worst['roof_flag']}")
     if arch_notice and len(k) and (k["work_source"] == "unmodeled").any():
         notices.append(arch_notice)
+    if sidecar is None:
+        notices.append(NO_SIDECAR)
     if kernels.empty:
         notices.append("no GPU kernels in this trace (CPU-only or capture without kernels); op tables only")
     if peaks is None and not kernels.empty:

@@ -5,6 +5,7 @@
   With `frames`, a `python_function` event `vllm/v1/worker/gpu_model_runner.py(NNN): execute_model` is put where
   each step annotation was (same thread, start and duration), as vLLM V1 traces recorded with stacks carry them:
   the committed fixtures were recorded without stacks, so these frames are synthesized, not recorded.
+- `decode_window(src, dst)`: the same from the third engine step on (steady decode, one full CUDA graph a step).
 - `strip_nsys_steps(src, dst)`: an nsys SQLite export (gzipped) with its per-step NVTX rows (`decode_step`)
   deleted, leaving the coarse `prefill` and `decode` ranges of a plain nsys capture.
 
@@ -44,6 +45,19 @@ def strip_vllm_steps(src: Path, dst: Path, frames: bool = False) -> Path:
     return Path(dst)
 
 
+def decode_window(src: Path, dst: Path, first_step: int = 2) -> Path:
+    """`strip_vllm_steps` of the events from the start of engine step `first_step` on (its annotation's CPU time),
+    as a profiler started mid-run over steady decode would hold them (in the committed vLLM fixtures each decode
+    step replays one full CUDA graph)."""
+    doc = orjson.loads(gzip.decompress(Path(src).read_bytes()))
+    starts = sorted(e["ts"] for e in doc["traceEvents"] if e.get("cat") == "user_annotation"
+                    and VLLM_STEP.match(e.get("name") or ""))
+    t0 = starts[first_step]
+    doc["traceEvents"] = [e for e in doc["traceEvents"] if not isinstance(e.get("ts"), (int, float)) or e["ts"] >= t0]
+    Path(dst).write_bytes(gzip.compress(orjson.dumps(doc), compresslevel=6, mtime=0))
+    return strip_vllm_steps(dst, dst)
+
+
 def strip_nsys_steps(src: Path, dst: Path) -> Path:
     with gzip.open(src) as f, open(dst, "wb") as out:
         shutil.copyfileobj(f, out)
@@ -63,4 +77,5 @@ if __name__ == "__main__":
     src = DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz"
     strip_vllm_steps(src, out / "vllm_gpt2_graphs_no_steps.json.gz")
     strip_vllm_steps(src, out / "vllm_gpt2_graphs_frames.json.gz", frames=True)
+    decode_window(src, out / "vllm_gpt2_graphs_decode_window.json.gz")
     strip_nsys_steps(DATA / "h100_hf_gpt2_decode_b16_s128_o16_nsys.sqlite.gz", out / "hf_gpt2_nsys_coarse.sqlite")
