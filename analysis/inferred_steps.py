@@ -44,6 +44,10 @@ def resolve_steps(tables: dict, shape: ModelShape | None, workload: dict | None)
     if kernels.empty or has_annotated_steps(ranges) or tables["meta"].get("source_format") == "ncu":
         return tables, []
     notices = []
+    odd = ranges.loc[ranges["name"].str.startswith("execute_context_") & (ranges["source"] != "vllm_step"), "name"]
+    if len(odd):   # a vLLM step annotation in a format tracer does not read
+        notices.append(f"{len(odd)} annotation(s) named like vLLM steps but not in the form "
+                       f"execute_context_N(T)_generation_M(D) (e.g. {odd.iloc[0][:60]!r}): not read as steps")
     if (ranges["source"] == FRAME).any():
         notices.append(f"no step annotations: {int((ranges['source'] == FRAME).sum())} steps from vLLM's "
                        "execute_model Python frames")
@@ -278,7 +282,7 @@ def _with_phases(tables: dict, workload: dict | None, notices: list[str]) -> dic
         if df.empty:
             continue
         df = df.copy()
-        mapped = df["step"].astype("Float64").map(lambda s: phase_of.get(int(s)) if pd.notna(s) else None)
+        mapped = df["step"].astype("Int64").map(pd.Series(phase_of, dtype=object))
         take = mapped.notna() & (df["phase"].astype(str) == "none")
         ph = df["phase"].astype(str).where(~take, mapped.astype(object))
         df["phase"] = schema.as_text_category(pd.Series(ph, index=df.index, dtype="string"))

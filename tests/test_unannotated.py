@@ -138,3 +138,17 @@ def test_b200_execute_model_frame_is_a_step():
     assert k.loc[k["step"] == 0, "dur_us"].sum() / k["dur_us"].sum() > 0.9
     a = t.analyze()
     assert any("have no tokens the trace can tell" in n for n in a.notices)
+    # its step annotation, execute_context_1(888_788544)_generation_0(0), is in no form tracer reads: said so
+    assert any("named like vLLM steps" in n and "888_788544" in n for n in a.notices)
+
+
+def test_execute_model_frames_of_the_vllm_versions_read():
+    from tracer.parse.frame_steps import EXECUTE_MODEL
+    read = ["vllm/v1/worker/gpu_model_runner.py(2907): execute_model",          # V1 (0.6 onward)
+            "/usr/lib/python3/site-packages/vllm/v1/worker/gpu/model_runner.py(512): execute_model",   # V1 runner v2
+            "vllm/worker/model_runner.py(1650): execute_model",                  # V0
+            "vllm/worker/multi_step_model_runner.py(450): execute_model"]
+    not_steps = ["vllm/v1/worker/gpu_worker.py(420): execute_model", "vllm/worker/worker_base.py(300): execute_model",
+                 "vllm/v1/worker/gpu_model_runner.py(1297): _prepare_inputs"]
+    assert all(EXECUTE_MODEL.search(n) for n in read)
+    assert not any(EXECUTE_MODEL.search(n) for n in not_steps)
