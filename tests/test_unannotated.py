@@ -6,10 +6,11 @@ import pytest
 
 import tracer
 from tests.conftest import DATA, EXTERNAL, run_cli
-from tests.unannotated import decode_window, strip_nsys_steps, strip_vllm_steps
+from tests.unannotated import decode_window, strip_hf_ranges, strip_nsys_steps, strip_vllm_steps
 
 VLLM = DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz"
 NSYS = DATA / "h100_hf_gpt2_decode_b16_s128_o16_nsys.sqlite.gz"
+HF = DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz"
 PHASES = ("prefill", "decode", "mixed")
 
 
@@ -19,7 +20,8 @@ def derived(tmp_path_factory):
     return {"frames": strip_vllm_steps(VLLM, d / "vllm_frames.json.gz", frames=True),
             "bare": strip_vllm_steps(VLLM, d / "vllm_bare.json.gz"),
             "window": decode_window(VLLM, d / "vllm_window.json.gz"),
-            "nsys": strip_nsys_steps(NSYS, d / "hf_nsys_coarse.sqlite")}
+            "nsys": strip_nsys_steps(NSYS, d / "hf_nsys_coarse.sqlite"),
+            "hf": strip_hf_ranges(HF, d / "hf_no_ranges.json.gz")}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,16 @@ def test_coarse_nsys_ranges_split_by_the_kernel_pattern(derived):
     assert any("15 steps from the model's kernel pattern" in n for n in a.notices)
     plain = tracer.load(derived["nsys"]).analyze(model="gpt2")
     assert any("token counts are unknown" in n for n in plain.notices)
+
+
+def test_hf_trace_without_any_range(derived):
+    recorded = tracer.load(HF).analyze()
+    a = tracer.load(derived["hf"]).analyze(model="gpt2", workload="decode_b16_s128_o16")
+    assert tracer.load(derived["hf"]).ranges.empty
+    assert _per_phase(a) == _per_phase(recorded)   # a prefill and 15 decode steps, the same kernels in each
+    assert a.summary["totals"]["unmodeled_pct"] <= 5
+    assert a.kernels["flops"].sum() == pytest.approx(recorded.kernels["flops"].sum(), rel=1e-6)
+    assert any("16 steps from the model's kernel pattern" in n for n in a.notices)
 
 
 def test_report_without_sidecar_says_once_what_is_missing(derived, tmp_path):

@@ -6,6 +6,7 @@
   each step annotation was (same thread, start and duration), as vLLM V1 traces recorded with stacks carry them:
   the committed fixtures were recorded without stacks, so these frames are synthesized, not recorded.
 - `decode_window(src, dst)`: the same from the third engine step on (steady decode, one full CUDA graph a step).
+- `strip_hf_ranges(src, dst)`: an HF Chrome trace of ours without any phase range.
 - `strip_nsys_steps(src, dst)`: an nsys SQLite export (gzipped) with its per-step NVTX rows (`decode_step`)
   deleted, leaving the coarse `prefill` and `decode` ranges of a plain nsys capture.
 
@@ -24,6 +25,7 @@ import orjson
 
 DATA = Path(__file__).resolve().parent / "data"
 VLLM_STEP = re.compile(r"^execute_context_\d+\(\d+\)_generation_\d+\(\d+\)")
+PHASE_RANGES = ("prefill", "decode", "decode_step")
 FRAME = "vllm/v1/worker/gpu_model_runner.py(1977): execute_model"
 
 
@@ -41,6 +43,16 @@ def strip_vllm_steps(src: Path, dst: Path, frames: bool = False) -> Path:
             continue
         kept.append(e)
     doc["traceEvents"] = kept
+    Path(dst).write_bytes(gzip.compress(orjson.dumps(doc), compresslevel=6, mtime=0))
+    return Path(dst)
+
+
+def strip_hf_ranges(src: Path, dst: Path) -> Path:
+    """An HF Chrome trace of ours without its `prefill`, `decode` and `decode_step` ranges and phase track: a
+    torch.profiler capture of a generate loop that marks nothing."""
+    doc = orjson.loads(gzip.decompress(Path(src).read_bytes()))
+    doc["traceEvents"] = [e for e in doc["traceEvents"] if e.get("cat") != "tracer_phase" and not (
+        e.get("cat") in ("user_annotation", "gpu_user_annotation") and e.get("name") in PHASE_RANGES)]
     Path(dst).write_bytes(gzip.compress(orjson.dumps(doc), compresslevel=6, mtime=0))
     return Path(dst)
 
@@ -78,4 +90,5 @@ if __name__ == "__main__":
     strip_vllm_steps(src, out / "vllm_gpt2_graphs_no_steps.json.gz")
     strip_vllm_steps(src, out / "vllm_gpt2_graphs_frames.json.gz", frames=True)
     decode_window(src, out / "vllm_gpt2_graphs_decode_window.json.gz")
+    strip_hf_ranges(DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz", out / "hf_gpt2_no_ranges.json.gz")
     strip_nsys_steps(DATA / "h100_hf_gpt2_decode_b16_s128_o16_nsys.sqlite.gz", out / "hf_gpt2_nsys_coarse.sqlite")
