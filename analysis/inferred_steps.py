@@ -86,13 +86,17 @@ def _graph_launch_steps(kernels: pd.DataFrame) -> dict | None:
     idx = none[_launch_order(kernels.iloc[none])]
     classes = kernels["kernel_class"].astype(str).to_numpy()[idx]
     launch = np.where(graph[idx], kernels["launch_start_us"].to_numpy(dtype=float)[idx], np.nan)
-    starts = np.unique(launch[~np.isnan(launch)])
-    pos = [np.flatnonzero(launch == t) for t in starts]
-    if not all({"gemm", "attention"} <= set(classes[p]) for p in pos):
+    at = np.flatnonzero(~np.isnan(launch))
+    if len(at) == 0:
+        return None
+    per = pd.DataFrame({"launch": launch[at], "pos": at, "gemm": classes[at] == "gemm",
+                        "attention": classes[at] == "attention"}).groupby("launch", sort=True)
+    agg = per.agg(first=("pos", "min"), last=("pos", "max"), gemm=("gemm", "any"), attention=("attention", "any"))
+    if not (agg["gemm"] & agg["attention"]).all():
         return None
     helper = np.zeros(len(idx), dtype=bool)
-    anchors = [int(p[-1]) for p in pos]
-    nexts = [int(p[0]) for p in pos[1:]] + [len(idx)]
+    anchors = agg["last"].astype(int).tolist()
+    nexts = agg["first"].astype(int).tolist()[1:] + [len(idx)]
     cuts = _cut_after_sampling(classes, helper, anchors, nexts)
     step = np.full(len(kernels), np.nan)
     for j, (a, b) in enumerate(cuts):
@@ -266,16 +270,14 @@ def _with_phases(tables: dict, workload: dict | None, notices: list[str]) -> dic
                        "before it, so their context and attention work are unknown (unmodeled); --workload names the "
                        "prompt length")
     ranges = ranges.copy()
-    phase_of = {}
-    for i, s in zip(rows.index, rows["step"].astype(int)):
-        c = comp.get(s)
-        if c is None:
-            continue
-        n_p, p_tok, n_d, d_tok = c
-        ranges.loc[i, ["prefill_seqs", "prefill_tokens", "decode_seqs", "decode_tokens"]] = [n_p, p_tok, n_d, d_tok]
-        ph = "mixed" if p_tok and d_tok else "prefill" if p_tok else "decode" if d_tok else "none"
-        ranges.loc[i, "phase"] = ph
-        phase_of[s] = ph
+    told = [(i, s, comp[s]) for i, s in zip(rows.index, steps) if comp.get(s) is not None]
+    phase_of = {s: ("mixed" if c[1] and c[3] else "prefill" if c[1] else "decode" if c[3] else "none")
+                for _, s, c in told}
+    if told:
+        at = [i for i, _, _ in told]
+        ranges.loc[at, ["prefill_seqs", "prefill_tokens", "decode_seqs", "decode_tokens"]] = \
+            np.array([c for _, _, c in told], dtype=np.int64)
+        ranges.loc[at, "phase"] = [phase_of[s] for _, s, _ in told]
     out = dict(tables, ranges=schema.conform(ranges, "ranges"))
     for name in ("kernels", "memops", "ops"):
         df = tables[name]
