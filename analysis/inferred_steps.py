@@ -153,34 +153,56 @@ def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | Non
 def _forward_passes(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -> tuple[list[tuple[int, int]], str]:
     """[(first, end)] kernel positions of each whole forward pass, and why not all kernels fit ("" when they do).
     A pass ends after its LM head's GEMM, its split-K helpers and the sampling kernels before the next pass's
-    first GEMM."""
+    first GEMM. A trace that begins inside a pass (a capture started by time) leaves that part outside steps: the
+    LM heads are the GEMMs that sampling kernels follow."""
     is_gemm = classes == "gemm"
     helper = is_gemm & np.array([bool(GEMM_HELPER.search(n)) for n in names], dtype=bool)
     main = is_gemm & ~helper
+    gemm_pos = np.flatnonzero(main)
+    if len(gemm_pos) == 0:
+        return [], "no GEMMs, so no forward pass of the model"
     found = _layout_from_structure(main, classes, shape)
     layouts = [found] if found else [(lay, 0) for lay in gemm_layouts(shape)]
-    gemm_pos = np.flatnonzero(main)
-    fit = [(lay, pre) for lay, pre in layouts if len(gemm_pos) % (pre + shape.layers * len(lay) + 1) == 0
-           and len(gemm_pos)]
-    lay, pre = (fit or layouts)[0]
-    per_pass = pre + shape.layers * len(lay) + 1
-    whole = len(gemm_pos) // per_pass
-    why = ""
+    sizes = [(lay, pre, pre + shape.layers * len(lay) + 1) for lay, pre in layouts]
+    offsets = [_pass_offset(classes, gemm_pos, n) for _, _, n in sizes]
+    fit = [(s, o) for s, o in zip(sizes, offsets) if (len(gemm_pos) - o) % s[2] == 0 and len(gemm_pos) > o]
+    (lay, pre, per_pass), offset = (fit or list(zip(sizes, offsets)))[0]
+    body = gemm_pos[offset:]
+    whole = len(body) // per_pass
+    why = []
+    if offset:
+        why.append(f"the trace begins inside a forward pass: its first {offset} GEMMs stay outside steps")
     if not fit:
-        expected = f"{shape.layers} layers x {len(lay)} + {pre + 1}"
-        why = (f"{len(gemm_pos)} GEMMs are not a whole number of forward passes of the model ({per_pass} each: "
-               f"{expected}); {'the ' + str(len(gemm_pos) - whole * per_pass) + ' GEMMs after ' + str(whole) + ' passes' if whole else 'all of them'} stay outside steps")
-    anchors = [int(gemm_pos[(j + 1) * per_pass - 1]) for j in range(whole)]
-    nexts = [int(gemm_pos[(j + 1) * per_pass]) if (j + 1) * per_pass < len(gemm_pos) else len(classes)
-             for j in range(whole)]
-    cuts = _cut_after_sampling(classes, helper, anchors, nexts, keep_tail=bool(fit))
+        left = len(body) - whole * per_pass
+        why.append(f"{len(body)} GEMMs are not a whole number of forward passes of the model ({per_pass} each: "
+                   f"{shape.layers} layers x {len(lay)} + {pre + 1}); "
+                   + (f"the {left} GEMMs after {whole} passes" if whole else "all of them") + " stay outside steps")
+    anchors = [int(gemm_pos[offset - 1])] if offset else []
+    nexts = [int(body[0])] if offset else []
+    anchors += [int(body[(j + 1) * per_pass - 1]) for j in range(whole)]
+    nexts += [int(body[(j + 1) * per_pass]) if (j + 1) * per_pass < len(body) else len(classes) for j in range(whole)]
+    cuts = _cut_after_sampling(classes, helper, anchors, nexts, keep_tail=bool(fit))[1 if offset else 0:]
     layers = _attention_layers(classes, main, cuts)
     if cuts and (layers != shape.layers).any():
         bad = np.flatnonzero(layers != shape.layers)
         return [], (f"{len(bad)} of {len(cuts)} cuts of {per_pass} GEMMs hold {int(layers[bad[0]])} attention "
                     f"blocks, not the model's {shape.layers} layers: no steps from the kernel pattern (is --model "
                     "the traced model?)")
-    return cuts, why
+    return cuts, "; ".join(why)
+
+
+def _pass_offset(classes: np.ndarray, gemm_pos: np.ndarray, per_pass: int) -> int:
+    """GEMMs before the first whole pass: the LM heads are the GEMMs with a sampling kernel before the next GEMM,
+    so the passes are aligned to the position (mod the pass's GEMMs) most of those hold. 0 where none is."""
+    sampling = np.flatnonzero(classes == "sampling")
+    if len(sampling) == 0:
+        return 0
+    nxt = np.r_[gemm_pos[1:], len(classes)]
+    k = np.searchsorted(sampling, gemm_pos, side="right")
+    followed = np.flatnonzero((k < len(sampling)) & (sampling[np.minimum(k, len(sampling) - 1)] < nxt))
+    if len(followed) == 0:
+        return 0
+    return int(np.bincount((followed + 1) % per_pass).argmax())
 
 
 def _attention_layers(classes: np.ndarray, main: np.ndarray, cuts: list) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 
 import tracer
 from tests.conftest import DATA, EXTERNAL, run_cli
-from tests.unannotated import decode_window, strip_hf_ranges, strip_nsys_steps, strip_vllm_steps
+from tests.unannotated import decode_window, hf_window_mid_step, strip_hf_ranges, strip_nsys_steps, strip_vllm_steps
 
 VLLM = DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz"
 NSYS = DATA / "h100_hf_gpt2_decode_b16_s128_o16_nsys.sqlite.gz"
@@ -21,7 +21,8 @@ def derived(tmp_path_factory):
             "bare": strip_vllm_steps(VLLM, d / "vllm_bare.json.gz"),
             "window": decode_window(VLLM, d / "vllm_window.json.gz"),
             "nsys": strip_nsys_steps(NSYS, d / "hf_nsys_coarse.sqlite"),
-            "hf": strip_hf_ranges(HF, d / "hf_no_ranges.json.gz")}
+            "hf": strip_hf_ranges(HF, d / "hf_no_ranges.json.gz"),
+            "hf_mid": hf_window_mid_step(HF, d / "hf_mid_step.json.gz")}
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,16 @@ def test_hf_trace_without_any_range(derived):
     assert a.summary["totals"]["unmodeled_pct"] <= 5
     assert a.kernels["flops"].sum() == pytest.approx(recorded.kernels["flops"].sum(), rel=1e-6)
     assert any("16 steps from the model's kernel pattern" in n for n in a.notices)
+
+
+def test_a_capture_begun_inside_a_forward_pass_leaves_that_part_outside_steps(derived):
+    a = tracer.load(derived["hf_mid"]).analyze(model="gpt2", workload="decode_b16_s128_o16")
+    assert any("the trace begins inside a forward pass: its first 26 GEMMs stay outside steps" in n for n in a.notices)
+    k = a.kernels[a.kernels["step"].notna()]
+    head = (k["model_op"].astype(str) == "lm_head") & ~k["name"].astype(str).str.contains("splitK")
+    heads = head.groupby(k["step"]).sum()
+    assert len(heads) == 11 and (heads == 1).all()   # decode steps 4..14 of the recording, whole
+    assert k["work_source"].eq("unmodeled").mean() < 0.05
 
 
 def test_report_without_sidecar_says_once_what_is_missing(derived, tmp_path):

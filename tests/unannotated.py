@@ -7,6 +7,7 @@
   the committed fixtures were recorded without stacks, so these frames are synthesized, not recorded.
 - `decode_window(src, dst)`: the same from the third engine step on (steady decode, one full CUDA graph a step).
 - `strip_hf_ranges(src, dst)`: an HF Chrome trace of ours without any phase range.
+- `hf_window_mid_step(src, dst)`: that from the middle of its fourth decode step on.
 - `strip_nsys_steps(src, dst)`: an nsys SQLite export (gzipped) with its per-step NVTX rows (`decode_step`)
   deleted, leaving the coarse `prefill` and `decode` ranges of a plain nsys capture.
 
@@ -55,6 +56,18 @@ def strip_hf_ranges(src: Path, dst: Path) -> Path:
         e.get("cat") in ("user_annotation", "gpu_user_annotation") and e.get("name") in PHASE_RANGES)]
     Path(dst).write_bytes(gzip.compress(orjson.dumps(doc), compresslevel=6, mtime=0))
     return Path(dst)
+
+
+def hf_window_mid_step(src: Path, dst: Path, step: int = 3) -> Path:
+    """`strip_hf_ranges` of the events from the middle of decode step `step` on (a capture started by time, inside
+    a forward pass)."""
+    doc = orjson.loads(gzip.decompress(Path(src).read_bytes()))
+    steps = sorted((e["ts"], e["dur"]) for e in doc["traceEvents"]
+                   if e.get("cat") == "user_annotation" and e.get("name") == "decode_step")
+    t0 = steps[step][0] + steps[step][1] / 2
+    doc["traceEvents"] = [e for e in doc["traceEvents"] if not isinstance(e.get("ts"), (int, float)) or e["ts"] >= t0]
+    Path(dst).write_bytes(gzip.compress(orjson.dumps(doc), compresslevel=6, mtime=0))
+    return strip_hf_ranges(dst, dst)
 
 
 def decode_window(src: Path, dst: Path, first_step: int = 2) -> Path:
