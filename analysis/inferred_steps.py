@@ -131,7 +131,10 @@ def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | Non
     notices, n_steps, phase_of_group = [], 0, {}
     phase = kernels["phase"].astype(str).to_numpy()
     unstepped = kernels["step"].isna().to_numpy()
-    for group in ("decode", "none"):   # an HF prefill range is one forward pass already
+    # an HF prefill range is one forward pass already; kernels outside the phase ranges of a trace that has them
+    # (between HF's prefill and decode) are no steps
+    groups = ("decode",) if (phase != "none").any() else ("none",)
+    for group in groups:
         idx = np.flatnonzero(unstepped & (phase == group))
         if len(idx) == 0:
             continue
@@ -140,7 +143,7 @@ def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | Non
                                     kernels["name"].astype(str).to_numpy()[idx], shape)
         if why:
             notices.append(f"{group if group != 'none' else 'kernels outside phases'}: {why}")
-        for j, (a, b) in enumerate(cuts):   # decode (processed first) from 0: HF's decode step j is token j + 1
+        for j, (a, b) in enumerate(cuts):   # from 0: HF's decode step j is its token j + 1
             step[idx[a:b]] = n_steps + j
         if cuts:
             phase_of_group[group] = len(cuts)
