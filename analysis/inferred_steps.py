@@ -9,8 +9,9 @@ in this order:
   (analysis/layer_map.py), so the kernels are cut after each LM head and the sampling kernels that follow it.
 Kernels inside a coarse phase range (an HF `decode` range without `decode_step`s) are split within it and keep its
 phase; kernels outside any phase (an engine's steps) get the phase of their step's tokens:
-- from the attention ops' shapes, where vLLM's FlashAttention-3 ran eagerly: `_vllm_fa3_C::fwd`'s query rows are
-  the step's tokens and its `cu_seqlens_q` holds one more entry than sequences; a step whose attention replays a
+- from the attention ops' shapes, where vLLM's attention ran eagerly (FlashAttention-3's `_vllm_fa3_C::fwd`, the
+  CPU backend's `_C::cpu_attention_with_kv_cache`): the query rows are the step's tokens and the cumulative query
+  lengths hold one more entry than sequences; a step whose attention replays a
   CUDA graph is a uniform decode batch (vLLM captures full graphs only for those), its sequences counted by
   `_vllm_fa3_C::get_scheduler_metadata`'s per-sequence lengths: the batch the graph was captured for, which the
   GPU runs whole (15 sequences in a graph of 16 count 16). Sequences of the step before that are still
@@ -29,8 +30,11 @@ from tracer import schema
 
 FRAME, GRAPH, PATTERN = "vllm_frame", "graph_launch", "model_pattern"
 INFERRED = (FRAME, GRAPH, PATTERN)
-FA3_FWD, FA3_METADATA = "_vllm_fa3_C::fwd", "_vllm_fa3_C::get_scheduler_metadata"
-FA3_CU_SEQLENS_Q = 7   # fwd(q, k, v, k_new, v_new, q_v, out, cu_seqlens_q, ...)
+FA3_METADATA = "_vllm_fa3_C::get_scheduler_metadata"
+# attention ops whose first input is the step's queries (tokens x heads x head_dim) -> the input holding the
+# cumulative query lengths (sequences + 1), as vLLM records them
+CU_SEQLENS_Q = {"_vllm_fa3_C::fwd": 7,                  # fwd(q, k, v, k_new, v_new, q_v, out, cu_seqlens_q, ...)
+                "_C::cpu_attention_with_kv_cache": 4}   # vLLM's CPU backend: (q, k_cache, v_cache, out, query_start_loc, ...)
 
 
 def has_annotated_steps(ranges: pd.DataFrame) -> bool:
@@ -41,7 +45,7 @@ def resolve_steps(tables: dict, shape: ModelShape | None, workload: dict | None)
     """The tables with steps found and phases decided where the trace annotates none, and notices saying how
     (or why not)."""
     ranges, kernels = tables["ranges"], tables["kernels"]
-    if kernels.empty or has_annotated_steps(ranges) or tables["meta"].get("source_format") == "ncu":
+    if has_annotated_steps(ranges) or tables["meta"].get("source_format") == "ncu":
         return tables, []
     notices = []
     odd = ranges.loc[ranges["name"].str.startswith("execute_context_") & (ranges["source"] != "vllm_step"), "name"]
@@ -52,6 +56,8 @@ def resolve_steps(tables: dict, shape: ModelShape | None, workload: dict | None)
         notices.append(f"no step annotations: {int((ranges['source'] == FRAME).sum())} steps from vLLM's "
                        "execute_model Python frames")
         tables = dict(tables)
+    elif kernels.empty:   # no kernels to find steps among (a CPU-only trace)
+        return tables, notices
     else:
         found = _graph_launch_steps(kernels)
         how = "one CUDA-graph launch each (every launch replays a whole forward pass)"
@@ -287,7 +293,7 @@ def _with_phases(tables: dict, workload: dict | None, notices: list[str]) -> dic
                        f"{others}")
     elif unknown:
         notices.append(f"{len(unknown)} of {len(steps)} steps ({_few(unknown)}) have no tokens the trace can tell "
-                       "(no eager FlashAttention-3 op or scheduler metadata) and no --workload: their kernels stay "
+                       "(no eager attention op or FA3 scheduler metadata) and no --workload: their kernels stay "
                        "outside the phases")
     first = next((comp[s] for s in steps if comp[s] is not None), None)
     if first is not None and first[2] and not (workload or {}).get("prompt_tokens"):
@@ -345,7 +351,7 @@ def _compositions_from_ops(tables: dict, steps: list[int]) -> dict:
     by_step = {int(s): g for s, g in ops[ops["step"].notna()].groupby("step")} if len(ops) else {}
     for s in steps:
         g = by_step.get(s)
-        tokens_seqs = _fa3_fwd(g) if g is not None else None
+        tokens_seqs = _attention_op_tokens(g) if g is not None else None
         if tokens_seqs is None and g is not None and s in graph_att:
             seqs = _fa3_metadata_seqs(g)
             tokens_seqs = (seqs, seqs) if seqs else None
@@ -372,14 +378,16 @@ def _shapes(text: str) -> list:
     return v if isinstance(v, list) else []
 
 
-def _fa3_fwd(ops: pd.DataFrame) -> tuple[int, int] | None:
-    fwd = ops[ops["name"].astype(str) == FA3_FWD]
-    if fwd.empty:
+def _attention_op_tokens(ops: pd.DataFrame) -> tuple[int, int] | None:
+    """(tokens, sequences) of a step from its first attention op that records them."""
+    att = ops[ops["name"].astype(str).isin(list(CU_SEQLENS_Q))]
+    if att.empty:
         return None
-    sh = _shapes(str(fwd["input_shapes"].iloc[0]))
-    if len(sh) <= FA3_CU_SEQLENS_Q or not sh[0] or len(sh[FA3_CU_SEQLENS_Q]) != 1:
+    row = att.iloc[0]
+    sh, at = _shapes(str(row["input_shapes"])), CU_SEQLENS_Q[str(row["name"])]
+    if len(sh) <= at or not sh[0] or len(sh[at]) != 1:
         return None
-    return int(sh[0][0]), int(sh[FA3_CU_SEQLENS_Q][0]) - 1
+    return int(sh[0][0]), int(sh[at][0]) - 1
 
 
 def _fa3_metadata_seqs(ops: pd.DataFrame) -> int | None:

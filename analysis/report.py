@@ -113,8 +113,9 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     cold_l2 = tables["meta"].get("source_format") == "ncu"
     failures: list = []   # steps whose GEMMs fit no layout of the model
     k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
-    if architecture and layout_failure_notice(failures, architecture[0]):
-        notices.append(layout_failure_notice(failures, architecture[0]))
+    unmapped = layout_failure_notice(failures, architecture[0]) if architecture else None
+    if unmapped:
+        notices.append(unmapped)
     flagged = k[k["roof_flag"] != ""] if "roof_flag" in k else k.iloc[:0]
     if len(flagged):
         worst = flagged.sort_values("roof_pct", ascending=False).iloc[0]

@@ -175,3 +175,30 @@ def test_execute_model_frames_of_the_vllm_versions_read():
                  "vllm/v1/worker/gpu_model_runner.py(1297): _prepare_inputs"]
     assert all(EXECUTE_MODEL.search(n) for n in read)
     assert not any(EXECUTE_MODEL.search(n) for n in not_steps)
+
+
+def test_vllm_cpu_trace_with_python_stacks(tmp_path):
+    """vLLM's CPU build recorded with Python stacks (real execute_model frames), its step annotations removed: the
+    frames give the same steps, and vLLM's CPU attention op the same phases, as the annotations."""
+    pytest.importorskip("vllm")
+    out = tmp_path / "v.json.gz"
+    proc = run_cli("record", "--backend", "vllm", "--device", "cpu", "--workload", "decode_b4_s64_o8", "--layers", "2",
+                   "--out", out, env={"TRACER_VLLM_WITH_STACK": "1"}, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bare = strip_vllm_steps(out, tmp_path / "bare.json.gz")
+    frames = tracer.load(bare).ranges
+    annotated = tracer.load(out).ranges
+    assert (frames["source"] == "vllm_frame").sum() == (annotated["source"] == "vllm_step").sum() > 2
+    for path, extra in ((out, ()), (bare, ("--model", "gpt2", "--layers", "2"))):
+        a = run_cli("analyze", path, "--out", tmp_path / f"an_{path.stem}", *extra)
+        assert a.returncode == 0, a.stderr
+    import pandas as pd
+    ops = {p: pd.read_parquet(tmp_path / f"an_{p}" / "ops.parquet") for p in (out.stem, bare.stem)}
+    # per step, its phase (an empty engine step, execute_context_0(0)_generation_0(0), has none either way)
+    steps = {p: o[o["phase"].isin(PHASES)].dropna(subset=["step"]).groupby("step")["phase"]
+             .agg(lambda s: s.mode().iat[0]).to_dict() for p, o in ops.items()}
+    assert steps[bare.stem] == steps[out.stem]
+    assert set(steps[bare.stem].values()) >= {"prefill", "decode"}
+    model_ops = ops[bare.stem][ops[bare.stem]["name"].str.startswith(("aten::", "vllm::", "_C::"))]
+    inside = model_ops.loc[model_ops["phase"].isin(PHASES), "dur_us"].sum()
+    assert inside / model_ops["dur_us"].sum() >= 0.99
