@@ -147,6 +147,20 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
     return ops, layer
 
 
+def layout_failure_notice(failures: list, shape: ModelShape) -> str | None:
+    """One notice for the steps whose GEMMs fit no layout of the model, or None."""
+    if not failures:
+        return None
+    sizes = sorted({len(lay) for lay in gemm_layouts(shape)})
+    expected = f"{shape.layers} layers x {'/'.join(map(str, sizes))} + 1 expected"
+    named = [("prefill" if k == -1 else f"step {int(k)}", n) for k, n in failures]
+    if len(named) == 1:
+        return f"{named[0][0]}: {named[0][1]} GEMMs fit no layout of {shape.family} ({expected}); its kernels stay unmapped"
+    shown = ", ".join(f"{w} ({n})" for w, n in named[:5]) + (", ..." if len(named) > 5 else "")
+    return (f"{len(named)} steps' GEMMs fit no layout of {shape.family} ({expected}): {shown}; their kernels stay "
+            "unmapped")
+
+
 def _mark_first_unfused_rms_norm(ops: np.ndarray, layer: np.ndarray, classes: np.ndarray, names: np.ndarray) -> None:
     """HF's LlamaRMSNorm is eight ATen kernels around one mean: to fp32, pow, mean, + eps, rsqrt, mul, to the
     input dtype, * weight. Layer 0's runs before the first projection, after the rotary-angle kernels: give those
@@ -200,8 +214,9 @@ def _first_segment_op(cls: str, name: str) -> str:
 
 
 def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape,
-                partial: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """model_op ("" where unmapped) and layer (-1 outside layers or unmapped) of every kernel, step by step."""
+                partial: bool = False, failures: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """model_op ("" where unmapped) and layer (-1 outside layers or unmapped) of every kernel, step by step.
+    `failures` (a list) gets (step key, main GEMMs) of each step that fits no layout."""
     n = len(kernels)
     ops = np.full(n, "", dtype=object)
     layer = np.full(n, -1, dtype=np.int64)
@@ -219,4 +234,8 @@ def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape,
         mapped = map_step(classes[idx], names[idx], shape, partial)
         if mapped is not None:
             ops[idx], layer[idx] = mapped
+        elif failures is not None:
+            gemm = classes[idx] == "gemm"
+            helper = np.array([bool(GEMM_HELPER.search(n)) for n in names[idx]], dtype=bool)
+            failures.append((float(sorted_keys[a]), int((gemm & ~helper).sum())))
     return ops, layer

@@ -34,6 +34,9 @@ def has_unprofiled(figures: dict | None) -> bool:
 def _kernel_verdict(row: dict) -> str:
     shares = {b: row.get(f"{b}_bound_pct") or 0.0 for b in ("memory", "compute", "latency", "l2")}
     top = max(shares, key=shares.get)
+    unmodeled = row.get("unmodeled_pct") or 0.0
+    if shares[top] <= 0 or unmodeled > shares[top]:   # no verdict on a share the model does not back
+        return f"no bound verdict: {sig3(unmodeled)}% of kernel time is unmodeled"
     return f"{top}-bound kernels dominate ({sig3(shares[top])}% of kernel time)"
 
 

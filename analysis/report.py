@@ -36,11 +36,16 @@ from analysis.ncu_check import ncu_against_analytic
 from analysis.overhead import NO_UNPROFILED
 from analysis.peaks import resolve_peaks
 from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
+from analysis.inferred_steps import resolve_steps
+from analysis.layer_map import layout_failure_notice
 from analysis.step_tokens import step_tokens
 from analysis.tensor_parallel import predicted_allreduce, shard_shape, tp_degree
 from analysis.walltime import walltime
 
 SUMMARY_VERSION = 1
+NO_SIDECAR = ("no sidecar (the <trace>.meta.json `tracer record` writes): throughput, TTFT, decode ms/token and "
+              "memory figures are not in the trace; record the run with `tracer record` for them (wall time per "
+              "step is in the tables below)")
 
 
 def device_name(tables: dict) -> str:
@@ -105,6 +110,16 @@ def model_quantization(tables: dict, side: dict, config: dict, named: str | None
     return quant, kv_bytes, notice
 
 
+def shape_of(tables: dict, sidecar: dict | None, model_config: dict | None, dtype: str | None):
+    """The ModelShape of the model the sidecar or the user names, or None."""
+    side = sidecar or {}
+    config = model_config or (side.get("model") or {}).get("config")
+    if not config:
+        return None
+    elem = elem_bytes_of(dtype or (side.get("model") or {}).get("dtype")) or _elem_bytes_from_ops(tables["ops"])
+    return model_shape(config, elem or 2)
+
+
 def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
     """The activations' element size, from the most common floating type among the ops' inputs."""
     if ops.empty:
@@ -120,11 +135,15 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
             dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
             tp: int | None = None) -> dict:
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
-    kernels = tables["kernels"]
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     props = (tables["meta"].get("device_properties") or [None])[0]
     peaks = resolve_peaks(dev, peaks_file, props) if dev or props else None
-    notices = []
+    # steps and phases of a trace without step annotations; the caller's copy of the tables gets them, so that
+    # ops.parquet and the communication summary see the same steps
+    resolved, notices = resolve_steps(tables, shape_of(tables, sidecar, model_config, dtype),
+                                      workload or (sidecar or {}).get("workload"))
+    tables.update(resolved)
+    kernels = tables["kernels"]
     architecture, arch_notice = architecture_inputs(tables, sidecar, model_config, workload, dtype, quantization,
                                                     kv_cache_dtype, tp)
     tp, tp_source = tp_degree(tp, sidecar, tables["meta"])
@@ -134,11 +153,11 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     model_dtype = {2: "bf16", 4: "fp32"}.get(architecture[0].elem_bytes, "fp32") if architecture else "fp32"
     # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)
     cold_l2 = tables["meta"].get("source_format") == "ncu"
-    k = roofline(kernel_work(kernels, architecture), peaks, model_dtype, cold_l2=cold_l2)
-    if architecture is not None:
-        unmapped = unmapped_steps_notice(k, architecture[0])
-        if unmapped:
-            notices.append(unmapped)
+    failures: list = []   # steps whose GEMMs fit no layout of the model
+    k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
+    unmapped = layout_failure_notice(failures, architecture[0]) if architecture else None
+    if unmapped:
+        notices.append(unmapped)
     flagged = k[k["roof_flag"] != ""] if "roof_flag" in k else k.iloc[:0]
     if len(flagged):
         worst = flagged.sort_values("roof_pct", ascending=False).iloc[0]
@@ -147,6 +166,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
                        f"{worst['roof_pct']:.0f}% of its {worst['roof']} roof: {worst['roof_flag']}")
     if arch_notice and (architecture is not None or len(k) and (k["work_source"] == "unmodeled").any()):
         notices.append(arch_notice)
+    if sidecar is None:
+        notices.append(NO_SIDECAR)
     if kernels.empty:
         notices.append("no GPU kernels in this trace (CPU-only or capture without kernels); op tables only")
     if peaks is None and not kernels.empty:
@@ -201,27 +222,6 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     _add_deployment(summary, k, architecture)
     return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
             "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"]}
-
-
-def unmapped_steps_notice(k: pd.DataFrame, shape) -> str | None:
-    """A notice naming the steps whose kernels fit no layout of the model (analysis.layer_map), with the GEMM count
-    seen against the counts the model's layouts expect: a wrong --model, experts that do not match the trace."""
-    from analysis.layer_map import GEMM_HELPER, gemm_layouts
-    if k.empty or "model_op" not in k or k["step"].isna().all():
-        return None
-    in_steps = k[k["step"].notna()]
-    mapped = in_steps.groupby("step")["model_op"].apply(lambda o: (o.astype(str) != "").any())
-    bad = mapped[~mapped].index.tolist()
-    if not bad:
-        return None
-    first = in_steps[in_steps["step"] == bad[0]]
-    names = first["name"].astype(str)
-    gemms = int(((first["kernel_class"].astype(str) == "gemm") & ~names.str.contains(GEMM_HELPER)).sum())
-    expected = sorted({shape.layers * len(lay) + 1 for lay in gemm_layouts(shape)})
-    shown = ", ".join(str(int(s)) for s in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-    return (f"{len(bad)} of {len(mapped)} steps fit no layout of the model (steps {shown}; step {int(bad[0])} runs "
-            f"{gemms} GEMMs, the model's layouts {' or '.join(map(str, expected))}): their shape-less kernels stay "
-            "unmodeled; check --model, --layers and the experts")
 
 
 def _add_deployment(summary: dict, k: pd.DataFrame, architecture: tuple | None) -> None:

@@ -35,7 +35,8 @@ LATENCY_MAX_US = 10.0
 TENSOR_CLASSES = ("gemm", "attention")
 
 
-def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.DataFrame:
+def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
+                failures: list | None = None) -> pd.DataFrame:
     """kernels + flops, l2_bytes (every input read once, every output written once), written_bytes, dram_bytes
     (= l2_bytes here; `roofline` takes off what the L2 holds), work_source, model_op, layer.
 
@@ -70,7 +71,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None) -> pd.
     if architecture is not None and n:
         shape, steps = architecture
         keys = step_keys(k)
-        ops, layer = map_kernels(k, keys, shape, partial="ncu_flops" in k)
+        ops, layer = map_kernels(k, keys, shape, partial="ncu_flops" in k, failures=failures)
         unmodeled = source == "unmodeled"
         a = architecture_work(k, ops, layer, keys, steps, shape, unmodeled)
         filled = unmodeled & ~np.isnan(a[:, 0])

@@ -44,14 +44,13 @@ def _row(q_lens: list[float], ctx_after: list[float], block_tokens: int | None) 
 
 def vllm_step_tokens(ranges: pd.DataFrame, block_tokens: int = 16,
                      prompt_tokens_hint: int | None = None) -> pd.DataFrame:
-    steps = ranges[ranges["source"] == "vllm_step"].sort_values("start_us", kind="stable")
+    steps = ranges[(ranges["source"] == "vllm_step") | _has_composition(ranges)].sort_values("start_us", kind="stable")
     contexts: list[float] = []   # running sequences, oldest first
     rows = {}
-    for name, step in zip(steps["name"], steps["step"]):
-        m = VLLM_STEP.match(str(name))
-        if m is None or pd.isna(step):
+    for step, comp in zip(steps["step"], _compositions(steps)):
+        if comp is None or pd.isna(step):
             continue
-        n_prefill, prefill_tokens, n_decode, decode_tokens = (int(g) for g in m.groups())
+        n_prefill, prefill_tokens, n_decode, decode_tokens = comp
         q_lens, ctx_after = [], []
         if n_decode:
             running = contexts[-n_decode:]
@@ -68,6 +67,27 @@ def vllm_step_tokens(ranges: pd.DataFrame, block_tokens: int = 16,
         rows[int(step)] = _row(q_lens, ctx_after, block_tokens)
         contexts = ctx_after
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
+
+
+def _has_composition(ranges: pd.DataFrame) -> pd.Series:
+    """Steps found without annotations whose composition analysis/inferred_steps.py told."""
+    seqs = ranges.get("prefill_seqs")
+    return seqs.notna() if seqs is not None else pd.Series(False, index=ranges.index)
+
+
+def _compositions(steps: pd.DataFrame) -> list:
+    """(prefill seqs, prefill tokens, decode seqs, decode tokens) of each step: from a vLLM step annotation's
+    name, else from the columns analysis/inferred_steps.py filled."""
+    out = []
+    for row in steps.itertuples():
+        m = VLLM_STEP.match(str(row.name))
+        if m is not None:
+            out.append(tuple(int(g) for g in m.groups()))
+        elif pd.notna(getattr(row, "prefill_seqs", pd.NA)):
+            out.append((int(row.prefill_seqs), int(row.prefill_tokens), int(row.decode_seqs), int(row.decode_tokens)))
+        else:
+            out.append(None)
+    return out
 
 
 def hf_step_tokens(ranges: pd.DataFrame, batch: int, prompt_tokens: int) -> pd.DataFrame:
@@ -93,7 +113,7 @@ def step_tokens(ranges: pd.DataFrame, workload: dict | None, block_tokens: int |
     sequence); None when the composition is unknown."""
     if measured_step:
         return measured_step_tokens(measured_step, block_tokens)
-    if (ranges["source"] == "vllm_step").any():
+    if (ranges["source"] == "vllm_step").any() or _has_composition(ranges).any():
         hint = (workload or {}).get("prompt_tokens")
         return vllm_step_tokens(ranges, block_tokens or 16, hint)
     if workload and workload.get("batch") and workload.get("prompt_tokens"):

@@ -65,6 +65,8 @@ def throughput_table(runs) -> pd.DataFrame:
     rows = []
     for label, key, fmt, unprof in THROUGHPUT_ROWS:
         vals = [figure_value(r, key, unprof) for _, r in runs]
+        if all(v is None for v in vals):   # no run has it (no sidecar): said once in the notices, not as a row of -
+            continue
         row = {"figure": label, **{name: fmt(v) for (name, _), v in zip(runs, vals)}}
         for j in range(1, len(runs)):
             row[ratio_header(runs, j)] = sig3(_ratio(vals[0], vals[j])) if fmt is sig3 else "-"

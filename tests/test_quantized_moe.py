@@ -153,7 +153,7 @@ def test_bad_quantization_input_is_one_line(tmp_path):
 
 def test_experts_that_do_not_match_the_trace_are_a_notice():
     r = _analyze(MIXTRAL, model_config=read_sidecar(LLAMA_BF16)["model"]["config"])
-    assert any("fit no layout of the model" in n for n in r["summary"]["notices"])
+    assert any("fit no layout" in n for n in r["summary"]["notices"])
 
 
 @pytest.mark.parametrize("name,cls", [

@@ -80,11 +80,15 @@ RANGES = {
     "pid": ("Int64", "process"),
     "tid": ("Int64", "thread"),
     "depth": ("Int64", "nesting depth among ranges of that thread (0 = outermost)"),
-    "source": ("string", "annotation (torch.profiler record_function), nvtx, or vllm_step"),
+    "source": ("string", "annotation (torch.profiler record_function), nvtx, vllm_step; steps found without "
+                         "annotations: vllm_frame (vLLM's execute_model frames), graph_launch (one CUDA-graph "
+                         "launch a step), model_pattern (one LM-head GEMM a forward pass)"),
     "phase": ("string", "the phase this range marks, or none"),
-    "step": ("Int64", "step index for decode_step and vLLM step ranges"),
-    "prefill_tokens": ("Int64", "vLLM step: prompt tokens computed in the step"),
-    "decode_tokens": ("Int64", "vLLM step: sequences decoding in the step"),
+    "step": ("Int64", "step index for decode_step and vLLM step ranges, and steps found without annotations"),
+    "prefill_tokens": ("Int64", "vLLM step (annotated or found): prompt tokens computed in the step"),
+    "decode_tokens": ("Int64", "vLLM step (annotated or found): tokens decoded in the step"),
+    "prefill_seqs": ("Int64", "step found without annotations: sequences whose prompt is computed in the step"),
+    "decode_seqs": ("Int64", "step found without annotations: sequences decoding in the step"),
 }
 # CUDA runtime and driver calls on the host (launches, graph launches, synchronisation, copies): where the host
 # side of a step spends its time (analysis/walltime.py)

@@ -93,7 +93,8 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
     if profile_dir:
         kwargs["profiler_config"] = {"profiler": "torch", "torch_profiler_dir": str(Path(profile_dir).resolve()),
                                      "torch_profiler_record_shapes": True, "torch_profiler_with_flops": True,
-                                     "torch_profiler_with_stack": False,
+                                     # Python stacks (execute_model frames) on request: tests/device/call26a
+                                     "torch_profiler_with_stack": os.environ.get("TRACER_VLLM_WITH_STACK") == "1",
                                      "torch_profiler_dump_cuda_time_total": False}  # no table on stdout
     from workloads.held_stderr import held_stderr, root_cause
     # vLLM's start-up log is held back (TRACER_DEBUG=1 shows it live) so that a failed start is one line

@@ -13,12 +13,14 @@ import pandas as pd
 from tracer import schema
 from tracer.schema import PHASE_OF_RANGE, VLLM_STEP, as_text_category, categorical_of
 from tracer.parse.classify import classify_kernels, short_kernel_name
+from tracer.parse.frame_steps import SOURCE as FRAME_SOURCE, frame_step_ranges
 
 
 
 def build_tables(raw: dict) -> dict:
     """Raw frames (chrome.py or nsys.py) -> {"kernels", "memops", "ops", "ranges", "runtime", "meta"}."""
-    ranges = ranges_table(raw["annotations"], raw.get("range_source", "annotation"))
+    ranges = with_frame_steps(ranges_table(raw["annotations"], raw.get("range_source", "annotation")),
+                              raw.get("frames"))
     runtime = _runtime(raw["runtime"])
     ops = ops_table(raw["ops"], ranges)
     kernels = kernels_table(raw["kernels"], runtime, ops, ranges)
@@ -58,6 +60,20 @@ def ranges_table(ann: pd.DataFrame, source: str) -> pd.DataFrame:
     for _, idx in df[is_step].groupby(df.loc[is_step, "name"] == "decode_step").groups.items():
         step.loc[idx] = np.arange(len(idx))
     df["step"] = step
+    return schema.conform(df, "ranges")
+
+
+def with_frame_steps(ranges: pd.DataFrame, frames: pd.DataFrame | None) -> pd.DataFrame:
+    """The ranges plus vLLM's execute_model frames as steps (tracer/parse/frame_steps.py), where the trace has no
+    step annotations of its own (with them, the frames would be the same steps again)."""
+    if ranges["step"].notna().any():
+        return ranges
+    steps = frame_step_ranges(frames)
+    if steps.empty:
+        return ranges
+    df = pd.concat([ranges, schema.conform(steps, "ranges")], ignore_index=True) if len(ranges) else steps
+    df = df.sort_values(["start_us", "end_us"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    df["depth"] = _depths(df)
     return schema.conform(df, "ranges")
 
 
@@ -171,7 +187,8 @@ def _phase_of(t: np.ndarray, tid: pd.Series, ranges: pd.DataFrame):
     n = len(t)
     step = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
     step[:] = pd.NA
-    pr = ranges[ranges["phase"] != "none"]
+    # phase ranges, and steps whose phase analysis decides (execute_model frames)
+    pr = ranges[(ranges["phase"] != "none") | (ranges["source"] == FRAME_SOURCE)]
     if pr.empty or n == 0:
         return _labels(np.full(n, -1), np.array([], dtype=object), "none"), step, _labels(np.full(n, -1), [], "")
     tids = tid.fillna(-1).to_numpy(dtype=np.int64)
@@ -206,7 +223,7 @@ def _vllm_step_ends(pr: pd.DataFrame) -> np.ndarray:
     """vLLM runs the LM head and sampling after its step annotation closes (V1 `sample_tokens`), so a vLLM step
     owns what its thread launches until the next step begins (the last step: for as long again as it lasted)."""
     ends = pr["end_us"].to_numpy().copy()
-    steps = pr[pr["source"] == "vllm_step"].sort_values("start_us")
+    steps = pr[pr["source"].isin(["vllm_step", FRAME_SOURCE])].sort_values("start_us")
     for _, g in steps.groupby("tid", dropna=False):
         pos = [pr.index.get_loc(i) for i in g.index]
         starts = g["start_us"].to_numpy()

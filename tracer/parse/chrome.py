@@ -22,7 +22,11 @@ _CATEGORY = {
     "cuda_runtime": "runtime", "Runtime": "runtime", "cuda_driver": "runtime",
     "cpu_op": "op", "Operator": "op",
     "user_annotation": "annotation", "gpu_user_annotation": "gpu_annotation",
+    "python_function": "frame",
 }
+# Of the Python frames (traces recorded with stacks) only vLLM's execute_model ones are kept: they mark the engine
+# steps of vLLM versions that write no step annotations (tracer/parse/frame_steps.py)
+_FRAME_KEEP = b"execute_model"
 
 
 CHUNK_BYTES = 64 * 2**20
@@ -38,6 +42,7 @@ _FIELDS = {
     "op": ("name", "ts", "dur", "pid", "tid", "External id", "Input Dims", "Input type", "flops"),
     "annotation": ("name", "ts", "dur", "pid", "tid"),
     "gpu_annotation": ("name", "ts", "dur"),
+    "frame": ("name", "ts", "dur", "pid", "tid"),
 }
 _TOP = ("name", "ts", "dur", "pid", "tid")
 
@@ -148,7 +153,7 @@ def chrome_trace_frames(data: bytes, source: str) -> dict:
                         "are not known" for kind, n in no_ph.items() if n]}
     return {"kernels": frames["kernel"], "memcpy": frames["memcpy"], "memset": frames["memset"],
             "runtime": frames["runtime"], "ops": frames["op"], "annotations": frames["annotation"],
-            "gpu_annotations": frames["gpu_annotation"], "meta": meta}
+            "gpu_annotations": frames["gpu_annotation"], "frames": frames["frame"], "meta": meta}
 
 
 def _new_columns() -> dict:
@@ -221,9 +226,9 @@ def _collect_typed(events: list, cols: dict) -> None:
     for e in events:
         if e.ph == "X":
             kind = category.get(e.cat)
-            if kind is not None:
+            if kind is not None and (kind != "frame" or _FRAME_KEEP in bytes(e.name)):
                 groups[kind].append(e)
-        elif e.cat in category:   # Kineto writes these categories as complete events only
+        elif e.cat in category and category[e.cat] != "frame":   # Kineto writes these as complete events only
             no_ph[category[e.cat]] = no_ph.get(category[e.cat], 0) + 1
     for kind, evs in groups.items():
         if not evs:
@@ -326,6 +331,8 @@ def _collect(events: list, cols: dict) -> None:
             continue
         kind = category.get(e.get("cat")) if isinstance(e.get("cat"), str) else None
         if kind is None:
+            continue
+        if kind == "frame" and (e.get("ph") != "X" or _FRAME_KEEP.decode() not in str(e.get("name"))):
             continue
         if e.get("ph") != "X":
             no_ph[kind] = no_ph.get(kind, 0) + 1
