@@ -113,6 +113,12 @@ def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
 @click.option("--ncu-launch-count", default=400, show_default=True, type=click.IntRange(min=1),
               help="ncu: kernels at most")
 @click.option("--tool-path", help="nsys/ncu executable when not on PATH (or TRACER_NSYS / TRACER_NCU)")
+@click.option("--repeat", default=5, show_default=True, type=click.IntRange(min=1),
+              help="timed runs without a profiler after the warm-ups: each figure their median, with its spread")
+@click.option("--profiled-repeats", default=3, show_default=True, type=click.IntRange(min=1),
+              help="--profiler torch: profiled runs (the last one's trace is written)")
+@click.option("--sdpa-backend", type=click.Choice(SDPA_BACKENDS), default="auto", show_default=True,
+              help="HF: torch's attention backend (auto: torch's choice); the one used is in the sidecar")
 @_FORCE
 @_vllm_options
 def record(**kw):
@@ -128,7 +134,8 @@ def record(**kw):
     req = RecordRequest(workload=wls[0], backend=backends[0], model=kw["model"],
                         layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], profiler=kw["profiler"],
                         out=kw["out"], warmup=kw["warmup"], vllm=_vllm_opts(kw), ncu_range=kw["ncu_range"],
-                        ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"])
+                        ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"], repeat=kw["repeat"],
+                        profiled_repeats=kw["profiled_repeats"], sdpa_backend=kw["sdpa_backend"])
     if len(backends) == 1:
         written = do_record(req, tuple(wls[1:]))
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
