@@ -138,12 +138,14 @@ def record(**kw):
                         profiled_repeats=kw["profiled_repeats"], sdpa_backend=kw["sdpa_backend"])
     if len(backends) == 1:
         written = do_record(req, tuple(wls[1:]))
+        _echo_repeated_figures(written)
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         return
     from dataclasses import replace
     traces: dict[str, list[str]] = {w.name: [] for w in wls}
     for backend in backends:   # every workload on each backend, into --out when given
         written = do_record(replace(req, backend=backend), tuple(wls[1:]))
+        _echo_repeated_figures(written)
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         firsts = [p for i, p in enumerate(written) if i == 0 or str(written[i - 1]).endswith(".meta.json")]
         for w, trace in zip(wls, firsts):
@@ -152,6 +154,19 @@ def record(**kw):
     for name, paths in traces.items():
         where = Path(out) / f"compare_{name}" if out else Path("traces") / f"compare_{name}"
         compare_paths(paths, out_dir=str(where), as_json=False, force=kw["force"])
+
+
+def _echo_repeated_figures(written) -> None:
+    """Each sidecar's repeated figures: medians with their spreads, generate()'s, inflation, warnings."""
+    import orjson
+
+    from analysis.repeat_figures import record_lines
+    for p in written:
+        if str(p).endswith(".meta.json"):
+            side = orjson.loads(Path(p).read_bytes())
+            label = f"{side['backend']}:{side['workload']['name']}"
+            for line in record_lines(label, side.get("figures") or {}):
+                click.echo(line)
 
 
 def _work_model_options(f):

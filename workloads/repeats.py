@@ -7,8 +7,6 @@ import numpy as np
 # the timing figures that are medians over repeated runs (sidecar `figures.unprofiled`, `figures.profiled`)
 TIMING_KEYS = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
                "total_s", "output_tokens_per_s")
-# a spread above this many percent makes the figure shaky: reports warn
-SPREAD_WARN_PCT = 10.0
 
 
 def median_and_spread(values) -> tuple[float | None, float | None]:
