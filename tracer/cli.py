@@ -300,7 +300,8 @@ def calibrate(out):
 @click.option("--requests", default=None, help="request counts (request-count mode), e.g. 10,50,100,200,500")
 @click.option("--hf-batch", default=16, show_default=True, type=click.IntRange(min=1),
               help="HF static batch size in request-count mode")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1),
+              help="timed runs per point: medians with their spread (IQR % of median)")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]))
 @click.option("--trace", "keep_traces", is_flag=True, help="keep a torch.profiler trace per point")
@@ -417,11 +418,15 @@ def load(**kw):
 
 
 def summarize_sweep(df) -> str:
-    cols = [c for c in ("backend", "mode", "requests", "prompt_tokens", "output_tokens", "status", "ttft_ms",
-                        "decode_ms_per_token_mean", "output_tokens_per_s", "peak_allocated_bytes",
-                        "nvml_peak_memory_used_bytes", "gpu_util_pct_mean") if c in df.columns]
-    keys = ["backend", "mode", "requests", "prompt_tokens", "output_tokens"]
-    agg = df[df.status == "ok"][cols].groupby(keys, dropna=False).median(numeric_only=True).reset_index()
+    """Per backend and point: the medians of its timed repeats, with the spread (IQR % of median) of each timing."""
+    from tracer.record.sweep import point_summary
+    cols = [c for c in ("backend", "mode", "requests", "prompt_tokens", "output_tokens", "runs", "ttft_ms",
+                        "ttft_ms_spread_pct", "decode_ms_per_token_mean", "decode_ms_per_token_mean_spread_pct",
+                        "output_tokens_per_s", "output_tokens_per_s_spread_pct", "peak_allocated_bytes",
+                        "nvml_peak_memory_used_bytes", "gpu_util_pct_mean") if c in df.columns or c == "runs"
+            or c.endswith("_spread_pct")]
+    agg = point_summary(df)
+    agg = agg[[c for c in cols if c in agg.columns]].rename(columns=lambda c: c.replace("_spread_pct", " ±%"))
     return agg.round(2).to_string(index=False)
 
 
