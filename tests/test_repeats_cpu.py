@@ -1,0 +1,99 @@
+"""Figures you can repeat (#27): timing repeated without a profiler, each figure the median of its runs with its
+spread; HF's own generate() timed beside the annotated loop; the SDPA backend asked for and the one torch ran.
+Real HF and vLLM-CPU recordings of shortened models."""
+import math
+
+import orjson
+import pytest
+
+from analysis.repeat_figures import record_lines, with_spread
+from tests.conftest import run_cli
+from workloads.repeats import median_and_spread, repeated_figures
+
+TIMINGS = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
+           "output_tokens_per_s")
+GENERATE = ("ttft_ms", "decode_ms_per_token", "output_tokens_per_s")
+
+
+def test_median_and_spread():
+    assert median_and_spread([5.0, 1.0, 4.0, 2.0, 3.0]) == (3.0, pytest.approx(100 * (4 - 2) / 3))
+    assert median_and_spread([None, 2.0]) == (2.0, 0.0) and median_and_spread([]) == (None, None)
+    rep = repeated_figures([{"ttft_ms": 2.0}, {"ttft_ms": 4.0}, {"ttft_ms": 3.0}], ("ttft_ms",))
+    assert rep["runs"] == 3 and rep["ttft_ms"] == 3.0 and rep["per_run"]["ttft_ms"] == [2.0, 4.0, 3.0]
+    assert with_spread(4.1321, 3.1, "ms/token") == "4.13 ms/token ±3%" and with_spread(4.1321, None) == "4.13"
+
+
+def _check_repeated(block: dict, keys, runs: int, prefix: str = ""):
+    """Every figure a median of `runs` finite values, with a finite spread >= 0, between their min and max."""
+    per_run = block[f"{prefix}per_run"]
+    for key in keys:
+        values = per_run[key]
+        assert len(values) == runs and all(v is not None and math.isfinite(v) for v in values), (key, values)
+        median, spread = block[prefix + key], block[f"{prefix}{key}_spread_pct"]
+        assert min(values) <= median <= max(values), (key, median, values)
+        assert math.isfinite(spread) and spread >= 0, (key, spread)
+
+
+def test_timing_only_hf_record_states_runs_spreads_and_generate(tmp_path):
+    out = tmp_path / "t.json.gz"
+    proc = run_cli("record", "-w", "decode_b2_s16_o5", "--device", "cpu", "--layers", "2", "--profiler", "none",
+                   "--repeat", "4", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not out.exists()
+    side = orjson.loads((tmp_path / "t.meta.json").read_bytes())
+    f, un = side["figures"], side["figures"]["unprofiled"]
+    assert side["repeats"] == {"unprofiled": 4, "profiled": 0}
+    assert un["runs"] == 4 and un["decode_steps"] == 4
+    _check_repeated(un, TIMINGS, 4)
+    assert un["hf_generate_runs"] == 4
+    _check_repeated(un, GENERATE, 4, prefix="hf_generate_")
+    assert un["hf_generate_decode_ms_per_token"] > 0 and un["hf_generate_ttft_ms"] > 0
+    # a timing-only record's own figures are the medians; there is no profiled run, so no inflation
+    assert f["decode_ms_per_token_mean"] == un["decode_ms_per_token_mean"] and "profiler_inflation" not in f
+    # the attention backend asked for and the one torch ran (its CPU flash kernel, else math)
+    assert f["sdpa_backend"] == "auto" and f["sdpa_backend_used"] in ("flash", "math", "efficient")
+    assert f["sdpa_backend_used_generate"] in ("flash", "math", "efficient")
+    # what record prints: the same lines analysis.repeat_figures writes from the sidecar
+    lines = record_lines("hf:decode_b2_s16_o5", f)
+    assert lines and all(line in proc.stdout for line in lines)
+    assert "median of 4 runs" in proc.stdout and "HF generate(), median of 4 runs" in proc.stdout
+    d = with_spread(un["decode_ms_per_token_mean"], un["decode_ms_per_token_mean_spread_pct"], "ms/token")
+    assert f"decode {d}" in proc.stdout
+    wide = [k for k in ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p99", "output_tokens_per_s")
+            if un[f"{k}_spread_pct"] > 10] + [k for k in GENERATE if un[f"hf_generate_{k}_spread_pct"] > 10]
+    assert ("warning:" in proc.stdout) == bool(wide), (wide, proc.stdout)
+
+
+def test_sdpa_backend_is_applied_and_recorded(tmp_path):
+    """--sdpa-backend math makes torch run its math attention in the loop and in generate(); the sidecar says so."""
+    proc = run_cli("record", "-w", "decode_b1_s8_o3", "--device", "cpu", "--layers", "1", "--profiler", "none",
+                   "--repeat", "1", "--sdpa-backend", "math", "--out", tmp_path / "m.json.gz")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    f = orjson.loads((tmp_path / "m.meta.json").read_bytes())["figures"]
+    assert (f["sdpa_backend"], f["sdpa_backend_used"], f["sdpa_backend_used_generate"]) == ("math", "math", "math")
+    assert f["unprofiled"]["runs"] == 1 and f["unprofiled"]["decode_ms_per_token_mean_spread_pct"] == 0
+    assert "torch SDPA backend math (asked: math)" in proc.stdout
+
+
+def test_vllm_repeats_and_inflation_of_medians(tmp_path):
+    """One vLLM-CPU engine: unprofiled and profiled repeats, the inflation the ratio of their medians, both
+    spreads stated in the analysis' headline."""
+    pytest.importorskip("vllm")
+    out = tmp_path / "v.json.gz"
+    proc = run_cli("record", "--backend", "vllm", "-w", "decode_b2_s16_o4", "--device", "cpu", "--layers", "1",
+                   "--repeat", "3", "--profiled-repeats", "2", "--out", out, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    f = orjson.loads((tmp_path / "v.meta.json").read_bytes())["figures"]
+    un, pr = f["unprofiled"], f["profiled"]
+    assert un["runs"] == 3 and pr["runs"] == 2
+    _check_repeated(un, TIMINGS, 3)
+    _check_repeated(pr, TIMINGS, 2)
+    assert "hf_generate_runs" not in un and "sdpa_backend_used" not in f
+    assert f["profiler_inflation"] == pytest.approx(pr["decode_ms_per_token_mean"] / un["decode_ms_per_token_mean"])
+    assert "profiler inflation" in proc.stdout and "median of 3 runs" in proc.stdout
+    a = run_cli("analyze", out, "--out", tmp_path / "an")
+    assert a.returncode == 0, a.stderr[-3000:]
+    key = "decode_ms_per_token_mean"
+    sides = (f"({with_spread(pr[key], pr[key + '_spread_pct'])} over {with_spread(un[key], un[key + '_spread_pct'])}"
+             " ms/token, medians of 2 and 3 runs)")
+    assert sides in a.stdout
