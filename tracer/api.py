@@ -147,7 +147,9 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
     """Run a named workload (several: a list or comma-separated, on one loaded model or engine) on one backend
     under one profiler, like `tracer record`; return the files written, for each workload its trace files first
     and its sidecar last. `vllm`: a VllmOptions or a dict of its fields (enforce_eager, gpu_memory_utilization,
-    max_num_batched_tokens, max_num_seqs, prefix_caching). Load the trace with `tracer.load(paths[0])`.
+    max_num_batched_tokens, max_num_seqs, prefix_caching). `repeat`: timed runs without a profiler (medians with
+    their spread in the sidecar's figures.unprofiled); `profiled_repeats`: profiled runs; `sdpa_backend` (HF):
+    torch's attention backend. Load the trace with `tracer.load(paths[0])`.
 
     >>> import tracer
     >>> paths = tracer.record("decode_b1_s16_o3", model="gpt2", layers=1, device="cpu", out="tiny.json.gz")
