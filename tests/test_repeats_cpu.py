@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from analysis.repeat_figures import record_lines, with_spread
-from tests.conftest import run_cli
+from tests.conftest import assert_one_line_error, run_cli
 from workloads.repeats import median_and_spread, repeated_figures
 
 TIMINGS = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
@@ -73,6 +73,15 @@ def test_sdpa_backend_is_applied_and_recorded(tmp_path):
     assert (f["sdpa_backend"], f["sdpa_backend_used"], f["sdpa_backend_used_generate"]) == ("math", "math", "math")
     assert f["unprofiled"]["runs"] == 1 and f["unprofiled"]["decode_ms_per_token_mean_spread_pct"] == 0
     assert "torch SDPA backend math (asked: math)" in proc.stdout
+
+
+def test_sdpa_backend_torch_cannot_run_is_one_line(tmp_path):
+    """cuDNN attention does not exist on the CPU: torch refuses at the first attention call; one line naming the
+    option, no file left."""
+    proc = run_cli("record", "-w", "decode_b1_s8_o2", "--device", "cpu", "--layers", "1", "--profiler", "none",
+                   "--repeat", "1", "--sdpa-backend", "cudnn", "--out", tmp_path / "c.json.gz")
+    line = assert_one_line_error(proc)
+    assert "--sdpa-backend cudnn" in line and list(tmp_path.iterdir()) == []
 
 
 def test_vllm_repeats_and_inflation_of_medians(tmp_path):

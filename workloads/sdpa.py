@@ -42,7 +42,8 @@ def sdpa_backend(backend: str):
         with sdpa_context(backend):
             yield
     except RuntimeError as e:
-        if "no available kernel" not in str(e).lower():
+        text = str(e).lower()
+        if "no available kernel" not in text and "no viable backend" not in text:
             raise
         raise TracerError(f"--sdpa-backend {backend}: torch has no {backend} attention kernel for this model, "
                           "dtype and device; try auto") from None
