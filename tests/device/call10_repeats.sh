@@ -1,4 +1,4 @@
-# Device call 10 (#27, ~5 min on an H200 with vLLM): figures you can repeat. Two independent
+# Device call 10 (#27, ~5-6 min on an H200 with vLLM; at most 9 min by its timeouts): figures you can repeat. Two independent
 # `tracer record -w decode_b16 --backend hf,vllm --model gpt2 --dtype bfloat16` runs (torch profiler, default
 # repeats: 5 unprofiled runs, 3 profiled, HF generate() 5 times), then tests/device/independent_timing.py, which
 # times HF generate() and vLLM LLM.generate() on the same synthetic prompts with its own code (median of 5), and
@@ -13,7 +13,7 @@ rm -rf $D; mkdir -p $D
 t_all=$(date +%s)
 for r in r1 r2; do
   t0=$(date +%s)
-  timeout ${RECORD_TIMEOUT:-170} $T record -w decode_b16 --backend hf,vllm --model gpt2 --dtype bfloat16 --out $D/$r \
+  timeout ${RECORD_TIMEOUT:-200} $T record -w decode_b16 --backend hf,vllm --model gpt2 --dtype bfloat16 --out $D/$r \
     > $D/$r.stdout 2> $D/$r.stderr
   echo "=== record $r rc=$? $(( $(date +%s) - t0 ))s"
   cat $D/$r.stdout | grep -E "^(hf|vllm):|warning|Profiler inflation|without the profiler" | cut -c1-400
