@@ -1,5 +1,5 @@
-# Device call 10 (#27, ~5-6 min on an H200 with vLLM; at most 9 min by its timeouts): figures you can repeat. Two independent
-# `tracer record -w decode_b16 --backend hf,vllm --model gpt2 --dtype bfloat16` runs (torch profiler, default
+# Device call 10 (#27, ~5-6 min on an H200 with vLLM; at most 9 min by its timeouts): figures you can repeat.
+# Two independent `tracer record -w decode_b16 --backend hf,vllm --model gpt2 --dtype bfloat16` runs (torch profiler, default
 # repeats: 5 unprofiled runs, 3 profiled, HF generate() 5 times), then tests/device/independent_timing.py, which
 # times HF generate() and vLLM LLM.generate() on the same synthetic prompts with its own code (median of 5), and
 # prints one table: tracer's unprofiled medians of both records against the independent timings, and both
