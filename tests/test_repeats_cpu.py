@@ -6,6 +6,7 @@ import math
 import orjson
 import pytest
 
+from analysis.numbers import sig3
 from analysis.repeat_figures import record_lines, with_spread
 from tests.conftest import assert_one_line_error, run_cli
 from workloads.repeats import median_and_spread, repeated_figures
@@ -84,25 +85,39 @@ def test_sdpa_backend_torch_cannot_run_is_one_line(tmp_path):
     assert "--sdpa-backend cudnn" in line and list(tmp_path.iterdir()) == []
 
 
-def test_vllm_repeats_and_inflation_of_medians(tmp_path):
-    """One vLLM-CPU engine: unprofiled and profiled repeats, the inflation the ratio of their medians, both
-    spreads stated in the analysis' headline."""
+def test_vllm_repeats_inflation_of_medians_and_comparison_through_generate(tmp_path):
+    """`record --backend hf,vllm` with one vLLM-CPU engine start: unprofiled and profiled repeats on both
+    backends, each inflation the ratio of its medians; the comparison quotes HF through generate() with the
+    annotated loop beside it, and every number of its headline is a table cell."""
     pytest.importorskip("vllm")
-    out = tmp_path / "v.json.gz"
-    proc = run_cli("record", "--backend", "vllm", "-w", "decode_b2_s16_o4", "--device", "cpu", "--layers", "1",
-                   "--repeat", "3", "--profiled-repeats", "2", "--out", out, timeout=1500)
+    from tests.test_report import _check_headline
+    from tracer.commands import analyze_one
+
+    proc = run_cli("record", "--backend", "hf,vllm", "-w", "decode_b2_s16_o4", "--device", "cpu", "--layers", "1",
+                   "--repeat", "3", "--profiled-repeats", "2", "--out", tmp_path, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    f = orjson.loads((tmp_path / "v.meta.json").read_bytes())["figures"]
-    un, pr = f["unprofiled"], f["profiled"]
-    assert un["runs"] == 3 and pr["runs"] == 2
-    _check_repeated(un, TIMINGS, 3)
-    _check_repeated(pr, TIMINGS, 2)
-    assert "hf_generate_runs" not in un and "sdpa_backend_used" not in f
-    assert f["profiler_inflation"] == pytest.approx(pr["decode_ms_per_token_mean"] / un["decode_ms_per_token_mean"])
-    assert "profiler inflation" in proc.stdout and "median of 3 runs" in proc.stdout
-    a = run_cli("analyze", out, "--out", tmp_path / "an")
-    assert a.returncode == 0, a.stderr[-3000:]
+    runs, figures = [], {}
+    for backend in ("hf", "vllm"):
+        trace = next(tmp_path.glob(f"{backend}_*.json.gz"))
+        f = orjson.loads(trace.with_name(trace.name.replace(".json.gz", ".meta.json")).read_bytes())["figures"]
+        un, pr = f["unprofiled"], f["profiled"]
+        assert un["runs"] == 3 and pr["runs"] == 2
+        _check_repeated(un, TIMINGS, 3)
+        _check_repeated(pr, TIMINGS, 2)
+        assert f["profiler_inflation"] == pytest.approx(pr["decode_ms_per_token_mean"] / un["decode_ms_per_token_mean"])
+        figures[backend] = f
+        runs.append((backend, analyze_one(str(trace))[1]))
+    assert "hf_generate_runs" not in figures["vllm"]["unprofiled"] and "sdpa_backend_used" not in figures["vllm"]
+    assert figures["hf"]["unprofiled"]["hf_generate_runs"] == 3
+    assert proc.stdout.count("profiler inflation") == 2 and "vllm:decode_b2_s16_o4: without a profiler, median of 3" \
+        in proc.stdout
+    text = _check_headline(runs)
+    ratio = figures["vllm"]["unprofiled"]["output_tokens_per_s"] / figures["hf"]["unprofiled"][
+        "hf_generate_output_tokens_per_s"]
+    assert f"HF as generate() runs it: vllm gives {sig3(ratio)}x the output tokens/s of hf generate()" in text
     key = "decode_ms_per_token_mean"
-    sides = (f"({with_spread(pr[key], pr[key + '_spread_pct'])} over {with_spread(un[key], un[key + '_spread_pct'])}"
-             " ms/token, medians of 2 and 3 runs)")
-    assert sides in a.stdout
+    un, pr = figures["vllm"]["unprofiled"], figures["vllm"]["profiled"]
+    assert (f"({with_spread(pr[key], pr[key + '_spread_pct'])} over {with_spread(un[key], un[key + '_spread_pct'])}"
+            " ms/token, medians of 2 and 3 runs)") in text
+    report = (next(tmp_path.glob("compare_*")) / "report.md").read_text()
+    assert "HF as generate() runs it" in report and "HF generate() decode ms/token" in report
