@@ -128,7 +128,7 @@ def headline(runs) -> list[str]:
     if phase:
         for label, r in runs[1:]:
             va, vb = wall_values(base, phase), wall_values(r, phase)
-            if not va or not vb:
+            if not va or not vb or not (has_kernels(base) and has_kernels(r)):   # CPU traces: no GPU to be idle
                 continue
             comps = [c for c in wall_components(runs, phase) if c not in (GPU_BUSY, WALL)]
             deltas = sorted(((c, va.get(c, 0.0) - vb.get(c, 0.0)) for c in comps), key=lambda t: -abs(t[1]))[:3]
