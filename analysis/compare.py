@@ -40,6 +40,10 @@ def run_row(label: str, result: dict) -> dict:
         row[f] = figure_value(result, f)
         row[f"unprofiled_{f}"] = figure_value(result, f, unprofiled=True)
     row["profiler_inflation"] = figure_value(result, "profiler_inflation")
+    un = (figure_value(result, "unprofiled") or {})   # repeats (#27): runs, spreads, HF generate() figures
+    for key, value in un.items():
+        if key == "runs" or key.endswith("_spread_pct") or (key.startswith("hf_generate_") and key != "hf_generate_per_run"):
+            row[key if key.startswith("hf_generate_") else f"unprofiled_{key}"] = value
     return row
 
 

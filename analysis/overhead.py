@@ -22,8 +22,9 @@ def phase_inflation(figures: dict | None, phase: str) -> float | None:
     if phase == "decode" and f.get("profiler_inflation"):
         return float(f["profiler_inflation"])
     key = _PHASE_FIGURE.get(phase)
-    if key and f.get(key) and un.get(key):
-        return float(f[key]) / float(un[key])
+    prof = f.get("profiled") or f   # the median of the profiled runs where there were several
+    if key and prof.get(key) and un.get(key):
+        return float(prof[key]) / float(un[key])
     return None
 
 

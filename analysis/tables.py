@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis import repeat_figures as rf
 from analysis.numbers import count, gib, ms, sig3
 from analysis.walltime import HOST_FAMILIES, IDLE_BETWEEN, IDLE_IN_STEPS
 
@@ -49,7 +50,7 @@ THROUGHPUT_ROWS = (
 
 def figure_value(result: dict, key: str, unprofiled: bool = False):
     f = figures_of(result)
-    if key == "profiler_inflation" and not f.get(key) and (f.get("unprofiled") or {}).get("decode_ms_per_token_mean"):
+    if key == "profiler_inflation" and key not in f and (f.get("unprofiled") or {}).get("decode_ms_per_token_mean"):
         return f["decode_ms_per_token_mean"] / f["unprofiled"]["decode_ms_per_token_mean"]
     return ((f.get("unprofiled") or {}) if unprofiled else f).get(key)
 
@@ -62,15 +63,40 @@ def _ratio(a, b):
 
 
 def throughput_table(runs) -> pd.DataFrame:
+    """The figures of THROUGHPUT_ROWS; repeated figures (analysis.repeat_figures) with a spread row after each,
+    HF generate()'s figures and the HF-as-generate() comparison rows where a sidecar has them."""
     rows = []
-    for label, key, fmt, unprof in THROUGHPUT_ROWS:
-        vals = [figure_value(r, key, unprof) for _, r in runs]
+
+    def add(label, vals, fmt=sig3, ratio=True):
         if all(v is None for v in vals):   # no run has it (no sidecar): said once in the notices, not as a row of -
-            continue
+            return
         row = {"figure": label, **{name: fmt(v) for (name, _), v in zip(runs, vals)}}
         for j in range(1, len(runs)):
-            row[ratio_header(runs, j)] = sig3(_ratio(vals[0], vals[j])) if fmt is sig3 else "-"
+            row[ratio_header(runs, j)] = sig3(_ratio(vals[0], vals[j])) if ratio and fmt is sig3 else "-"
         rows.append(row)
+
+    figs = [figures_of(r) for _, r in runs]
+    if any(rf.unprofiled(f).get("runs") for f in figs):
+        add("unprofiled runs", [rf.unprofiled(f).get("runs") for f in figs], count)
+    for label, key, fmt, unprof in THROUGHPUT_ROWS:
+        add(label, [figure_value(r, key, unprof) for _, r in runs], fmt)
+        if unprof and any(rf.spread(rf.unprofiled(f), key) is not None for f in figs):
+            add(f"{label}: spread (±%)", [rf.spread(rf.unprofiled(f), key) for f in figs], rf.spread_text, False)
+    if any(rf.profiled(f).get("runs") for f in figs):
+        key = "decode_ms_per_token_mean"
+        add("profiled runs", [rf.profiled(f).get("runs") for f in figs], count)
+        add("profiled decode ms/token, median of runs", [rf.profiled(f).get(key) for f in figs])
+        add("profiled decode ms/token: spread (±%)", [rf.spread(rf.profiled(f), key) for f in figs], rf.spread_text,
+            False)
+    if any(rf.has_generate(f) for f in figs):
+        add("HF generate() runs", [rf.unprofiled(f).get(rf.GENERATE + "runs") for f in figs], count)
+        for label, gkey, lkey in rf.GENERATE_SHOWN:
+            add(f"HF generate() {label}", [rf.unprofiled(f).get(rf.GENERATE + gkey) for f in figs])
+            add(f"HF generate() {label}: spread (±%)",
+                [rf.unprofiled(f).get(f"{rf.GENERATE}{gkey}_spread_pct") for f in figs], rf.spread_text, False)
+        if len(runs) > 1:   # the ratios a comparison quotes: HF as generate() runs it
+            for label, gkey, lkey in rf.GENERATE_SHOWN:
+                add(f"unprofiled {label} (HF: generate())", [rf.hf_comparable(f, lkey)[0] for f in figs])
     return pd.DataFrame(rows)
 
 

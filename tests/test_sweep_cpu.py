@@ -12,6 +12,14 @@ def test_small_sweep_both_backends(tmp_path):
     df = pd.read_parquet(tmp_path / "sweep.parquet")
     assert set(df.backend) == {"hf", "vllm"} and len(df) == 8 and (df.status == "ok").all()
     assert (df.output_tokens_per_s > 0).all()
+    # each point's repeats as one figure: the median of its runs with its spread (#27)
+    points = __import__("json").loads((tmp_path / "sweep.json").read_text())["points"]
+    assert len(points) == 4 and all(p["runs"] == 2 for p in points)
+    for p in points:
+        runs = df[(df.backend == p["backend"]) & (df.batch == p["batch"])]["decode_ms_per_token_mean"]
+        assert runs.min() <= p["decode_ms_per_token_mean"] <= runs.max()
+        assert 0 <= p["decode_ms_per_token_mean_spread_pct"] < float("inf")
+    assert "decode_ms_per_token_mean ±%" in proc.stdout
     for png in ("throughput_latency.png", "memory.png"):
         assert (tmp_path / png).stat().st_size > 10_000
 

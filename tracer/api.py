@@ -146,11 +146,14 @@ def compare(traces: Iterable[str | Path | Trace | Analysis], peaks: str | Path |
 def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt2", *, layers: int | None = None,
            device: str = "auto", dtype: str | None = None, profiler: str = "torch", out: str | Path | None = None,
            warmup: int = 1, vllm: Any = None, ncu_range: str | None = None,
-           ncu_launch_count: int = 400, tool_path: str | None = None) -> list[Path]:
+           ncu_launch_count: int = 400, tool_path: str | None = None, repeat: int = 5, profiled_repeats: int = 3,
+           sdpa_backend: str = "auto") -> list[Path]:
     """Run a named workload (several: a list or comma-separated, on one loaded model or engine) on one backend
     under one profiler, like `tracer record`; return the files written, for each workload its trace files first
     and its sidecar last. `vllm`: a VllmOptions or a dict of its fields (enforce_eager, gpu_memory_utilization,
-    max_num_batched_tokens, max_num_seqs, prefix_caching). Load the trace with `tracer.load(paths[0])`.
+    max_num_batched_tokens, max_num_seqs, prefix_caching). `repeat`: timed runs without a profiler (medians with
+    their spread in the sidecar's figures.unprofiled); `profiled_repeats`: profiled runs; `sdpa_backend` (HF):
+    torch's attention backend. Load the trace with `tracer.load(paths[0])`.
 
     >>> import tracer
     >>> paths = tracer.record("decode_b1_s16_o3", model="gpt2", layers=1, device="cpu", out="tiny.json.gz")
@@ -171,7 +174,8 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
         raise TracerError(f"vllm options: {e}") from None
     req = RecordRequest(workload=wls[0], backend=backend, model=model, layers=layers, device=device, dtype=dtype,
                         profiler=profiler, out=str(out) if out is not None else None, warmup=warmup, vllm=opts,
-                        ncu_range=ncu_range, ncu_launch_count=ncu_launch_count, tool_path=tool_path)
+                        ncu_range=ncu_range, ncu_launch_count=ncu_launch_count, tool_path=tool_path, repeat=repeat,
+                        profiled_repeats=profiled_repeats, sdpa_backend=sdpa_backend)
     return run_record(req, tuple(wls[1:]))
 
 

@@ -119,6 +119,12 @@ def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
 @click.option("--ncu-launch-count", default=400, show_default=True, type=click.IntRange(min=1),
               help="ncu: kernels at most")
 @click.option("--tool-path", help="nsys/ncu executable when not on PATH (or TRACER_NSYS / TRACER_NCU)")
+@click.option("--repeat", default=5, show_default=True, type=click.IntRange(min=1),
+              help="timed runs without a profiler after the warm-ups: each figure their median, with its spread")
+@click.option("--profiled-repeats", default=3, show_default=True, type=click.IntRange(min=1),
+              help="--profiler torch: profiled runs (the last one's trace is written)")
+@click.option("--sdpa-backend", type=click.Choice(SDPA_BACKENDS), default="auto", show_default=True,
+              help="HF: torch's attention backend (auto: torch's choice); the one used is in the sidecar")
 @_FORCE
 @_vllm_options
 def record(**kw):
@@ -134,15 +140,18 @@ def record(**kw):
     req = RecordRequest(workload=wls[0], backend=backends[0], model=kw["model"],
                         layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], profiler=kw["profiler"],
                         out=kw["out"], warmup=kw["warmup"], vllm=_vllm_opts(kw), ncu_range=kw["ncu_range"],
-                        ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"])
+                        ncu_launch_count=kw["ncu_launch_count"], tool_path=kw["tool_path"], repeat=kw["repeat"],
+                        profiled_repeats=kw["profiled_repeats"], sdpa_backend=kw["sdpa_backend"])
     if len(backends) == 1:
         written = do_record(req, tuple(wls[1:]))
+        _echo_repeated_figures(written)
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         return
     from dataclasses import replace
     traces: dict[str, list[str]] = {w.name: [] for w in wls}
     for backend in backends:   # every workload on each backend, into --out when given
         written = do_record(replace(req, backend=backend), tuple(wls[1:]))
+        _echo_repeated_figures(written)
         click.echo("wrote " + " ".join(str(p) for p in written), err=True)
         firsts = [p for i, p in enumerate(written) if i == 0 or str(written[i - 1]).endswith(".meta.json")]
         for w, trace in zip(wls, firsts):
@@ -151,6 +160,19 @@ def record(**kw):
     for name, paths in traces.items():
         where = Path(out) / f"compare_{name}" if out else Path("traces") / f"compare_{name}"
         compare_paths(paths, out_dir=str(where), as_json=False, force=kw["force"])
+
+
+def _echo_repeated_figures(written) -> None:
+    """Each sidecar's repeated figures: medians with their spreads, generate()'s, inflation, warnings."""
+    import orjson
+
+    from analysis.repeat_figures import record_lines
+    for p in written:
+        if str(p).endswith(".meta.json"):
+            side = orjson.loads(Path(p).read_bytes())
+            label = f"{side['backend']}:{side['workload']['name']}"
+            for line in record_lines(label, side.get("figures") or {}):
+                click.echo(line)
 
 
 def _work_model_options(f):
@@ -294,7 +316,8 @@ def calibrate(out):
 @click.option("--requests", default=None, help="request counts (request-count mode), e.g. 10,50,100,200,500")
 @click.option("--hf-batch", default=16, show_default=True, type=click.IntRange(min=1),
               help="HF static batch size in request-count mode")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1),
+              help="timed runs per point: medians with their spread (IQR % of median)")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]))
 @click.option("--trace", "keep_traces", is_flag=True, help="keep a torch.profiler trace per point")
@@ -411,11 +434,15 @@ def load(**kw):
 
 
 def summarize_sweep(df) -> str:
-    cols = [c for c in ("backend", "mode", "requests", "prompt_tokens", "output_tokens", "status", "ttft_ms",
-                        "decode_ms_per_token_mean", "output_tokens_per_s", "peak_allocated_bytes",
-                        "nvml_peak_memory_used_bytes", "gpu_util_pct_mean") if c in df.columns]
-    keys = ["backend", "mode", "requests", "prompt_tokens", "output_tokens"]
-    agg = df[df.status == "ok"][cols].groupby(keys, dropna=False).median(numeric_only=True).reset_index()
+    """Per backend and point: the medians of its timed repeats, with the spread (IQR % of median) of each timing."""
+    from tracer.record.sweep import point_summary
+    cols = [c for c in ("backend", "mode", "requests", "prompt_tokens", "output_tokens", "runs", "ttft_ms",
+                        "ttft_ms_spread_pct", "decode_ms_per_token_mean", "decode_ms_per_token_mean_spread_pct",
+                        "output_tokens_per_s", "output_tokens_per_s_spread_pct", "peak_allocated_bytes",
+                        "nvml_peak_memory_used_bytes", "gpu_util_pct_mean") if c in df.columns or c == "runs"
+            or c.endswith("_spread_pct")]
+    agg = point_summary(df)
+    agg = agg[[c for c in cols if c in agg.columns]].rename(columns=lambda c: c.replace("_spread_pct", " ±%"))
     return agg.round(2).to_string(index=False)
 
 

@@ -38,6 +38,9 @@ class RecordRequest:
     ncu_range: str | None = None       # phase whose kernels ncu measures (prefill or decode)
     ncu_launch_count: int = 400
     tool_path: str | None = None       # explicit nsys / ncu executable
+    repeat: int = 5                    # timed runs without a profiler after the warm-ups (medians, spreads)
+    profiled_repeats: int = 3          # profiled runs (--profiler torch); the last one's trace is written
+    sdpa_backend: str = "auto"         # HF: torch's attention backend (workloads/sdpa.py)
 
 
 def default_dtype(device: str) -> str:
@@ -64,6 +67,8 @@ def record(req: RecordRequest, more_workloads: tuple[Workload, ...] = ()) -> lis
     if req.backend == "hf" and (req.vllm.quantization or req.vllm.kv_cache_dtype):
         raise TracerError("--quantization and --kv-cache-dtype are vLLM options; the HF backend runs the model in "
                           "its --dtype (record a quantized run with --backend vllm)")
+    if req.repeat < 1 or req.profiled_repeats < 1:
+        raise TracerError(f"--repeat {req.repeat}, --profiled-repeats {req.profiled_repeats}: each must be 1 or more")
     device = resolve_device(req.device)
     req = replace(req, device=device, dtype=req.dtype or default_dtype(device))
     workloads = (req.workload,) + tuple(more_workloads)
@@ -98,31 +103,18 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
     written: list[Path] = []
     index = int(req.device.split(":")[1]) if ":" in req.device else 0
     if req.backend == "hf":
-        from tracer.record.torch_profiler import export_chrome_trace
-        from workloads.hf import run_hf
         from workloads.models import build_model
+        from workloads.sdpa import sdpa_backend
 
         progress(f"building {req.model} ({req.dtype}) on {req.device}")
         lm, config = build_model(req.model, req.layers, dtype, req.device)
-        for wl, out in runs:
-            clock: list = []
-            prof = _measured_context(req)
-            plain, warmup = None, req.warmup
-            if req.profiler == "torch":
-                progress(f"running {wl.name}: {req.warmup} warm-up(s), a run without the profiler, then the "
-                         "profiled run")
-                plain, warmup = run_hf(lm, config, wl, req.device, req.warmup), 0
-            else:
-                progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
-            with NvmlSampler(index) as sampler:
-                result = run_hf(lm, config, wl, req.device, warmup, profiler=prof, clock=clock)
-            if req.profiler == "torch":
-                written.append(export_chrome_trace(prof, out, sampler.samples, clock, sampler.unix_offset_ns))
-            written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler, plain))
+        with sdpa_backend(req.sdpa_backend):
+            for wl, out in runs:
+                written += _record_hf(req, lm, config, wl, out, index)
         return written
 
     from workloads.models import model_config, saved_checkpoint
-    from workloads.vllm_engine import build_engine, engine_max_len, newest_profiler_trace, run_vllm
+    from workloads.vllm_engine import build_engine, engine_max_len
 
     config = model_config(req.model, req.layers)
     progress(f"saving {req.model} ({req.dtype}) as a local checkpoint for vLLM")
@@ -135,20 +127,102 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
         llm = build_engine(model_dir, req.device, req.dtype, opts, max_len,
                            profile_dir=pdir if req.profiler == "torch" else None, in_process=capture is not None)
         for wl, out in runs:
-            plain, warmup = None, req.warmup
-            if req.profiler == "torch":
-                progress(f"running {wl.name}: {req.warmup} warm-up(s), a run without the profiler, then the "
-                         "profiled run")
-                plain, warmup = run_vllm(llm, config, wl, req.warmup), 0
-            else:
-                progress(f"running {wl.name}: {req.warmup} warm-up(s), then the measured run")
-            with NvmlSampler(index) as sampler:
-                result = run_vllm(llm, config, wl, warmup, profile=req.profiler == "torch", capture=capture)
-            if req.profiler == "torch":
-                written.append(_move_trace(newest_profiler_trace(pdir), out, sampler))
-            written.append(_write_run_sidecar(replace(req, workload=wl, vllm=opts), out, config, result, sampler,
-                                              plain))
+            written += _record_vllm(replace(req, vllm=opts), llm, config, wl, out, index, pdir, capture)
         shutdown_engine(llm)
+    return written
+
+
+def _plan_line(req: RecordRequest, wl: Workload, extra: str = "") -> str:
+    """What the run is about to do, in the order it does it."""
+    if req.profiler == "capture":
+        return f"running {wl.name}: {req.warmup} warm-up(s), then the measured run"
+    parts = [f"{req.warmup} warm-up(s)", f"{req.repeat} run(s) without a profiler"] + ([extra] if extra else [])
+    if req.profiler == "torch":
+        parts.append(f"{req.profiled_repeats} profiled run(s)")
+    return f"running {wl.name}: " + ", ".join(parts)
+
+
+def _record_hf(req: RecordRequest, lm, config, wl: Workload, out: Path, index: int) -> list[Path]:
+    """Warm-ups, the unprofiled repeats of the annotated loop, generate()'s repeats, the profiled repeats (the
+    last one's trace is written), then which SDPA backend each ran; the sidecar."""
+    from workloads.hf import run_hf
+    from workloads.hf_generate import generate_figures, generate_runs
+
+    progress(_plan_line(req, wl, f"generate() {req.repeat} time(s)"))
+    if req.profiler == "capture":
+        with NvmlSampler(index) as sampler:
+            result = run_hf(lm, config, wl, req.device, req.warmup, profiler=_measured_context(req))
+        return [_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler)]
+    sample_plain = req.profiler != "torch"   # NVML samples the run whose figures the sidecar keeps
+    plain = [run_hf(lm, config, wl, req.device, req.warmup if i == 0 else 0) for i in range(req.repeat - sample_plain)]
+    if sample_plain:
+        with NvmlSampler(index) as sampler:
+            plain.append(run_hf(lm, config, wl, req.device, 0 if plain else req.warmup))
+    generate = generate_figures(generate_runs(lm, config, wl, req.device, req.repeat))
+    profiled, written, result = [], [], plain[-1]
+    if req.profiler == "torch":
+        from tracer.record.torch_profiler import export_chrome_trace
+        profiled = [run_hf(lm, config, wl, req.device, 0, profiler=_measured_context(req))
+                    for _ in range(req.profiled_repeats - 1)]
+        clock: list = []
+        prof = _measured_context(req)
+        with NvmlSampler(index) as sampler:
+            result = run_hf(lm, config, wl, req.device, 0, profiler=prof, clock=clock)
+        profiled.append(result)
+        written.append(export_chrome_trace(prof, out, sampler.samples, clock, sampler.unix_offset_ns))
+    attention = _hf_attention(req, lm, config, wl)
+    written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler, plain, profiled,
+                                      generate, attention))
+    return written
+
+
+def _hf_attention(req: RecordRequest, lm, config, wl: Workload) -> dict:
+    """The SDPA backend asked for and the one torch ran in each phase, for the annotated loop (no attention mask)
+    and for generate() (with one): one prefill and one decode step of each under a CPU-only profiler."""
+    import torch
+
+    from workloads.hf import run_hf
+    from workloads.hf_generate import generation_config
+    from workloads.prompts import synthetic_prompt_ids
+    from workloads.sdpa import describe, probe_backends
+
+    layers = config.num_hidden_layers if hasattr(config, "num_hidden_layers") else config.n_layer
+    two = Workload(wl.kind, wl.batch, wl.prompt_tokens, 2)
+    ids = torch.tensor(synthetic_prompt_ids(wl.batch, wl.prompt_tokens, config.vocab_size), device=req.device)
+
+    def generate():
+        with torch.inference_mode():
+            lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=generation_config(config, 2))
+
+    loop = probe_backends(lambda: run_hf(lm, config, two, req.device, 0), layers)
+    gen = probe_backends(generate, layers)
+    return {"sdpa_backend": req.sdpa_backend, "sdpa_backend_used": describe(loop),
+            "sdpa_backend_used_generate": describe(gen),
+            "attn_implementation": getattr(config, "_attn_implementation", None)}
+
+
+def _record_vllm(req: RecordRequest, llm, config, wl: Workload, out: Path, index: int, pdir: str,
+                 capture: str | None) -> list[Path]:
+    from workloads.vllm_engine import newest_profiler_trace, run_vllm
+
+    progress(_plan_line(req, wl))
+    if capture is not None:
+        with NvmlSampler(index) as sampler:
+            result = run_vllm(llm, config, wl, req.warmup, capture=capture)
+        return [_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler)]
+    sample_plain = req.profiler != "torch"
+    plain = [run_vllm(llm, config, wl, req.warmup if i == 0 else 0) for i in range(req.repeat - sample_plain)]
+    if sample_plain:
+        with NvmlSampler(index) as sampler:
+            plain.append(run_vllm(llm, config, wl, 0 if plain else req.warmup))
+    profiled, written, result = [], [], plain[-1]
+    if req.profiler == "torch":
+        profiled = [run_vllm(llm, config, wl, 0, profile=True) for _ in range(req.profiled_repeats - 1)]
+        with NvmlSampler(index) as sampler:
+            result = run_vllm(llm, config, wl, 0, profile=True)
+        profiled.append(result)
+        written.append(_move_trace(newest_profiler_trace(pdir), out, sampler))
+    written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler, plain, profiled))
     return written
 
 
@@ -160,18 +234,24 @@ def shutdown_engine(llm) -> None:
         pass
 
 
-UNPROFILED_KEYS = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
-                   "decode_steps", "total_s", "output_tokens_per_s")
+def _write_run_sidecar(req: RecordRequest, out: Path, config, result, sampler, plain=(), profiled=(),
+                       generate: dict | None = None, attention: dict | None = None) -> Path:
+    """The sidecar. `plain`, the workload's runs without any profiler after the warm-ups, gives
+    `figures.unprofiled` (each timing figure the median over the runs, with `<figure>_spread_pct`, `runs`,
+    `per_run`; HF adds generate()'s figures); `profiled`, the profiled runs, `figures.profiled` the same way, and
+    `figures.profiler_inflation` is the profiled median over the unprofiled median of decode ms/token. The
+    top-level figures are the written trace's run (under `--profiler none`, the medians)."""
+    from workloads.repeats import TIMING_KEYS, repeated_figures
 
-
-def _write_run_sidecar(req: RecordRequest, out: Path, config, result, sampler, plain=None) -> Path:
-    """The sidecar; `plain`, the same workload run without any profiler in this process after the warm-ups, gives
-    `figures.unprofiled` and `figures.profiler_inflation` (profiled over unprofiled decode ms/token)."""
-    figures = result.figures() | sampler.summary() | {"peak_rss_bytes": _peak_rss_bytes()}
-    if plain is not None:
-        p = plain.figures()
-        figures["unprofiled"] = {key: p[key] for key in UNPROFILED_KEYS}
-        a, b = figures.get("decode_ms_per_token_mean"), p.get("decode_ms_per_token_mean")
+    figures = result.figures() | sampler.summary() | {"peak_rss_bytes": _peak_rss_bytes()} | (attention or {})
+    if plain:
+        unprofiled = repeated_figures([r.figures() for r in plain]) | {"decode_steps": result.figures()["decode_steps"]}
+        figures["unprofiled"] = unprofiled | (generate or {})
+        if req.profiler == "none":   # no profiled run: the medians are this record's figures
+            figures.update({key: unprofiled[key] for key in TIMING_KEYS})
+    if plain and profiled:
+        figures["profiled"] = repeated_figures([r.figures() for r in profiled])
+        a, b = figures["profiled"]["decode_ms_per_token_mean"], figures["unprofiled"]["decode_ms_per_token_mean"]
         figures["profiler_inflation"] = a / b if a and b else None
     return write_sidecar(out, run_metadata(req, config, figures))
 
@@ -214,6 +294,7 @@ def run_metadata(req: RecordRequest, config, figures: dict) -> dict:
                   "config": config.to_dict() if hasattr(config, "to_dict") else {}},
         "vllm_options": asdict(req.vllm) if req.backend == "vllm" else None,
         "warmup_runs": req.warmup,
+        "repeats": {"unprofiled": req.repeat, "profiled": req.profiled_repeats if req.profiler == "torch" else 0},
         "device": device_properties(req.device),
         "versions": library_versions(),
         "figures": figures,

@@ -32,7 +32,7 @@ class SweepPlan:
     prompts: tuple[int, ...] = (128,)
     outputs: tuple[int, ...] = (64,)
     requests: tuple[int, ...] = ()
-    repeats: int = 3
+    repeats: int = 5               # timed runs per point (medians, spreads); a --trace run comes on top
     layers: int | None = None
     device: str = "auto"
     dtype: str | None = None
@@ -65,13 +65,14 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, progress=None) -> pd.DataFra
     rows: list[dict] = []
     timeline: list[dict] = []
     points = plan.points()
-    total = len(points) * len(plan.backends) * plan.repeats
+    runs_per_point = plan.repeats + (1 if plan.trace_dir else 0)   # the traced run is not a timed repeat
+    total = len(points) * len(plan.backends) * runs_per_point
     bar = progress(total=total) if progress else None
     try:
         for backend in plan.backends:
             runner = _HfRunner(plan) if backend == "hf" else _VllmRunner(plan, points)
             for point in points:
-                for rep in range(plan.repeats):
+                for rep in range(runs_per_point):
                     row, samples = _run_point(runner, backend, plan, point, rep)
                     rows.append(row)
                     timeline.extend({"backend": backend, **_point_key(point), "repeat": rep, "t_s": t,
@@ -81,7 +82,7 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, progress=None) -> pd.DataFra
                         bar.update(1)
                     if row["status"] == "oom":  # the other repeats of this point would run out too
                         if bar:
-                            bar.update(plan.repeats - rep - 1)
+                            bar.update(runs_per_point - rep - 1)
                         break
                 write_sweep_tables(rows, timeline, out_dir, plan)
             runner.close()
@@ -107,10 +108,13 @@ def _point_label(point: dict) -> str:
 def _run_point(runner, backend: str, plan: SweepPlan, point: dict, rep: int):
     row = {"backend": backend, "model": plan.model, "device": plan.device, "dtype": plan.dtype,
            **_point_key(point), "repeat": rep, "status": "ok", "error": None}
+    traced = rep == plan.repeats   # the run after the timed repeats, under torch.profiler (--trace)
     t0 = time.perf_counter_ns()
     with NvmlSampler() as sampler:
         try:
-            row.update(runner.run(point, warmup=1 if rep == 0 else 0, trace=rep == 0))
+            row.update(runner.run(point, warmup=1 if rep == 0 else 0, trace=traced))
+            if traced:
+                row["status"] = "profiled"   # its figures carry the profiler's cost: out of medians and plots
         except Exception as e:  # out of memory at one point is a result, not a crash
             if not _is_oom(e):
                 raise
@@ -236,6 +240,29 @@ def _request_row(n, p, o, ttfts, steps, total_s, **extra) -> dict:
             "prefill_tokens_computed": n * p, **extra}
 
 
+POINT_KEYS = ["backend", "mode", "requests", "batch", "prompt_tokens", "output_tokens"]
+
+
+def point_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per backend and point over its timed repeats (status ok): `runs`, each timing figure's median and
+    its `<figure>_spread_pct` (interquartile range as % of the median), the other columns' medians."""
+    from workloads.repeats import TIMING_KEYS, median_and_spread
+
+    ok = df[df["status"] == "ok"] if "status" in df else df.iloc[:0]
+    rows = []
+    for key, g in ok.groupby([k for k in POINT_KEYS if k in ok], dropna=False, sort=False):
+        row = dict(zip([k for k in POINT_KEYS if k in ok], key)) | {"runs": len(g)}
+        for col in g.select_dtypes("number").columns:
+            if col in POINT_KEYS or col == "repeat":
+                continue
+            med, spread = median_and_spread(g[col].tolist())
+            row[col] = med
+            if col in TIMING_KEYS:
+                row[f"{col}_spread_pct"] = spread
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _remove_older_sweep(out_dir: Path) -> None:
     """A sweep folder holds one sweep: an older sweep's tables and plots (ours by the folder's marker or its
     sweep.json) go before this one writes, so no plot draws the old run's NVML timeline as this one's."""
@@ -264,7 +291,10 @@ def write_sweep_tables(rows: list[dict], timeline: list[dict], out_dir: Path, pl
     from tracer.record.environment import device_properties, library_versions
     meta["device"] = device_properties(plan.device)
     meta["versions"] = library_versions()
-    write_atomic(out_dir / "sweep.json", orjson.dumps({"meta": meta, "rows": rows}, option=orjson.OPT_INDENT_2
+    summary = point_summary(df)   # medians and spreads of each point's timed repeats
+    points = summary.astype(object).where(summary.notna(), None).to_dict(orient="records")
+    write_atomic(out_dir / "sweep.json", orjson.dumps({"meta": meta, "points": points, "rows": rows},
+                                                      option=orjson.OPT_INDENT_2
                                                       | orjson.OPT_SERIALIZE_NUMPY, default=str))
     if timeline:
         write_with(out_dir / "nvml_timeline.parquet", lambda p: pd.DataFrame(timeline).to_parquet(p, index=False))

@@ -13,6 +13,8 @@ def child_record_command(req, out: Path) -> list[str]:
            "--warmup", str(req.warmup), "--out", str(out)]
     if req.layers:
         cmd += ["--layers", str(req.layers)]
+    if req.backend == "hf" and req.sdpa_backend != "auto":
+        cmd += ["--sdpa-backend", req.sdpa_backend]
     if req.backend == "vllm" and req.profiler == "ncu":   # the child brackets this phase's one step
         cmd += ["--ncu-range", req.ncu_range or ("prefill" if req.workload.kind == "prefill" else "decode")]
     if req.backend == "vllm":

@@ -12,6 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from workloads.sdpa import SDPA_BACKENDS, sdpa_context  # noqa: F401  (tracer serve's --sdpa-backend)
+
 
 @dataclass
 class Request:
@@ -118,21 +120,6 @@ def left_padded(prompts: list[list[int]], pad_id: int):
         mask[i, width - len(p):] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return ids, mask, positions
-
-
-SDPA_BACKENDS = ("auto", "flash", "efficient", "cudnn", "math")
-
-
-def sdpa_context(backend: str):
-    """torch's scaled-dot-product attention limited to one backend ("auto": torch's own choice). Why: on the H200
-    (torch 2.11) auto picks cuDNN for HF decode, which builds a plan for every new (batch, KV length) it meets,
-    ~4.6 ms of host time a call, ~55 ms a gpt2 decode step, until every shape a server sees has been met once."""
-    import contextlib
-    if backend == "auto":
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    return sdpa_kernel({"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-                        "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[backend])
 
 
 def make_generate(lm, device: str, eos_id: int | None, pad_id: int = 0, sdpa_backend: str = "auto"):

@@ -30,7 +30,7 @@ class ServeOptions:
     profile_s: float | None = None      # torch.profiler window over the first batches (tracer/serve/profile_window.py)
     profile_out: str | None = None
     profile_delay_s: float = 0.0        # the window opens this long after the first request runs (past warm-up)
-    sdpa_backend: str = "auto"          # attention backend of torch's SDPA (tracer/serve/batcher.py sdpa_context)
+    sdpa_backend: str = "auto"          # attention backend of torch's SDPA (workloads/sdpa.py sdpa_context)
 
     def window_out(self, backend: str) -> str:
         """Where the profiled window is written: --profile-out, else traces/serve_<backend>_<model>_<device>."""
