@@ -15,61 +15,69 @@ from tracer.errors import TracerError
 SEED = 0
 
 
-def _gpt2(**kw):
-    from transformers import GPT2Config
-    return GPT2Config(**kw)  # transformers' defaults are GPT-2 small (124M)
-
-
-def _opt_125m(**kw):
-    from transformers import OPTConfig
-    return OPTConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, ffn_dim=3072,
-                     vocab_size=50272, max_position_embeddings=2048, word_embed_proj_dim=768, **kw)
-
-
-def _llama_1b(**kw):
-    from transformers import LlamaConfig
+# Each preset is the plain dict `config.to_dict()` would give, cut to what transformers needs to build the model
+# (model_type and every value that differs from its config class's defaults) and what the analysis reads
+# (analysis/architecture.py): `tracer analyze --model PRESET` reads it without importing transformers, and only the
+# recording path builds the config object from it. A new preset is one entry here.
+PRESETS = {
+    "gpt2": ({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": None,
+              "n_positions": 1024, "vocab_size": 50257},   # transformers' GPT2Config defaults, GPT-2 small
+             "GPT-2 small, 124M: transformers' GPT2Config defaults"),
+    "opt-125m": ({"model_type": "opt", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                  "ffn_dim": 3072, "vocab_size": 50272, "max_position_embeddings": 2048, "word_embed_proj_dim": 768},
+                 "OPT-125m: hidden 768, 12 layers, 12 heads, FFN 3072, vocab 50272"),
     # Llama-3.2-1B. Its "llama3" RoPE frequency scaling only changes the inverse frequencies' values, not the
     # kernels, so it is left out: every backend then reads the same plain config.
-    return LlamaConfig(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
-                       head_dim=64, intermediate_size=8192, vocab_size=128256, rope_theta=500000.0,
-                       max_position_embeddings=131072, rms_norm_eps=1e-5, tie_word_embeddings=True,
-                       bos_token_id=128000, eos_token_id=128001, **kw)
-
-
-def _qwen25_7b(**kw):
-    from transformers import Qwen2Config
-    return Qwen2Config(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                       intermediate_size=18944, vocab_size=152064, rope_theta=1000000.0,
-                       max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=False, **kw)
-
-
-PRESETS = {
-    "gpt2": (_gpt2, "GPT-2 small, 124M: transformers' GPT2Config defaults"),
-    "opt-125m": (_opt_125m, "OPT-125m: hidden 768, 12 layers, 12 heads, FFN 3072, vocab 50272"),
-    "llama-1b": (_llama_1b, "Llama-3.2-1B: hidden 2048, 16 layers, 32 heads / 8 KV heads, FFN 8192, vocab 128256"),
-    "qwen2.5-7b": (_qwen25_7b, "Qwen2.5-7B: hidden 3584, 28 layers, 28 heads / 4 KV heads, FFN 18944, vocab 152064"),
+    "llama-1b": ({"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+                  "num_key_value_heads": 8, "head_dim": 64, "intermediate_size": 8192, "vocab_size": 128256,
+                  "rope_theta": 500000.0, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+                  "tie_word_embeddings": True, "bos_token_id": 128000, "eos_token_id": 128001},
+                 "Llama-3.2-1B: hidden 2048, 16 layers, 32 heads / 8 KV heads, FFN 8192, vocab 128256"),
+    "qwen2.5-7b": ({"model_type": "qwen2", "hidden_size": 3584, "num_hidden_layers": 28, "num_attention_heads": 28,
+                    "num_key_value_heads": 4, "intermediate_size": 18944, "vocab_size": 152064,
+                    "rope_theta": 1000000.0, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+                    "tie_word_embeddings": False},
+                   "Qwen2.5-7B: hidden 3584, 28 layers, 28 heads / 4 KV heads, FFN 18944, vocab 152064"),
 }
 DEFAULT_MODEL = "gpt2"
 
 
-def layer_count_key(config) -> str:
-    return "n_layer" if hasattr(config, "n_layer") else "num_hidden_layers"
+def layer_count_key(config: dict) -> str:
+    return "n_layer" if "n_layer" in config else "num_hidden_layers"
 
 
-def model_config(model: str, layers: int | None = None):
-    """The transformers config of a preset or a local checkpoint folder, optionally cut to `layers` layers."""
+def config_dict(model: str, layers: int | None = None) -> dict:
+    """The config of a preset or a local checkpoint folder (its config.json) as a plain dict, optionally cut to
+    `layers` layers; no transformers import, so analysing a trace stays cheap."""
     if model in PRESETS:
-        config = PRESETS[model][0]()
+        config = dict(PRESETS[model][0])
     elif Path(model).is_dir():
-        from transformers import AutoConfig
-        config = AutoConfig.from_pretrained(model, local_files_only=True)
+        try:
+            config = json.loads((Path(model) / "config.json").read_text())
+        except (OSError, ValueError) as e:
+            raise TracerError(f"--model {model}: no readable config.json in the folder ({e})") from None
+        if not isinstance(config, dict):
+            raise TracerError(f"--model {model}: config.json is not a JSON object")
     else:
         raise TracerError(f"unknown model {model!r}: use a preset ({', '.join(PRESETS)}) or a local checkpoint folder")
     if layers is not None:
-        full = getattr(config, layer_count_key(config))
-        if not 1 <= layers <= full:
+        full = config.get(layer_count_key(config))
+        if not isinstance(full, int) or not 1 <= layers <= full:
             raise TracerError(f"--layers {layers}: {model} has {full} layers")
-        setattr(config, layer_count_key(config), layers)
+        config[layer_count_key(config)] = layers
+    return config
+
+
+def model_config(model: str, layers: int | None = None):
+    """The transformers config object of a preset or a local checkpoint folder, for the recording path."""
+    from transformers import AutoConfig
+    if model in PRESETS:
+        config = dict(config_dict(model, layers))
+        return AutoConfig.for_model(config.pop("model_type"), **config)
+    config_dict(model, layers)   # the same errors for a bad folder or --layers
+    config = AutoConfig.from_pretrained(model, local_files_only=True)
+    if layers is not None:
+        setattr(config, "n_layer" if hasattr(config, "n_layer") else "num_hidden_layers", layers)
     return config
 
 
