@@ -143,5 +143,11 @@ def saved_checkpoint(model: str, layers: int | None, dtype_name: str) -> str:
     lm, _ = build_model(model, layers, getattr(torch, dtype_name), "cpu")
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     lm.save_pretrained(tmp)
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)
+    except OSError:   # another process (a parallel test worker) saved the same checkpoint first: use that one
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "config.json").exists():
+            raise
     return str(folder)
