@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from tracer.errors import TracerError
-from tracer.serve.batcher import SDPA_BACKENDS
+from tracer.serve import SDPA_BACKENDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

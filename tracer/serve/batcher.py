@@ -120,7 +120,7 @@ def left_padded(prompts: list[list[int]], pad_id: int):
     return ids, mask, positions
 
 
-SDPA_BACKENDS = ("auto", "flash", "efficient", "cudnn", "math")
+from tracer.serve import SDPA_BACKENDS  # noqa: E402,F401 (defined where the CLI reads it without asyncio)
 
 
 def sdpa_context(backend: str):
