@@ -71,7 +71,15 @@ def top_kernels(kernels: pd.DataFrame, n: int = 10) -> pd.DataFrame:
             cols[extra] = (extra, "mean")
     g = kernels.groupby(["phase", "short_name", "kernel_class"]).agg(**cols).reset_index()
     if "bound" in kernels:
-        b = kernels.groupby(["phase", "short_name", "kernel_class"])["bound"].agg(lambda s: s.mode().iat[0])
-        g = g.merge(b.reset_index(), on=["phase", "short_name", "kernel_class"])
+        g = g.merge(_most_common(kernels, ["phase", "short_name", "kernel_class"], "bound"),
+                    on=["phase", "short_name", "kernel_class"])
     g["pct_of_phase"] = 100 * g["kernel_us"] / g.groupby("phase")["kernel_us"].transform("sum")
     return g.sort_values(["phase", "kernel_us"], ascending=[True, False]).groupby("phase").head(n)
+
+
+def _most_common(df: pd.DataFrame, keys: list[str], col: str) -> pd.DataFrame:
+    """Each group's most common `col`, the smallest value among ties (what Series.mode().iat[0] gives), in one
+    count over all groups rather than a Python call per group."""
+    counts = df.groupby(keys + [col], observed=True).size().rename("_n").reset_index()
+    counts = counts.sort_values(keys + ["_n", col], ascending=[True] * len(keys) + [False, True], kind="stable")
+    return counts.drop_duplicates(keys)[keys + [col]]

@@ -94,15 +94,16 @@ def comparison_text(comparison: dict, markdown: bool) -> str:
 def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:
     """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs)."""
     from analysis.plots import breakdown_plot, roofline_plot
+    from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
     out = Path(out)
     with output_folder(out) as tmp:
-        roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], tmp / "roofline.png",
-                      "Roofline: " + " vs ".join(label for label, _ in runs), by="run")
-        breakdown_plot([(label, r["wall"]) for label, r in runs], tmp / "breakdown.png",
-                       "Wall time per step: GPU busy per class and GPU idle")
-        (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
-                                                           | orjson.OPT_SERIALIZE_NUMPY, default=str))
-        (tmp / "report.md").write_bytes(comparison_text(comparison, markdown=True).encode())
+        with alongside(roofline_plot, [(label, r["kernels"], r["peaks"]) for label, r in runs], tmp / "roofline.png",
+                       "Roofline: " + " vs ".join(label for label, _ in runs), "run"):
+            breakdown_plot([(label, r["wall"]) for label, r in runs], tmp / "breakdown.png",
+                           "Wall time per step: GPU busy per class and GPU idle")
+            (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
+                                                               | orjson.OPT_SERIALIZE_NUMPY, default=str))
+            (tmp / "report.md").write_bytes(comparison_text(comparison, markdown=True).encode())
     return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md")]

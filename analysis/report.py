@@ -255,19 +255,20 @@ def _records(df: pd.DataFrame) -> list:
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
     """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs)."""
     from analysis.plots import breakdown_plot, roofline_plot
+    from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
     out = Path(out_dir)
     with output_folder(out) as tmp:
         k = result["kernels"]
-        k.to_parquet(tmp / "kernels.parquet", index=False)
-        if not tables["ops"].empty:
-            tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
-        (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
-                                                        | orjson.OPT_SERIALIZE_NUMPY, default=str))
-        roofline_plot([(title, k, result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
-        breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
-        (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
+        with alongside(roofline_plot, [(title, k, result["peaks"])], tmp / "roofline.png", f"Roofline: {title}"):
+            k.to_parquet(tmp / "kernels.parquet", index=False)
+            if not tables["ops"].empty:
+                tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
+            (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
+                                                            | orjson.OPT_SERIALIZE_NUMPY, default=str))
+            breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
+            (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md") if (tmp / n).exists()]
     return [out / n for n in names]

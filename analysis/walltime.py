@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.intervals import first_cover, intersect, measure_within, union
+from analysis.intervals import covered_before, first_cover, intersect, measure_within, union
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
 IDLE_BETWEEN = "GPU idle between steps (host)"
@@ -57,20 +57,39 @@ def phase_windows(ranges: pd.DataFrame) -> dict:
 def _periods(steps: pd.DataFrame, steps_all: pd.DataFrame, outer: pd.DataFrame) -> pd.DataFrame:
     """Each step from its start to the next step's start on its thread (any phase), the last to the end of the
     phase range that encloses it, else to its own end."""
-    rows = []
+    frames = []
+    o_s, o_e = outer["start_us"].to_numpy(dtype=float), outer["end_us"].to_numpy(dtype=float)
+    all_tids = steps_all["tid"].fillna(-1)
     for tid, g in steps.groupby(steps["tid"].fillna(-1)):
-        starts_all = np.sort(steps_all.loc[steps_all["tid"].fillna(-1) == tid, "start_us"].to_numpy())
-        for row in g.itertuples():
-            j = np.searchsorted(starts_all, row.start_us, side="right")
-            end = starts_all[j] if j < len(starts_all) else np.inf
-            if len(outer):
-                enclosing = outer[(outer["start_us"] <= row.start_us) & (outer["end_us"] >= row.end_us)]
-                cap = float(enclosing["end_us"].max()) if len(enclosing) else row.end_us
-            else:
-                cap = np.inf if j < len(starts_all) else row.end_us
-            rows.append({"step": int(row.step), "start_us": row.start_us, "end_us": row.end_us,
-                         "period_end_us": float(max(min(end, cap), row.end_us))})
-    return pd.DataFrame(rows, columns=["step", "start_us", "end_us", "period_end_us"])
+        starts_all = np.sort(steps_all.loc[all_tids == tid, "start_us"].to_numpy())
+        s, e = g["start_us"].to_numpy(dtype=float), g["end_us"].to_numpy(dtype=float)
+        j = np.searchsorted(starts_all, s, side="right")
+        has_next = j < len(starts_all)
+        end = np.where(has_next, starts_all[np.minimum(j, len(starts_all) - 1)] if len(starts_all) else np.inf,
+                       np.inf)
+        if len(outer):
+            cap = _enclosing_end(s, e, o_s, o_e)
+        else:
+            cap = np.where(has_next, np.inf, e)
+        frames.append(pd.DataFrame({"step": g["step"].astype(int).to_numpy(), "start_us": g["start_us"].to_numpy(),
+                                    "end_us": g["end_us"].to_numpy(),
+                                    "period_end_us": np.maximum(np.minimum(end, cap), e)}))
+    if not frames:
+        return pd.DataFrame(columns=["step", "start_us", "end_us", "period_end_us"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _enclosing_end(s: np.ndarray, e: np.ndarray, o_s: np.ndarray, o_e: np.ndarray) -> np.ndarray:
+    """For each [s, e], the latest end of the outer ranges enclosing it, else e; in blocks of rows so the
+    rows x ranges masks stay small."""
+    out = np.empty(len(s))
+    block = max(1, 2**22 // max(len(o_s), 1))
+    for i in range(0, len(s), block):
+        bs, be = s[i:i + block, None], e[i:i + block, None]
+        inside = (o_s[None, :] <= bs) & (o_e[None, :] >= be)
+        latest = np.where(inside, o_e[None, :], -np.inf).max(axis=1)
+        out[i:i + block] = np.where(inside.any(axis=1), latest, e[i:i + block])
+    return out
 
 
 def gpu_segments(kernels: pd.DataFrame, memops: pd.DataFrame) -> dict:
@@ -181,8 +200,10 @@ def step_table(windows: dict, segs: dict) -> pd.DataFrame:
         p.insert(0, "phase", phase)
         p["range_us"] = p["end_us"] - p["start_us"]
         p["period_us"] = p["period_end_us"] - p["start_us"]
-        busy_in = [measure_within(all_s, all_e, np.r_[a], np.r_[b]) for a, b in zip(p["start_us"], p["end_us"])]
-        busy_all = [measure_within(all_s, all_e, np.r_[a], np.r_[b]) for a, b in zip(p["start_us"], p["period_end_us"])]
+        # each step its own window: the busy measure before its end less the busy measure before its start
+        before_start = covered_before(all_s, all_e, p["start_us"].to_numpy(dtype=float))
+        busy_in = covered_before(all_s, all_e, p["end_us"].to_numpy(dtype=float)) - before_start
+        busy_all = covered_before(all_s, all_e, p["period_end_us"].to_numpy(dtype=float)) - before_start
         p["gpu_busy_us"] = busy_all
         p["idle_in_step_us"] = p["range_us"] - np.array(busy_in)
         p["idle_after_step_us"] = p["period_us"] - p["range_us"] - (np.array(busy_all) - np.array(busy_in))

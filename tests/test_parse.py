@@ -88,6 +88,29 @@ def test_same_size_rewrite_with_preserved_mtime_is_not_served_from_cache(tmp_pat
     assert load_tables(p)["kernels"]["name"].astype(str).tolist() == ["k_b"]
 
 
+def test_large_same_size_rewrite_outside_the_sampled_blocks_is_not_served_from_cache(tmp_path):
+    """A known file's key is looked up by its identity and a hash of sampled blocks, not its every byte: a
+    rewrite that keeps size, mtime and inode and changes only bytes between the sampled blocks still changes the
+    ctime, so the trace is hashed (and parsed) again."""
+    from tracer.io.cache import SAMPLE_BYTES, cache_folder
+
+    def doc(name):   # the kernel's name sits 150 kB in, between the first and second sampled blocks of 4 MB
+        return (b'{"a":"' + b"x" * 150_000 + b'","traceEvents":[{"ph":"X","cat":"kernel","name":"' + name
+                + b'","ts":0,"dur":10,"pid":0,"tid":7,"args":{"correlation":1}}],"z":"' + b"y" * 4_000_000 + b'"}')
+    p = tmp_path / "big.json"
+    p.write_bytes(doc(b"k_a"))
+    st = p.stat()
+    assert 150_000 > SAMPLE_BYTES and (st.st_size - SAMPLE_BYTES) / 15 > 160_000
+    assert load_tables(p)["kernels"]["name"].astype(str).tolist() == ["k_a"]
+    assert load_tables(p)["kernels"]["name"].astype(str).tolist() == ["k_a"]   # from the cache, key from the index
+    assert len(list(cache_folder("keys").iterdir())) >= 1
+    with open(p, "r+b") as f:
+        f.write(doc(b"k_b"))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    assert load_tables(p)["kernels"]["name"].astype(str).tolist() == ["k_b"]
+
+
 def test_gpu_fixture_phases_and_identical_decode_steps():
     k = load_tables(DATA / "h100_hf_gpt2_decode_b16.json.gz", use_cache=False)["kernels"]
     assert k.loc[k.phase != "none", "dur_us"].sum() / k["dur_us"].sum() >= 0.99

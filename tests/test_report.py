@@ -2,6 +2,7 @@
 --fail-if gates. On the committed H100 fixtures and on a CPU trace recorded in the test run."""
 import re
 import shutil
+from pathlib import Path
 
 import orjson
 import pytest
@@ -246,3 +247,16 @@ def test_top_operations_of_hf_and_vllm_graphs(tmp_path):
         shares = g["% of phase kernel time"].astype(float)
         assert shares.is_monotonic_decreasing and shares.sum() <= 100
         assert (g["% of roof"].astype(float).between(0, 100)).all()
+
+
+def test_a_figure_drawn_alongside_is_written_and_its_error_raised_here(tmp_path):
+    """tracer.io.forked.alongside draws in a forked child while the block writes the rest; a child that fails
+    leaves the parent to run the drawing itself, so the error is the one an inline drawing raises."""
+    from tracer.io.forked import alongside
+
+    with alongside(Path.write_text, tmp_path / "a.txt", "drawn"):
+        (tmp_path / "b.txt").write_text("written")
+    assert (tmp_path / "a.txt").read_text() == "drawn" and (tmp_path / "b.txt").read_text() == "written"
+    with pytest.raises(FileNotFoundError):
+        with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x"):
+            pass

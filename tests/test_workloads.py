@@ -57,3 +57,25 @@ def test_prompt_past_the_models_context_is_one_line(tmp_path):
                                          "--out", tmp_path / "s"))
     assert "1024+64" in line and "32+64" not in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("preset", ["gpt2", "opt-125m", "llama-1b", "qwen2.5-7b"])
+def test_preset_dict_builds_the_transformers_config_the_analysis_reads(preset):
+    """A preset is a plain dict (analysis reads it without transformers); the recording path builds the config
+    class from it. Both must describe one model, also cut to fewer layers."""
+    from analysis.architecture import model_shape
+    from workloads.models import config_dict, model_config
+
+    for layers in (None, 2):
+        plain, built = config_dict(preset, layers), model_config(preset, layers).to_dict()
+        # transformers 5 keeps rope_theta inside rope_parameters
+        built.update({k: v for k, v in (built.get("rope_parameters") or {}).items() if k in plain})
+        assert {k: built.get(k) for k in plain} == plain
+        assert model_shape(plain, 2) == model_shape(built, 2) is not None
+    assert model_shape(config_dict(preset, 2), 2).layers == 2
+
+
+def test_layers_past_a_presets_depth_is_one_line():
+    from workloads.models import config_dict
+    with pytest.raises(TracerError, match="has 12 layers"):
+        config_dict("gpt2", 13)

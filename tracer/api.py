@@ -206,8 +206,8 @@ def work_model_inputs(model: str | dict | None, layers: int | None = None, workl
             except orjson.JSONDecodeError as e:
                 raise TracerError(f"--model {model}: not a JSON config ({e})") from None
         else:
-            from workloads.models import model_config
-            out["model_config"] = model_config(model, layers).to_dict()
+            from workloads.models import config_dict
+            out["model_config"] = config_dict(model, layers)
     if isinstance(workload, Mapping):
         out["workload"] = dict(workload)
     elif workload:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from tracer.errors import TracerError
-from tracer.serve.batcher import SDPA_BACKENDS
+from workloads.sdpa import SDPA_BACKENDS   # light: torch is imported when a backend is set
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -163,7 +163,19 @@ def distinct_combinations(*columns) -> tuple[list, np.ndarray]:
     """The distinct rows of several columns, as one array of values per column, and each row's index among them:
     work that depends only on those values runs once per distinct row (a few hundred in a million-row table)."""
     factorized = [pd.factorize(c, use_na_sentinel=False) for c in columns]
-    rows, inverse = np.unique(np.stack([codes for codes, _ in factorized], axis=1), axis=0, return_inverse=True)
+    sizes = [max(len(uniques), 1) for _, uniques in factorized]
+    if np.prod(np.array(sizes, dtype=float)) < 2**62:
+        # one int64 key per row, the first column most significant: its sorted distinct values are the distinct
+        # rows in np.unique(axis=0)'s lexicographic order, found by a 1-D sort instead of a sort of row records
+        key = np.zeros(len(factorized[0][0]) if factorized else 0, dtype=np.int64)
+        for (codes, _), size in zip(factorized, sizes):
+            key = key * size + codes
+        keys, inverse = np.unique(key, return_inverse=True)
+        rows = np.empty((len(keys), len(sizes)), dtype=np.int64)
+        for j in range(len(sizes) - 1, -1, -1):
+            keys, rows[:, j] = np.divmod(keys, sizes[j])
+    else:
+        rows, inverse = np.unique(np.stack([codes for codes, _ in factorized], axis=1), axis=0, return_inverse=True)
     values = [np.asarray(uniques, dtype=object)[rows[:, j]] for j, (_, uniques) in enumerate(factorized)]
     return values, inverse.reshape(-1)
 

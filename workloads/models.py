@@ -15,95 +15,94 @@ from tracer.errors import TracerError
 SEED = 0
 
 
-def _gpt2(**kw):
-    from transformers import GPT2Config
-    return GPT2Config(**kw)  # transformers' defaults are GPT-2 small (124M)
-
-
-def _opt_125m(**kw):
-    from transformers import OPTConfig
-    return OPTConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, ffn_dim=3072,
-                     vocab_size=50272, max_position_embeddings=2048, word_embed_proj_dim=768, **kw)
-
-
-def _llama_1b(**kw):
-    from transformers import LlamaConfig
+# Each preset is the plain dict `config.to_dict()` would give, cut to what transformers needs to build the model
+# (model_type and every value that differs from its config class's defaults) and what the analysis reads
+# (analysis/architecture.py): `tracer analyze --model PRESET` reads it without importing transformers, and only the
+# recording path builds the config object from it. A new preset is one entry here.
+PRESETS = {
+    "gpt2": ({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": None,
+              "n_positions": 1024, "vocab_size": 50257},   # transformers' GPT2Config defaults, GPT-2 small
+             "GPT-2 small, 124M: transformers' GPT2Config defaults"),
+    "opt-125m": ({"model_type": "opt", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                  "ffn_dim": 3072, "vocab_size": 50272, "max_position_embeddings": 2048, "word_embed_proj_dim": 768},
+                 "OPT-125m: hidden 768, 12 layers, 12 heads, FFN 3072, vocab 50272"),
     # Llama-3.2-1B. Its "llama3" RoPE frequency scaling only changes the inverse frequencies' values, not the
     # kernels, so it is left out: every backend then reads the same plain config.
-    return LlamaConfig(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
-                       head_dim=64, intermediate_size=8192, vocab_size=128256, rope_theta=500000.0,
-                       max_position_embeddings=131072, rms_norm_eps=1e-5, tie_word_embeddings=True,
-                       bos_token_id=128000, eos_token_id=128001, **kw)
-
-
-def _qwen25_7b(**kw):
-    from transformers import Qwen2Config
-    return Qwen2Config(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                       intermediate_size=18944, vocab_size=152064, rope_theta=1000000.0,
-                       max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=False, **kw)
-
-
-def _llama_8b(**kw):
-    from transformers import LlamaConfig
+    "llama-1b": ({"model_type": "llama", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+                  "num_key_value_heads": 8, "head_dim": 64, "intermediate_size": 8192, "vocab_size": 128256,
+                  "rope_theta": 500000.0, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5,
+                  "tie_word_embeddings": True, "bos_token_id": 128000, "eos_token_id": 128001},
+                 "Llama-3.2-1B: hidden 2048, 16 layers, 32 heads / 8 KV heads, FFN 8192, vocab 128256"),
+    "qwen2.5-7b": ({"model_type": "qwen2", "hidden_size": 3584, "num_hidden_layers": 28, "num_attention_heads": 28,
+                    "num_key_value_heads": 4, "intermediate_size": 18944, "vocab_size": 152064,
+                    "rope_theta": 1000000.0, "max_position_embeddings": 32768, "rms_norm_eps": 1e-6,
+                    "tie_word_embeddings": False},
+                   "Qwen2.5-7B: hidden 3584, 28 layers, 28 heads / 4 KV heads, FFN 18944, vocab 152064"),
     # Llama-3-8B (its llama3 RoPE scaling left out, as for llama-1b)
-    return LlamaConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                       head_dim=128, intermediate_size=14336, vocab_size=128256, rope_theta=500000.0,
-                       max_position_embeddings=8192, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                       bos_token_id=128000, eos_token_id=128001, **kw)
-
-
-def _mixtral_8x7b(**kw):
-    from transformers import MixtralConfig
-    # Mixtral-8x7B: 8 experts of a gated MLP, 2 routed per token. Use --layers to keep it small.
-    return MixtralConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                         head_dim=128, intermediate_size=14336, num_local_experts=8, num_experts_per_tok=2,
-                         vocab_size=32000, rope_theta=1000000.0, max_position_embeddings=32768, rms_norm_eps=1e-5,
-                         sliding_window=None, tie_word_embeddings=False, **kw)
-
-
-def _qwen15_moe(**kw):
-    from transformers import Qwen2MoeConfig
-    # Qwen1.5-MoE-A2.7B: 60 routed experts (4 a token) of width 1408 plus a shared expert of width 5632 behind a
+    "llama-8b": ({"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+                  "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 14336, "vocab_size": 128256,
+                  "rope_theta": 500000.0, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
+                  "tie_word_embeddings": False, "bos_token_id": 128000, "eos_token_id": 128001},
+                 "Llama-3-8B: hidden 4096, 32 layers, 32 heads / 8 KV heads, FFN 14336, vocab 128256"),
+    # Mixtral-8x7B: 8 experts of a gated MLP, 2 routed a token. --layers keeps it small.
+    "mixtral-8x7b": ({"model_type": "mixtral", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+                      "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 14336, "num_local_experts": 8,
+                      "num_experts_per_tok": 2, "vocab_size": 32000, "rope_theta": 1000000.0,
+                      "max_position_embeddings": 32768, "rms_norm_eps": 1e-5, "sliding_window": None,
+                      "tie_word_embeddings": False},
+                     "Mixtral-8x7B (MoE): hidden 4096, 32 layers, 32 heads / 8 KV heads, 8 experts of FFN 14336, "
+                     "top-2, vocab 32000 (--layers 2 keeps it small)"),
+    # Qwen1.5-MoE-A2.7B: 60 routed experts (4 a token) of width 1408 and a shared expert of width 5632 behind a
     # sigmoid gate; q/k/v biased.
-    return Qwen2MoeConfig(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
-                          intermediate_size=5632, moe_intermediate_size=1408, shared_expert_intermediate_size=5632,
-                          num_experts=60, num_experts_per_tok=4, norm_topk_prob=False, decoder_sparse_step=1,
-                          mlp_only_layers=[], vocab_size=151936, rope_theta=1000000.0, max_position_embeddings=8192,
-                          rms_norm_eps=1e-6, tie_word_embeddings=False, use_sliding_window=False, **kw)
-
-
-PRESETS = {
-    "gpt2": (_gpt2, "GPT-2 small, 124M: transformers' GPT2Config defaults"),
-    "opt-125m": (_opt_125m, "OPT-125m: hidden 768, 12 layers, 12 heads, FFN 3072, vocab 50272"),
-    "llama-1b": (_llama_1b, "Llama-3.2-1B: hidden 2048, 16 layers, 32 heads / 8 KV heads, FFN 8192, vocab 128256"),
-    "qwen2.5-7b": (_qwen25_7b, "Qwen2.5-7B: hidden 3584, 28 layers, 28 heads / 4 KV heads, FFN 18944, vocab 152064"),
-    "llama-8b": (_llama_8b, "Llama-3-8B: hidden 4096, 32 layers, 32 heads / 8 KV heads, FFN 14336, vocab 128256"),
-    "mixtral-8x7b": (_mixtral_8x7b, "Mixtral-8x7B (MoE): hidden 4096, 32 layers, 32 heads / 8 KV heads, 8 experts "
-                     "of FFN 14336, top-2, vocab 32000 (--layers 2 keeps it small)"),
-    "qwen1.5-moe": (_qwen15_moe, "Qwen1.5-MoE-A2.7B: hidden 2048, 24 layers, 16 heads, 60 experts of FFN 1408, "
-                    "top-4, shared expert 5632, vocab 151936"),
+    "qwen1.5-moe": ({"model_type": "qwen2_moe", "hidden_size": 2048, "num_hidden_layers": 24,
+                     "num_attention_heads": 16, "num_key_value_heads": 16, "intermediate_size": 5632,
+                     "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632, "num_experts": 60,
+                     "num_experts_per_tok": 4, "norm_topk_prob": False, "decoder_sparse_step": 1,
+                     "mlp_only_layers": [], "vocab_size": 151936, "rope_theta": 1000000.0,
+                     "max_position_embeddings": 8192, "rms_norm_eps": 1e-6, "tie_word_embeddings": False,
+                     "use_sliding_window": False},
+                    "Qwen1.5-MoE-A2.7B: hidden 2048, 24 layers, 16 heads, 60 experts of FFN 1408, top-4, shared "
+                    "expert 5632, vocab 151936"),
 }
 DEFAULT_MODEL = "gpt2"
 
 
-def layer_count_key(config) -> str:
-    return "n_layer" if hasattr(config, "n_layer") else "num_hidden_layers"
+def layer_count_key(config: dict) -> str:
+    return "n_layer" if "n_layer" in config else "num_hidden_layers"
 
 
-def model_config(model: str, layers: int | None = None):
-    """The transformers config of a preset or a local checkpoint folder, optionally cut to `layers` layers."""
+def config_dict(model: str, layers: int | None = None) -> dict:
+    """The config of a preset or a local checkpoint folder (its config.json) as a plain dict, optionally cut to
+    `layers` layers; no transformers import, so analysing a trace stays cheap."""
     if model in PRESETS:
-        config = PRESETS[model][0]()
+        config = dict(PRESETS[model][0])
     elif Path(model).is_dir():
-        from transformers import AutoConfig
-        config = AutoConfig.from_pretrained(model, local_files_only=True)
+        try:
+            config = json.loads((Path(model) / "config.json").read_text())
+        except (OSError, ValueError) as e:
+            raise TracerError(f"--model {model}: no readable config.json in the folder ({e})") from None
+        if not isinstance(config, dict):
+            raise TracerError(f"--model {model}: config.json is not a JSON object")
     else:
         raise TracerError(f"unknown model {model!r}: use a preset ({', '.join(PRESETS)}) or a local checkpoint folder")
     if layers is not None:
-        full = getattr(config, layer_count_key(config))
-        if not 1 <= layers <= full:
+        full = config.get(layer_count_key(config))
+        if not isinstance(full, int) or not 1 <= layers <= full:
             raise TracerError(f"--layers {layers}: {model} has {full} layers")
-        setattr(config, layer_count_key(config), layers)
+        config[layer_count_key(config)] = layers
+    return config
+
+
+def model_config(model: str, layers: int | None = None):
+    """The transformers config object of a preset or a local checkpoint folder, for the recording path."""
+    from transformers import AutoConfig
+    if model in PRESETS:
+        config = dict(config_dict(model, layers))
+        return AutoConfig.for_model(config.pop("model_type"), **config)
+    config_dict(model, layers)   # the same errors for a bad folder or --layers
+    config = AutoConfig.from_pretrained(model, local_files_only=True)
+    if layers is not None:
+        setattr(config, "n_layer" if hasattr(config, "n_layer") else "num_hidden_layers", layers)
     return config
 
 
@@ -174,5 +173,11 @@ def saved_checkpoint(model: str, layers: int | None, dtype_name: str) -> str:
     del lm
     if device == "cuda":
         torch.cuda.empty_cache()   # the engine sizes its KV cache from the free memory
-    os.replace(tmp, folder)
+    try:
+        os.replace(tmp, folder)
+    except OSError:   # another process (a parallel test worker) saved the same checkpoint first: use that one
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "config.json").exists():
+            raise
     return str(folder)

@@ -114,6 +114,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("trace", type=Path)
     ap.add_argument("--skip-hta", action="store_true")
+    ap.add_argument("--skip-pss", action="store_true", help="time each parser once, without the PSS-sampled run")
     args = ap.parse_args()
     size = uncompressed_size(args.trace)
     print(f"trace: {args.trace} ({size / 1e6:.1f} MB uncompressed)")
@@ -123,7 +124,8 @@ def main():
             continue
         try:
             r = _child(body, args.trace)
-            r["peak_pss_tree_bytes"] = _child(body, args.trace, sample_pss=True)["peak_pss_tree_bytes"]
+            if not args.skip_pss:
+                r["peak_pss_tree_bytes"] = _child(body, args.trace, sample_pss=True)["peak_pss_tree_bytes"]
         except RuntimeError as e:
             print(f"{name}: failed: {e}")
             continue
@@ -131,7 +133,8 @@ def main():
         pss = r["peak_pss_tree_bytes"]
         print(f"{name:28s} {r['seconds']:8.2f} s  {size / 1e6 / r['seconds']:8.1f} MB/s  "
               f"peak RSS {r['peak_rss_bytes'] / 1e9:5.2f} GB ({r['peak_rss_bytes'] / size:4.2f}x the JSON); "
-              f"peak PSS of process + workers {pss / 1e9:5.2f} GB ({pss / size:4.2f}x)  rows {r['rows']}"
+              + (f"peak PSS of process + workers {pss / 1e9:5.2f} GB ({pss / size:4.2f}x)" if pss else "PSS not sampled")
+              + f"  rows {r['rows']}"
               + (f"; largest worker RSS {r['worker_peak_rss_bytes'] / 1e9:.2f} GB" if r.get("worker_peak_rss_bytes")
                  else ""))
     hta = results.get("HTA parse_trace_dataframe")

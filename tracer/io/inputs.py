@@ -69,7 +69,8 @@ def read_bytes(path: str | Path) -> bytes:
             if head != GZIP_MAGIC:
                 if st.st_size > cap:
                     raise _too_big(path, cap, "is")
-                data = head + f.read()
+                f.seek(0)
+                data = f.read()   # not head + f.read(): that copies the whole trace once more
             else:
                 data = _gunzip(f, head, path, cap)
     except OSError as e:

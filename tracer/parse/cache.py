@@ -12,7 +12,7 @@ import pandas as pd
 
 from tracer import schema
 from tracer.io.atomic import TMP_PREFIX
-from tracer.io.cache import cache_folder, content_key, prune, touch
+from tracer.io.cache import cache_folder, known_content_key, prune, touch
 
 CACHE_VERSION = 6  # bump when the table layout changes
 
@@ -30,7 +30,7 @@ _FINGERPRINT = _parser_fingerprint()
 
 
 def entry_name(path: Path) -> str:
-    return f"{content_key(path)}-v{CACHE_VERSION}-{_FINGERPRINT}"
+    return f"{known_content_key(path)}-v{CACHE_VERSION}-{_FINGERPRINT}"
 
 
 def cache_dir(path: Path) -> Path | None:

@@ -94,7 +94,7 @@ def _nsys_frames_from_bytes(data: bytes, path: Path) -> dict:
 def _parse_nsys_rep(path: Path) -> dict:
     """Exported once per report content into the user cache (a temporary name renamed when nsys is done, so a
     failed export is never reused), or the export that `tracer record` left beside it when that is newer."""
-    from tracer.io.cache import cache_folder, content_key
+    from tracer.io.cache import cache_folder, known_content_key
     from tracer.parse.nsys import nsys_frames
     from tracer.tools import export_sqlite, find_tool
 
@@ -103,7 +103,7 @@ def _parse_nsys_rep(path: Path) -> dict:
         sqlite = beside
     else:
         folder = cache_folder("nsys") or Path(tempfile.gettempdir())
-        sqlite = folder / f"{content_key(path)}.sqlite"
+        sqlite = folder / f"{known_content_key(path)}.sqlite"
         if not sqlite.is_file():
             export_sqlite(find_tool("nsys"), path, sqlite)
     return _build(nsys_frames(sqlite, label=str(path)), path)
