@@ -170,7 +170,7 @@ def _forward_passes(classes: np.ndarray, names: np.ndarray, shape: ModelShape) -
     gemm_pos = np.flatnonzero(main)
     if len(gemm_pos) == 0:
         return [], "no GEMMs, so no forward pass of the model"
-    found = _layout_from_structure(main, classes, shape)
+    found = _layout_from_structure(main, classes, names, shape)
     layouts = [found] if found else [(lay, 0) for lay in gemm_layouts(shape)]
     sizes = [(lay, pre, pre + shape.layers * len(lay) + 1) for lay, pre in layouts]
     offsets = [_pass_offset(classes, gemm_pos, n) for _, _, n in sizes]
