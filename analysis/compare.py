@@ -97,4 +97,6 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
         (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
                                                            | orjson.OPT_SERIALIZE_NUMPY, default=str))
         (tmp / "report.md").write_bytes(comparison_text(comparison, markdown=True).encode())
-    return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md")]
+        from analysis.html_report import comparison_html
+        (tmp / "report.html").write_bytes(comparison_html(comparison, runs).encode())
+    return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md", "report.html")]

@@ -151,7 +151,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         "notices": notices,
     }
     return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
-            "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"]}
+            "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"],
+            "step_classes": wall["step_classes"]}
 
 
 def _records(df: pd.DataFrame) -> list:
@@ -177,8 +178,10 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
         roofline_plot([(title, k, result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
         breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
         (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
+        from analysis.html_report import analysis_html
+        (tmp / "report.html").write_bytes(analysis_html(result, title).encode())
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
-                             "report.md") if (tmp / n).exists()]
+                             "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
 
 
