@@ -134,7 +134,7 @@ def roofline_section(points: pd.DataFrame, peaks_by_run, runs: list[str]) -> lis
             + (f"Markers by run ({marks}). " if marks else "")
             + "Hover a point; drag to pan, wheel or box to zoom; click a legend entry to hide it.")
     return [_div(f"<h2>Roofline per phase</h2><p class='small'>{html.escape(note)}</p>"),
-            gridplot(figs, ncols=2, merge_tools=False)]
+            gridplot(figs, ncols=2, merge_tools=False, toolbar_location=None)]
 
 
 # --- wall time per step --------------------------------------------------------------------------------------------
@@ -149,17 +149,18 @@ def _component_order(components) -> list[str]:
         + [c for c in IDLE_COLORS if c in cs]
 
 
-def step_figure(run: str, phase: str, sc: pd.DataFrame, y_max: float):
+def step_figure(run: str, phase: str, sc: pd.DataFrame, y_max: float, max_width: int = 1100):
     """Stacked bars, one per step: GPU busy per class, then GPU idle in and after the step (ms)."""
     m, _, _, figure = _bokeh()
     wide = sc.pivot_table(index="step", columns="component", values="us", aggfunc="sum").fillna(0.0) / 1e3
     comps = _component_order(wide.columns)
     cols = {c: f"c{i}" for i, c in enumerate(comps)}
-    data = {"step": [str(int(s)) for s in wide.index], "total": wide[comps].sum(axis=1).to_numpy(),
+    steps = wide.index.to_numpy(dtype=int)   # a numeric axis: its ticks thin out over hundreds of steps
+    data = {"step": steps, "total": wide[comps].sum(axis=1).to_numpy(),
             **{cols[c]: wide[c].to_numpy() for c in comps}}
     src = m.ColumnDataSource(data)
-    p = figure(title=f"{run + ': ' if run else ''}{phase}: wall time per step", x_range=data["step"],
-               y_range=(0, y_max * 1.05), width=max(460, min(1100, 260 + 14 * len(wide))), height=330,
+    p = figure(title=f"{run + ': ' if run else ''}{phase}: wall time per step", x_range=(steps.min() - 0.6, steps.max() + 0.6),
+               y_range=(0, y_max * 1.05), width=max(460, min(max_width, 260 + 14 * len(wide))), height=330,
                tools="xpan,xwheel_zoom,box_zoom,reset,save", x_axis_label="step", y_axis_label="ms")
     bars = p.vbar_stack([cols[c] for c in comps], x="step", source=src, width=0.85,
                         color=[_component_color(c) for c in comps], line_color="#bbbbbb", line_width=0.3,
@@ -167,10 +168,30 @@ def step_figure(run: str, phase: str, sc: pd.DataFrame, y_max: float):
     for c, r in zip(comps, bars):
         p.add_tools(m.HoverTool(renderers=[r], tooltips=[("step", "@step"), (c, f"@{cols[c]}{{0.000}} ms"),
                                                          ("step period", "@total{0.000} ms")]))
-    p.xaxis.major_label_orientation = 0.9 if len(wide) > 30 else 0
     p.legend.label_text_font_size = "7pt"
     p.legend.click_policy = "hide"
     p.add_layout(p.legend[0], "right")
+    return p
+
+
+def mean_step_figure(runs: list[tuple[str, dict]], phase: str):
+    """The breakdown PNG's bars: one per run, the phase's wall time per step (ms), GPU busy per class and idle."""
+    m, _, _, figure = _bokeh()
+    walls = [(label, r["wall"][(r["wall"]["phase"] == phase) & (r["wall"]["kind"] != "wall")]) for label, r in runs]
+    comps = _component_order({c for _, w in walls for c in w["component"]})
+    cols = {c: f"c{i}" for i, c in enumerate(comps)}
+    data = {"run": [label for label, _ in walls],
+            **{cols[c]: [float(w.loc[w["component"] == c, "us_per_step"].sum()) / 1e3 for _, w in walls]
+               for c in comps}}
+    data["total"] = [sum(data[cols[c]][i] for c in comps) for i in range(len(walls))]
+    p = figure(title=f"{phase}: mean step", x_range=data["run"], width=300, height=330, tools="save",
+               y_axis_label="ms per step")
+    bars = p.vbar_stack([cols[c] for c in comps], x="run", source=m.ColumnDataSource(data), width=0.7,
+                        color=[_component_color(c) for c in comps], line_color="#bbbbbb", line_width=0.3)
+    for c, r in zip(comps, bars):
+        p.add_tools(m.HoverTool(renderers=[r], tooltips=[("run", "@run"), (c, f"@{cols[c]}{{0.000}} ms"),
+                                                         ("wall per step", "@total{0.000} ms")]))
+    p.xaxis.major_label_orientation = 0.5
     return p
 
 
@@ -188,7 +209,10 @@ def steps_section(runs: list[tuple[str, dict]], kernels_by_step: pd.DataFrame) -
         per_run = [(label, sc[sc["phase"] == phase]) for label, sc in frames]
         per_run = [(label, sc) for label, sc in per_run if len(sc)]
         y_max = max(float(sc.groupby("step")["us"].sum().max()) / 1e3 for _, sc in per_run)
-        out.append(row(*[step_figure(label if multi else "", phase, sc, y_max) for label, sc in per_run]))
+        figs = [step_figure(label if multi else "", phase, sc, y_max, 1100 // len(per_run)) for label, sc in per_run]
+        if multi:
+            figs.insert(0, mean_step_figure(runs, phase))
+        out.append(row(*figs))
     if kernels_by_step.empty:
         return out
     keys = list(dict.fromkeys(kernels_by_step["step_key"]))

@@ -127,8 +127,9 @@ def test_analyze_report_renders_in_chromium(analyzed, tmp_path):
 def test_compare_report_renders_in_chromium(compared, tmp_path):
     found, log = open_in_chromium(compared / "report.html", tmp_path)
     assert found["errors"] == [] and console_errors(log) == [], (found, console_errors(log))
-    # rooflines of prefill, mixed, decode; step bars of HF (decode) and vLLM (prefill, mixed, decode)
-    assert found["plots"] == 7, found
+    # rooflines of prefill, mixed, decode; per phase the mean step of each run, then the step bars of HF (decode)
+    # and vLLM (prefill, mixed, decode)
+    assert found["plots"] == 3 + 3 + 4, found
     assert all(n > 2000 for n in found["painted"]), found
     assert found["step_rows"][1] > 0, found
     assert found["kernel_rows"][0] > found["kernel_rows"][1] > 0, found
