@@ -287,8 +287,7 @@ def calibrate(out):
 @_FORCE
 def sweep(**kw):
     """Latency, throughput, memory and GPU utilisation over batch size, prompt length or request count."""
-    from tqdm import tqdm
-
+    from tracer.progress import progress
     from tracer.record.sweep import SweepPlan, parse_int_list, run_sweep
 
     from tracer.io.outputs import SWEEP_FILES, check_out_dir
@@ -309,7 +308,7 @@ def sweep(**kw):
                      layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], hf_batch=kw["hf_batch"],
                      trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None)
     try:
-        df = run_sweep(plan, out, progress=lambda total: tqdm(total=total, unit="run", file=sys.stderr))
+        df = run_sweep(plan, out, progress=lambda total: progress(total, "runs", "tracer sweep", each=True))
     except KeyboardInterrupt:
         click.echo(f"tracer: interrupted; finished points kept in {out}", err=True)
         sys.exit(130)

@@ -42,9 +42,9 @@ def check_server(url: str) -> None:
 
 
 def one_run(plan: LoadPlan, out: Path, slo_ttft_ms, slo_tpot_ms, label: str) -> dict:
-    from tqdm import tqdm
+    from tracer.progress import progress
     what = f"rate {plan.rate}/s" if plan.rate else f"concurrency {plan.concurrency}"
-    with tqdm(total=plan.requests, unit="req", desc=f"{label} {what}", file=sys.stderr) as bar:
+    with progress(plan.requests, "req", f"{label} {what}") as bar:
         rows, duration = asyncio.run(run_load(plan, bar))
     summary = run_summary(pd.DataFrame(rows), duration, slo_ttft_ms, slo_tpot_ms)
     offered = plan.rate if plan.rate else math.nan
