@@ -71,9 +71,12 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
     """Log-log roofline of one phase's points (all runs), axes fit to the points, the roofs they use."""
     m, _, _, figure = _bokeh()
     x0, x1 = pts["intensity"].min() / 3, pts["intensity"].max() * 3
+    # roofs run far past the axes (which fit the points), so that zooming out shows where a roof turns
+    lo, hi = x0 / 1e4, x1 * 1e4
     roofs = []   # (label, xs, ys, dash, colour)
+    ymax = pts["tflops"].max()
     drawn: list[str] = []
-    for r, (run, peaks) in enumerate(peaks_by_run):
+    for run, peaks in peaks_by_run:
         if not peaks or str(peaks) in drawn:
             continue
         prefix, ink = (f"{run}: ", "#888888") if drawn else ("", "black")
@@ -83,17 +86,14 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
         top = max(v for _, v in comp)
         mems = memory_roofs(peaks)
         for label, gbps in mems:   # TFLOP/s = FLOP/B x GB/s / 1e3, up to the highest compute roof
-            xe = min(x1, top * 1e3 / gbps)
-            if xe > x0:
-                roofs.append((f"{prefix}{label} {gbps:,.0f} GB/s", [x0, xe], [x0 * gbps / 1e3, xe * gbps / 1e3],
-                              "solid" if label == "DRAM" else "dashed", ink))
+            xe = top * 1e3 / gbps
+            roofs.append((f"{prefix}{label} {gbps:,.0f} GB/s", [lo, xe], [lo * gbps / 1e3, top],
+                          "solid" if label == "DRAM" else "dashed", ink))
+            ymax = max(ymax, min(top, x1 * gbps / 1e3))   # the roof at the right edge
         dram = mems[0][1] if mems else None
         for i, (label, tflops) in enumerate(comp):   # from where the DRAM slope meets it
-            xs = max(x0, tflops * 1e3 / dram) if dram else x0
-            if xs < x1:
-                roofs.append((f"{prefix}{label} {tflops:,.4g} TFLOP/s", [xs, x1], [tflops, tflops],
-                              ROOF_DASH[(i + 1) % len(ROOF_DASH)] if i else "solid", ink))
-    ymax = max([pts["tflops"].max()] + [max(ys) for _, xs, ys, _, _ in roofs])
+            roofs.append((f"{prefix}{label} {tflops:,.4g} TFLOP/s", [tflops * 1e3 / dram if dram else lo, hi],
+                          [tflops, tflops], ROOF_DASH[(i + 1) % len(ROOF_DASH)] if i else "solid", ink))
     p = figure(title=f"Roofline: {phase}", x_axis_type="log", y_axis_type="log", x_range=(x0, x1),
                y_range=(pts["tflops"].min() / 3, ymax * 2), width=640, height=470,
                tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
@@ -159,7 +159,8 @@ def step_figure(run: str, phase: str, sc: pd.DataFrame, y_max: float, max_width:
     data = {"step": steps, "total": wide[comps].sum(axis=1).to_numpy(),
             **{cols[c]: wide[c].to_numpy() for c in comps}}
     src = m.ColumnDataSource(data)
-    p = figure(title=f"{run + ': ' if run else ''}{phase}: wall time per step", x_range=(steps.min() - 0.6, steps.max() + 0.6),
+    p = figure(title=f"{run + ': ' if run else ''}{phase}: wall time per step",
+               x_range=(steps.min() - 0.6, steps.max() + 0.6),
                y_range=(0, y_max * 1.05), width=max(460, min(max_width, 260 + 14 * len(wide))), height=330,
                tools="xpan,xwheel_zoom,box_zoom,reset,save", x_axis_label="step", y_axis_label="ms")
     bars = p.vbar_stack([cols[c] for c in comps], x="step", source=src, width=0.85,
@@ -230,10 +231,21 @@ def steps_section(runs: list[tuple[str, dict]], kernels_by_step: pd.DataFrame) -
 
 # --- tables --------------------------------------------------------------------------------------------------------
 
+WIDE = {"kernel": 330, "model_op": 150, "run": 190, "kernel_class": 90, "work_source": 90}   # px; numbers 80
+
+
 def _columns(spec) -> list:
     m, *_ = _bokeh()
-    return [m.TableColumn(field=f, title=t, formatter=m.NumberFormatter(format=fmt, text_align="right")
-                          if fmt else m.StringFormatter()) for t, f, fmt in spec]
+    return [m.TableColumn(field=f, title=t, width=WIDE.get(f, 80),
+                          formatter=m.NumberFormatter(format=fmt, text_align="right") if fmt else m.StringFormatter())
+            for t, f, fmt in spec]
+
+
+def _by_phase(df: pd.DataFrame, *then: str) -> pd.DataFrame:
+    """Rows in phase order (prefill, mixed, decode), then by `then` descending."""
+    order = {p: i for i, p in enumerate(PHASE_ORDER)}
+    return df.assign(_p=df["phase"].map(lambda p: order.get(p, 9))).sort_values(
+        ["_p", *then], ascending=[True] + [False] * len(then), kind="stable").drop(columns="_p")
 
 
 def filterable_table(df: pd.DataFrame, spec, filters: list[tuple[str, str]], text_cols: list[str], name: str,
@@ -273,12 +285,14 @@ def tables_section(kernels: pd.DataFrame, multi: bool) -> list:
     out = []
     spec = [c for c in KERNEL_SPEC if multi or c[1] != "run"]
     filters = ([("run", "run")] if multi else []) + [("phase", "phase"), ("class", "kernel_class"), ("bound", "bound")]
-    ops = operation_table(kernels)
+    ops = _by_phase(operation_table(kernels), "time_us") if len(kernels) else pd.DataFrame()
+    kernels = _by_phase(kernels, "time_us") if len(kernels) else kernels
     if len(ops):
         out += [_div("<h2>Model operations</h2><p class='small'>Kernel time per model operation (every layer's "
                      "kernels together); % of roof is time-weighted over its modeled kernels. Click a header to "
                      "sort.</p>"),
-                filterable_table(ops.assign(time_ms=ops["time_us"] / 1e3), [c for c in OP_SPEC if multi or c[1] != "run"],
+                filterable_table(ops.assign(time_ms=ops["time_us"] / 1e3),
+                                 [c for c in OP_SPEC if multi or c[1] != "run"],
                                  ([("run", "run")] if multi else []) + [("phase", "phase"), ("bound", "bound")],
                                  ["model_op"], "operations", height=300)]
     if len(kernels):

@@ -84,7 +84,8 @@ def open_in_chromium(report, tmp_path) -> tuple[dict, str]:
 
 
 def console_errors(log: str) -> list[str]:
-    return [ln for ln in log.splitlines() if "CONSOLE" in ln and re.search(r"Uncaught|Error|\[bokeh[^\]]*\] .*error", ln)]
+    return [ln for ln in log.splitlines()
+            if "CONSOLE" in ln and re.search(r"Uncaught|Error|\[bokeh[^\]]*\] .*error", ln)]
 
 
 @pytest.fixture(scope="module")
