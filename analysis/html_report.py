@@ -48,6 +48,12 @@ def _bokeh():
     return m, column, row, figure
 
 
+def source(df: pd.DataFrame):
+    """A ColumnDataSource of the frame's columns (handed columns, not the frame, which Bokeh would reindex)."""
+    m, *_ = _bokeh()
+    return m.ColumnDataSource({str(c): df[c].to_numpy() for c in df.columns})
+
+
 def _div(text: str, **kw):
     m, *_ = _bokeh()
     return m.Div(text=text, stylesheets=[m.InlineStyleSheet(css=CSS)], **kw)
@@ -111,7 +117,7 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
     points = []
     for cls, g in sorted(pts.groupby("kernel_class"), key=lambda t: list(CLASS_COLORS).index(t[0])
                          if t[0] in CLASS_COLORS else 99):
-        src = m.ColumnDataSource(g.drop(columns=["hollow"]).reset_index(drop=True))
+        src = source(g.drop(columns=["hollow"]))
         points.append(p.scatter("intensity", "tflops", source=src, size="size", marker="marker", fill_color="color",
                                 fill_alpha="fill", line_color="line", line_width=1.3, legend_label=cls))
     p.add_tools(m.HoverTool(renderers=points, tooltips=HOVER))
@@ -218,7 +224,7 @@ def steps_section(runs: list[tuple[str, dict]], kernels_by_step: pd.DataFrame) -
         return out
     keys = list(dict.fromkeys(kernels_by_step["step_key"]))
     first = next((k for k in keys if " decode step " in f" {k}"), keys[0])
-    src = m.ColumnDataSource(kernels_by_step.assign(time_us=kernels_by_step["time_us"].round(3)))
+    src = source(kernels_by_step.assign(time_us=kernels_by_step["time_us"].round(3)))
     flt = m.GroupFilter(column_name="step_key", group=first)
     table = m.DataTable(source=src, view=m.CDSView(filter=flt), columns=_columns(
         [("kernel", "kernel", None), ("class", "kernel_class", None), ("model op", "model_op", None),
@@ -253,7 +259,7 @@ def filterable_table(df: pd.DataFrame, spec, filters: list[tuple[str, str]], tex
     """A sortable DataTable with a Select per (title, column) in `filters` and a text box over `text_cols`; the
     models are named `name`, `name-text` and `name-COLUMN`."""
     m, column, row, _ = _bokeh()
-    src = m.ColumnDataSource(df.reset_index(drop=True))
+    src = source(df)
     flt = m.IndexFilter(indices=list(range(len(df))))
     table = m.DataTable(source=src, view=m.CDSView(filter=flt), columns=_columns(spec), sortable=True, width=1200,
                         height=height, index_position=None, name=name)

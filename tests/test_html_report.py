@@ -1,4 +1,4 @@
-"""report.html of analyze and compare, opened in a real browser (headless Chromium, Debian's package, installed
+"""report.html of analyze, compare, sweep and load, opened in a real browser (headless Chromium, Debian's package, installed
 by tests/run): no JavaScript error, every plot drawn (its canvas painted), the step chooser and the table filters
 change what the tables list; one self-contained file, under 5 MB for a 2.3 MB trace."""
 import json
@@ -32,7 +32,10 @@ async function __check() {
     for (let i = 0; i < px.length; i += 4) if (px[i] < 245 || px[i + 1] < 245 || px[i + 2] < 245) n++;
     return n;
   });
-  out.glyphs = views.filter((v) => v.model.type === "GlyphRenderer").length;
+  const glyphs = views.filter((v) => v.model.type === "GlyphRenderer");
+  out.glyphs = glyphs.length;
+  out.glyphs_unfinished = glyphs.filter((v) => !v.has_finished()).length;
+  out.glyphs_empty = glyphs.filter((v) => !(v.model.data_source.get_length() > 0)).length;
   const rows = (name) => views.find((v) => v.model.name === name)?.data.getLength();
   const step = doc.get_model_by_name("step-select");
   if (step) {
@@ -41,12 +44,24 @@ async function __check() {
     await __later(100);
     out.step_rows.push(rows("step-kernels"));
   }
-  out.kernel_rows = [rows("kernels")];
-  doc.get_model_by_name("kernels-text").value = "nvjet";
-  await __later(100);
-  out.kernel_rows.push(rows("kernels"));
-  const phase = doc.get_model_by_name("kernels-phase");
-  if (phase) { phase.value = "decode"; await __later(100); out.kernel_rows.push(rows("kernels")); }
+  const text = doc.get_model_by_name("kernels-text");
+  if (text) {
+    out.kernel_rows = [rows("kernels")];
+    text.value = "nvjet";
+    await __later(100);
+    out.kernel_rows.push(rows("kernels"));
+    const phase = doc.get_model_by_name("kernels-phase");
+    if (phase) { phase.value = "decode"; await __later(100); out.kernel_rows.push(rows("kernels")); }
+  }
+  for (const name of ["sweep", "load"]) {
+    const sel = doc.get_model_by_name(`${name}-backend`) ?? doc.get_model_by_name(`${name}-label`);
+    if (sel) {
+      out.run_rows = [rows(name)];
+      sel.value = sel.options[1];
+      await __later(100);
+      out.run_rows.push(rows(name));
+    }
+  }
   out.errors = window.__errors;
   const pre = document.createElement("pre");
   pre.id = "tracer-check";
@@ -120,6 +135,7 @@ def test_analyze_report_renders_in_chromium(analyzed, tmp_path):
     # HF decode_b16: prefill and decode rooflines, decode's per-step bars (HF's prefill is one range, no steps)
     assert found["plots"] == 3, found
     assert all(n > 2000 for n in found["painted"]), found
+    assert found["glyphs"] > 10 and found["glyphs_unfinished"] == 0 and found["glyphs_empty"] == 0, found
     assert found["step_rows"][0] > 0 and found["step_rows"][1] > 0, found
     k = found["kernel_rows"]
     assert k[0] > k[1] > 0 and k[2] <= k[1], found   # nvjet GEMMs among all kernels, then decode's only
@@ -132,6 +148,7 @@ def test_compare_report_renders_in_chromium(compared, tmp_path):
     # and vLLM (prefill, mixed, decode)
     assert found["plots"] == 3 + 3 + 4, found
     assert all(n > 2000 for n in found["painted"]), found
+    assert found["glyphs"] > 10 and found["glyphs_unfinished"] == 0 and found["glyphs_empty"] == 0, found
     assert found["step_rows"][1] > 0, found
     assert found["kernel_rows"][0] > found["kernel_rows"][1] > 0, found
 
@@ -142,3 +159,28 @@ def test_hovers_name_what_a_point_is(compared):
     for field in ("model op", "layer", "calls", "% of roof", "bound", "flag", "FLOPs", "DRAM bytes"):
         assert field in text, field
     assert "FlashAttnFwdSm90" in text and "FlashAttnFwdCombine" in text
+
+
+def test_sweep_and_load_reports_render_in_chromium(tmp_path):
+    """A committed `tracer sweep` (H100, batch 1..64, HF and vLLM) and the H200 serving sweeps (HF and vLLM,
+    1..256 req/s) on one load report."""
+    import pandas as pd
+
+    from analysis.html_sweeps import load_html, sweep_html
+    sweep_page = tmp_path / "sweep.html"
+    sweep_page.write_text(sweep_html(DATA / "h100_sweep_batch"))
+    folders = []
+    for backend in ("hf", "vllm"):
+        folder = tmp_path / backend
+        folder.mkdir()
+        pd.read_csv(DATA / "h200_serve_gpt2" / f"{backend}_sweep.csv").to_parquet(folder / "sweep.parquet")
+        folders.append(folder)
+    load_page = tmp_path / "load.html"
+    load_page.write_text(load_html(folders))
+    for page, plots in ((sweep_page, 3), (load_page, 4)):
+        found, log = open_in_chromium(page, tmp_path)
+        assert found["errors"] == [] and console_errors(log) == [], (found, console_errors(log))
+        assert found["plots"] == plots, found
+        assert all(n > 2000 for n in found["painted"]), found
+        assert found["glyphs_unfinished"] == 0 and found["glyphs_empty"] == 0, found
+        assert found["run_rows"][0] > found["run_rows"][1] > 0, found   # one backend's rows of both

@@ -23,7 +23,7 @@ ANALYSIS_FILES = ("kernels.parquet", "ops.parquet", "summary.json", "roofline.pn
                   "report.html")
 COMPARE_FILES = ("comparison.json", "roofline.png", "breakdown.png", "report.md", "report.html")
 SWEEP_FILES = ("sweep.parquet", "sweep.csv", "sweep.json", "nvml_timeline.parquet", "throughput_latency.png",
-               "memory.png", "gpu_utilization.png")
+               "memory.png", "gpu_utilization.png", "report.html")
 
 
 def our_files(folder: str | Path) -> set[str]:

@@ -121,6 +121,9 @@ def load_command(**kw) -> None:
         paths = write_table(out, "sweep", table)
         from analysis.load_plots import plot_load
         png = plot_load([out, *kw["plot_with"]], out / "load.png")
-        print(f"wrote {' '.join(map(str, paths))} {png}", file=sys.stderr)
+        from analysis.html_sweeps import load_html
+        from tracer.io.atomic import write_atomic
+        page = write_atomic(out / "report.html", load_html([out, *kw["plot_with"]]).encode())
+        print(f"wrote {' '.join(map(str, paths))} {png} {page}", file=sys.stderr)
     else:
         print(f"wrote {out}/requests.parquet {out}/requests.csv {out}/summary.json", file=sys.stderr)
