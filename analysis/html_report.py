@@ -161,20 +161,23 @@ def step_figure(run: str, phase: str, sc: pd.DataFrame, y_max: float, max_width:
     wide = sc.pivot_table(index="step", columns="component", values="us", aggfunc="sum").fillna(0.0) / 1e3
     comps = _component_order(wide.columns)
     cols = {c: f"c{i}" for i, c in enumerate(comps)}
-    steps = wide.index.to_numpy(dtype=int)   # a numeric axis: its ticks thin out over hundreds of steps
-    data = {"step": steps, "total": wide[comps].sum(axis=1).to_numpy(),
-            **{cols[c]: wide[c].to_numpy() for c in comps}}
+    # bars side by side in the phase's order: vLLM numbers engine steps across phases, so a phase's own steps
+    # would stand apart by the others' numbers; the step number is in the hover and the chooser below
+    data = {"pos": np.arange(len(wide)), "step": wide.index.to_numpy(dtype=int),
+            "total": wide[comps].sum(axis=1).to_numpy(), **{cols[c]: wide[c].to_numpy() for c in comps}}
     src = m.ColumnDataSource(data)
     p = figure(title=f"{run + ': ' if run else ''}{phase}: wall time per step",
-               x_range=(steps.min() - 0.6, steps.max() + 0.6),
+               x_range=(-0.6, len(wide) - 0.4),
                y_range=(0, y_max * 1.05), width=max(460, min(max_width, 260 + 14 * len(wide))), height=330,
-               tools="xpan,xwheel_zoom,box_zoom,reset,save", x_axis_label="step", y_axis_label="ms")
-    bars = p.vbar_stack([cols[c] for c in comps], x="step", source=src, width=0.85,
+               tools="xpan,xwheel_zoom,box_zoom,reset,save", x_axis_label=f"{phase} steps in order (hover: step)",
+               y_axis_label="ms")
+    bars = p.vbar_stack([cols[c] for c in comps], x="pos", source=src, width=0.85,
                         color=[_component_color(c) for c in comps], line_color="#bbbbbb", line_width=0.3,
                         legend_label=comps)
     for c, r in zip(comps, bars):
         p.add_tools(m.HoverTool(renderers=[r], tooltips=[("step", "@step"), (c, f"@{cols[c]}{{0.000}} ms"),
                                                          ("step period", "@total{0.000} ms")]))
+    p.xaxis.ticker = m.BasicTicker(min_interval=1)
     p.legend.label_text_font_size = "7pt"
     p.legend.click_policy = "hide"
     p.add_layout(p.legend[0], "right")
@@ -249,6 +252,8 @@ def _columns(spec) -> list:
 
 def _by_phase(df: pd.DataFrame, *then: str) -> pd.DataFrame:
     """Rows in phase order (prefill, mixed, decode), then by `then` descending."""
+    if df.empty:
+        return df
     order = {p: i for i, p in enumerate(PHASE_ORDER)}
     return df.assign(_p=df["phase"].map(lambda p: order.get(p, 9))).sort_values(
         ["_p", *then], ascending=[True] + [False] * len(then), kind="stable").drop(columns="_p")
@@ -291,8 +296,8 @@ def tables_section(kernels: pd.DataFrame, multi: bool) -> list:
     out = []
     spec = [c for c in KERNEL_SPEC if multi or c[1] != "run"]
     filters = ([("run", "run")] if multi else []) + [("phase", "phase"), ("class", "kernel_class"), ("bound", "bound")]
-    ops = _by_phase(operation_table(kernels), "time_us") if len(kernels) else pd.DataFrame()
-    kernels = _by_phase(kernels, "time_us") if len(kernels) else kernels
+    ops = _by_phase(operation_table(kernels), "time_us")
+    kernels = _by_phase(kernels, "time_us")
     if len(ops):
         out += [_div("<h2>Model operations</h2><p class='small'>Kernel time per model operation (every layer's "
                      "kernels together); % of roof is time-weighted over its modeled kernels. Click a header to "
