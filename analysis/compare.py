@@ -98,5 +98,7 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
                                                            | orjson.OPT_SERIALIZE_NUMPY, default=str))
         (tmp / "report.md").write_bytes(comparison_text(comparison, markdown=True).encode())
         from analysis.html_report import comparison_html
-        (tmp / "report.html").write_bytes(comparison_html(comparison, runs).encode())
+        from analysis.report import source_lines
+        lines = [line for label, r in runs for line in source_lines(r["summary"], label)]
+        (tmp / "report.html").write_bytes(comparison_html(comparison, runs, lines).encode())
     return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md", "report.html")]

@@ -352,27 +352,22 @@ def _header(title: str, headline: list[str], lines: list[str], notices: list[str
     return "".join(out)
 
 
-def analysis_html(result: dict, title: str) -> str:
-    """report.html of one trace's analysis (analysis.report.analyze's result)."""
+def analysis_html(result: dict, title: str, label: str, source_lines: list[str]) -> str:
+    """report.html of one trace's analysis (analysis.report.analyze's result), the run called `label`;
+    `source_lines`: what was read and which peaks were used (analysis.report writes them)."""
     from analysis.headline import headline
-    from analysis.report import peaks_line, run_label
     from analysis.tables import topic_tables
 
     s = result["summary"]
-    runs = [(run_label(s, title), result)]
-    lines = [f"Source: {s['source']['path']} ({s['source']['format']}), device {s['source']['device'] or 'unknown'}."]
-    if s["source"]["peaks"]:
-        lines.append(peaks_line(s["source"]["peaks"]) + ".")
-    header = _header(title, headline(runs), lines, s["notices"], ["kernels.parquet", "summary.json", "report.md"])
+    runs = [(label, result)]
+    header = _header(title, headline(runs), source_lines, s["notices"],
+                     ["kernels.parquet", "summary.json", "report.md"])
     return _page(title, header, runs, topic_tables(runs))
 
 
-def comparison_html(comparison: dict, runs: list[tuple[str, dict]]) -> str:
+def comparison_html(comparison: dict, runs: list[tuple[str, dict]], source_lines: list[str]) -> str:
     """report.html of a comparison (analysis.compare.compare_results and its runs)."""
-    from analysis.report import peaks_line
     title = "Comparison: " + " vs ".join(label for label, _ in runs)
-    lines = [f"{label}: {r['summary']['source']['path']}, device {r['summary']['source']['device'] or 'unknown'}"
-             + (f"; {peaks_line(r['peaks'])}" if r.get("peaks") else "") for label, r in runs]
     notices = [f"{label}: {n}" for label, r in runs for n in r["summary"]["notices"]]
-    header = _header(title, comparison["headline"], lines, notices, ["comparison.json", "report.md"])
+    header = _header(title, comparison["headline"], source_lines, notices, ["comparison.json", "report.md"])
     return _page(title, header, runs, comparison["tables"])

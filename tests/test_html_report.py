@@ -1,6 +1,6 @@
-"""report.html of analyze, compare, sweep and load, opened in a real browser (headless Chromium, Debian's package, installed
-by tests/run): no JavaScript error, every plot drawn (its canvas painted), the step chooser and the table filters
-change what the tables list; one self-contained file, under 5 MB for a 2.3 MB trace."""
+"""report.html of analyze, compare, sweep and load, opened in a real browser (headless Chromium, Debian's
+package, installed by tests/run): no JavaScript error, every plot drawn (its canvas painted), the step chooser and
+the table filters change what the tables list; one self-contained file, under 5 MB for a 2.3 MB trace."""
 import json
 import re
 import shutil
