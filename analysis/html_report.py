@@ -101,7 +101,7 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
             roofs.append((f"{prefix}{label} {tflops:,.4g} TFLOP/s", [tflops * 1e3 / dram if dram else lo, hi],
                           [tflops, tflops], ROOF_DASH[(i + 1) % len(ROOF_DASH)] if i else "solid", ink))
     p = figure(title=f"Roofline: {phase}", x_axis_type="log", y_axis_type="log", x_range=(x0, x1),
-               y_range=(pts["tflops"].min() / 3, ymax * 2), width=640, height=470,
+               y_range=(pts["tflops"].min() / 3, ymax * 2), width=700, height=470,
                tools="pan,wheel_zoom,box_zoom,reset,save", active_scroll="wheel_zoom",
                x_axis_label="arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)",
                y_axis_label="attained TFLOP/s")
@@ -123,8 +123,7 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
     p.add_tools(m.HoverTool(renderers=points, tooltips=HOVER))
     p.legend.click_policy = "hide"
     p.legend.label_text_font_size = "8pt"
-    p.legend.location = "bottom_right"
-    p.legend.background_fill_alpha = 0.7
+    p.add_layout(p.legend[0], "right")   # beside the plot: inside, it hid the points of the lower right
     return p
 
 
