@@ -106,4 +106,8 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
             (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
                                                                | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(comparison_text(comparison, markdown=True).encode())
-    return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md")]
+            from analysis.html_report import comparison_html
+            from analysis.report import source_lines
+            lines = [line for label, r in runs for line in source_lines(r["summary"], label)]
+            (tmp / "report.html").write_bytes(comparison_html(comparison, runs, lines).encode())
+    return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md", "report.html")]

@@ -21,11 +21,11 @@ RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LABELLED = 5   # heaviest kernels named on a roofline panel
 
 
-def _roof(ax, peaks: dict, label_prefix: str = "", color="black", precisions=()):
+def _roof(ax, peaks: dict, label_prefix: str = "", color="black", x_span=(1e-6, 1e4), precisions=()):
     """Compute roofs (bf16 tensor cores, fp32, and the 8-bit tensor paths the kernels use), the DRAM roof, the L2
-    roof where the peaks carry it, and the bf16 ridge point."""
+    roof where the peaks carry it, and the bf16 ridge point, over the panel's span of intensities."""
     bw = peaks["hbm_gbps"] * 1e9
-    x = np.logspace(-6, 4, 300)   # wide enough for sampling and norm kernels near 1e-5 FLOP/B
+    x = np.logspace(np.log10(x_span[0]), np.log10(x_span[1]), 300)
     for key, style in (("bf16", "-"), ("fp32", ":")) + tuple((p, "-.") for p in ("fp8", "int8") if p in precisions):
         if not peaks.get(key):
             continue
@@ -37,9 +37,10 @@ def _roof(ax, peaks: dict, label_prefix: str = "", color="black", precisions=())
         ax.plot(x, np.minimum(peaks["bf16"] * 1e12, x * l2) / 1e12, "--", color=color, lw=0.9, alpha=0.7,
                 label=f"{label_prefix}L2 roof {peaks['l2_gbps']:.0f} GB/s")
     ridge = peaks["bf16"] * 1e12 / bw
-    ax.axvline(ridge, color=color, lw=0.7, ls="-.", alpha=0.5)
-    ax.annotate(f"ridge {ridge:.0f} FLOP/B", (ridge, peaks["bf16"]), fontsize=7, rotation=90, va="top", ha="right",
-                color=color, alpha=0.7)
+    if x_span[0] < ridge < x_span[1]:
+        ax.axvline(ridge, color=color, lw=0.7, ls="-.", alpha=0.5)
+        ax.annotate(f"ridge {ridge:.0f} FLOP/B", (ridge, peaks["bf16"]), fontsize=7, rotation=90, va="top",
+                    ha="right", color=color, alpha=0.7)
 
 
 def roofline_points(k: pd.DataFrame) -> pd.DataFrame:
@@ -85,14 +86,19 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
     fig = Figure(figsize=(7 * len(panels), 6))
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)
     size_max = max([g["dur_us"].max() for _, g, _ in pts if len(g)] + [1e-9])
+    every = pd.concat([g for _, g, _ in pts if len(g)] or [pd.DataFrame()], ignore_index=True)
     for ax, panel in zip(axes[0], panels):
         seen: set = set()
         drawn_peaks = []
+        parts = [g if panel is None else g[g["phase"].astype(str) == panel] for _, g, _ in pts if len(g)]
+        shown = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        x_span = (shown["intensity"].min() / 3, shown["intensity"].max() * 3) if len(shown) else (1e-6, 1e4)
+        texts = []
         for r, (label, g, peaks) in enumerate(pts):
             if peaks and str(peaks) not in drawn_peaks:
                 used = set().union(*(set(k["precision"].astype(str)) for _, k, _ in runs if "precision" in k))
                 _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey",
-                      precisions=used)
+                      x_span=x_span, precisions=used)
                 drawn_peaks.append(str(peaks))
             if g.empty:
                 continue
@@ -102,11 +108,20 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
                 marker = PHASE_MARKERS.get(key, "o") if len(runs) == 1 else RUN_MARKERS[r % len(RUN_MARKERS)]
                 _scatter(ax, h.reset_index(drop=True), marker, size_max, key, seen)
                 ax.scatter([], [], marker=marker, color="black", facecolors="none", label=f"{key} (marker)")
-            for row in sel.nlargest(LABELLED, "dur_us").itertuples():
-                ax.annotate(str(row.short_name)[:28], (row.intensity, row.tflops), fontsize=6, alpha=0.8,
-                            xytext=(3, 3), textcoords="offset points")
+        # the heaviest points of the panel (all runs) named once each, moved apart so that no two overlap
+        named = shown.nlargest(LABELLED, "dur_us").drop_duplicates("short_name") if len(shown) else shown
+        for row in named.itertuples():
+            texts.append(ax.text(row.intensity, row.tflops, str(row.short_name)[:36], fontsize=6.5, alpha=0.9))
         ax.set_xscale("log")
         ax.set_yscale("log")
+        if len(shown):
+            ax.set_xlim(*x_span)
+        if len(every):   # the panels share their y axis: fit it to every panel's points
+            ax.set_ylim(every["tflops"].min() / 3, max(every["tflops"].max(), *(p["bf16"] for _, _, p in pts if p)) * 2)
+        if texts:
+            from adjustText import adjust_text
+            adjust_text(texts, ax=ax, x=shown["intensity"].to_numpy(float), y=shown["tflops"].to_numpy(float),
+                        arrowprops=dict(arrowstyle="-", color="#555555", lw=0.5))
         ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)")
         ax.set_title(title if panel is None else f"{title}: {panel}", fontsize=9)
         ax.grid(True, which="both", alpha=0.2)

@@ -221,7 +221,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     }
     _add_deployment(summary, k, architecture)
     return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
-            "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"]}
+            "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"],
+            "step_classes": wall["step_classes"]}
 
 
 def _add_deployment(summary: dict, k: pd.DataFrame, architecture: tuple | None) -> None:
@@ -269,8 +270,11 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
             breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
+            from analysis.html_report import analysis_html
+            (tmp / "report.html").write_bytes(analysis_html(result, title, run_label(result["summary"], title),
+                                                            source_lines(result["summary"])).encode())
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
-                             "report.md") if (tmp / n).exists()]
+                             "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
 
 
@@ -296,6 +300,13 @@ def report_markdown(result: dict, title: str) -> str:
         from analysis.communication import markdown
         lines += ["", markdown(s["communication"])]
     return "\n".join(lines) + "\n"
+
+
+def source_lines(summary: dict, label: str = "") -> list[str]:
+    """What was read, on which device, with which peaks: the lines under a report's headline."""
+    src, prefix = summary["source"], f"{label}: " if label else ""
+    out = [f"{prefix}Source: {src['path']} ({src['format']}), device {src['device'] or 'unknown'}."]
+    return out + ([f"{prefix}{peaks_line(src['peaks'])}."] if src["peaks"] else [])
 
 
 def run_label(summary: dict, fallback: str) -> str:

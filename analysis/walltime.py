@@ -211,10 +211,27 @@ def step_table(windows: dict, segs: dict) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def step_class_table(steps: pd.DataFrame, segs: dict) -> pd.DataFrame:
+    """Long table: phase, step, component, us: GPU busy per kernel class inside each step's period (start to the
+    next step's start), then its idle in and after the step's range; per step the parts sum to its period."""
+    if steps.empty:
+        return pd.DataFrame(columns=["phase", "step", "component", "us"])
+    starts = steps["start_us"].to_numpy(dtype=float)
+    ends = starts + steps["period_us"].to_numpy(dtype=float)
+    parts = {c: [measure_within(s, e, np.r_[a], np.r_[b]) for a, b in zip(starts, ends)]
+             for c, (s, e) in sorted(segs.items())}
+    parts[IDLE_IN_STEPS] = steps["idle_in_step_us"].to_numpy(dtype=float)
+    parts[IDLE_BETWEEN] = steps["idle_after_step_us"].to_numpy(dtype=float)
+    wide = pd.DataFrame({"phase": steps["phase"].to_numpy(), "step": steps["step"].to_numpy(), **parts})
+    return wide.melt(id_vars=["phase", "step"], var_name="component", value_name="us")
+
+
 def walltime(tables: dict) -> dict:
-    """{"gpu": long table, "host": long table, "steps": per-step table} for the trace's phases."""
+    """{"gpu": long table, "host": long table, "steps": per-step table, "step_classes": per step and component}
+    for the trace's phases."""
     windows = phase_windows(tables["ranges"])
     segs = gpu_segments(tables["kernels"], tables["memops"])
+    steps = step_table(windows, segs)
     return {"gpu": gpu_decomposition(windows, segs),
             "host": host_decomposition(windows, tables["ops"], tables.get("runtime"), tables["kernels"]),
-            "steps": step_table(windows, segs)}
+            "steps": steps, "step_classes": step_class_table(steps, segs)}

@@ -208,3 +208,16 @@ def test_piecewise_parallel_decoding_equals_whole_decoding(monkeypatch):
     for table in ("kernels", "ops", "ranges", "memops"):
         a, b = whole[table].reset_index(drop=True), pieces[table].reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_dtype=False)
+
+
+def test_cutlass_wrapper_kernels_are_named_by_the_operation_they_run():
+    """FA3's kernels all launch through `cutlass::device_kernel<...>`: the short name says which operation runs
+    (the main kernel, the split-KV combine), the full name stays in `name`."""
+    k = load_tables(DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz", use_cache=False)["kernels"]
+    wrapped = k[k["name"].astype(str).str.contains(r"cutlass::device_kernel<", regex=False)]
+    assert len(wrapped)
+    names = set(wrapped["short_name"].astype(str))
+    assert names == {"FlashAttnFwdSm90", "FlashAttnFwdCombine"}, names
+    assert not (k["short_name"].astype(str) == "device_kernel").any()
+    combine = wrapped[wrapped["short_name"] == "FlashAttnFwdCombine"]["name"].astype(str)
+    assert combine.str.startswith("void cutlass::device_kernel<flash::FlashAttnFwdCombine<").all()

@@ -285,6 +285,11 @@ def test_hf_rate_sweep_holds_each_rate_and_plots(hf_server, tmp_path):
     rows = pd.read_parquet(out / "rate_32" / "requests.parquet")
     assert len(rows) == 8 and rows.send_lag_ms.notna().all()
     assert (out / "load.png").stat().st_size > 10_000
+    assert (out / "report.html").stat().st_size > 1e6   # Bokeh inlined: the page opens from disk
+    # stderr is a pipe here: no progress-bar redraws, one line per finished rate
+    assert "\r" not in proc.stderr
+    assert [ln.split(":")[0] for ln in proc.stderr.splitlines() if " req in " in ln] == ["sweep rate 4.0/s",
+                                                                                        "sweep rate 32.0/s"]
     from analysis.load_plots import sustainable_rate
     assert sustainable_rate(sweep, 60000, 60000) == 32
     line = assert_one_line_error(run_cli("load", "--url", hf_server, "--concurrency", "2", "--min-duration-s", "1",

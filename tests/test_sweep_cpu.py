@@ -22,6 +22,10 @@ def test_small_sweep_both_backends(tmp_path):
     assert "decode_ms_per_token_mean ±%" in proc.stdout
     for png in ("throughput_latency.png", "memory.png"):
         assert (tmp_path / png).stat().st_size > 10_000
+    assert (tmp_path / "report.html").stat().st_size > 1e6
+    # stderr is a pipe here: one line per finished point (2 backends x 2 batches x 2 repeats), no bar redraws
+    assert "\r" not in proc.stderr
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("tracer sweep: ")]) == 8
 
 
 def test_h100_sweep_fixture_plots(tmp_path):

@@ -326,8 +326,7 @@ def calibrate(out):
 @_FORCE
 def sweep(**kw):
     """Latency, throughput, memory and GPU utilisation over batch size, prompt length or request count."""
-    from tqdm import tqdm
-
+    from tracer.progress import progress
     from tracer.record.sweep import SweepPlan, parse_int_list, run_sweep
 
     from tracer.io.outputs import SWEEP_FILES, check_out_dir
@@ -348,7 +347,7 @@ def sweep(**kw):
                      layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], hf_batch=kw["hf_batch"],
                      trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None)
     try:
-        df = run_sweep(plan, out, progress=lambda total: tqdm(total=total, unit="run", file=sys.stderr))
+        df = run_sweep(plan, out, progress=lambda total: progress(total, "runs", "tracer sweep", each=True))
     except KeyboardInterrupt:
         click.echo(f"tracer: interrupted; finished points kept in {out}", err=True)
         sys.exit(130)
@@ -357,6 +356,9 @@ def sweep(**kw):
         from analysis.sweep_plots import plot_sweep
         for path in plot_sweep(out):
             click.echo(f"wrote {path}", err=True)
+        from analysis.html_sweeps import sweep_html
+        from tracer.io.atomic import write_atomic
+        click.echo(f"wrote {write_atomic(Path(out) / 'report.html', sweep_html(out).encode())}", err=True)
     click.echo(f"wrote {out}/sweep.parquet {out}/sweep.csv {out}/sweep.json", err=True)
 
 

@@ -77,7 +77,7 @@ class Analysis:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """What `tracer analyze --out out_dir` writes: kernels.parquet, ops.parquet, summary.json, roofline.png,
-        breakdown.png, report.md; returns the paths.
+        breakdown.png, report.md, report.html; returns the paths.
 
         >>> import tracer
         >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
@@ -128,13 +128,14 @@ class Comparison:
         return display_table(self.table)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """What `tracer compare --out out_dir` writes: roofline.png, breakdown.png, comparison.json, report.md.
+        """What `tracer compare --out out_dir` writes: roofline.png, breakdown.png, comparison.json, report.md,
+        report.html.
 
         >>> import tracer
         >>> c = tracer.compare(["tests/data/h100_hf_gpt2_decode_b16.json.gz",
         ...                     "tests/data/h100_vllm_gpt2_decode_b16_graphs.json.gz"])
         >>> [p.name for p in c.write("hf_vs_vllm")]
-        ['roofline.png', 'breakdown.png', 'comparison.json', 'report.md']
+        ['roofline.png', 'breakdown.png', 'comparison.json', 'report.md', 'report.html']
         """
         from analysis.compare import write_comparison
         return write_comparison(dict(self.data), [(label, dict(a.result)) for label, a in self.runs], Path(out_dir))

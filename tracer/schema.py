@@ -23,7 +23,8 @@ VLLM_STEP = re.compile(r"^execute_context_(\d+)\((\d+)\)_generation_(\d+)\((\d+)
 # column -> (pandas dtype, meaning)
 KERNELS = {
     "name": ("category", "kernel name as the profiler recorded it"),
-    "short_name": ("category", "name without template arguments and parameter list"),
+    "short_name": ("category", "name without template arguments and parameter list; CUTLASS wrapper kernels by "
+                             "the operation inside"),
     "kernel_class": ("category", "gemm, attention, norm, elementwise, reduction, copy, communication, sampling, quantize, moe, other"),
     "start_us": ("float64", "GPU start time"),
     "dur_us": ("float64", "GPU duration"),

@@ -19,10 +19,11 @@ MARKER = ".tracer-outputs.json"
 # Folders written before the marker existed are recognised by the file that says what they are; then only
 # these names count as ours
 _LEGACY = {"summary.json": "summary_version", "comparison.json": None, "sweep.json": "meta"}
-ANALYSIS_FILES = ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png", "report.md")
-COMPARE_FILES = ("comparison.json", "roofline.png", "breakdown.png", "report.md")
+ANALYSIS_FILES = ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png", "report.md",
+                  "report.html")
+COMPARE_FILES = ("comparison.json", "roofline.png", "breakdown.png", "report.md", "report.html")
 SWEEP_FILES = ("sweep.parquet", "sweep.csv", "sweep.json", "nvml_timeline.parquet", "throughput_latency.png",
-               "memory.png", "gpu_utilization.png")
+               "memory.png", "gpu_utilization.png", "report.html")
 
 
 def our_files(folder: str | Path) -> set[str]:

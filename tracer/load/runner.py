@@ -42,9 +42,9 @@ def check_server(url: str) -> None:
 
 
 def one_run(plan: LoadPlan, out: Path, slo_ttft_ms, slo_tpot_ms, label: str) -> dict:
-    from tqdm import tqdm
+    from tracer.progress import progress
     what = f"rate {plan.rate}/s" if plan.rate else f"concurrency {plan.concurrency}"
-    with tqdm(total=plan.requests, unit="req", desc=f"{label} {what}", file=sys.stderr) as bar:
+    with progress(plan.requests, "req", f"{label} {what}") as bar:
         rows, duration = asyncio.run(run_load(plan, bar))
     summary = run_summary(pd.DataFrame(rows), duration, slo_ttft_ms, slo_tpot_ms)
     offered = plan.rate if plan.rate else math.nan
@@ -121,6 +121,9 @@ def load_command(**kw) -> None:
         paths = write_table(out, "sweep", table)
         from analysis.load_plots import plot_load
         png = plot_load([out, *kw["plot_with"]], out / "load.png")
-        print(f"wrote {' '.join(map(str, paths))} {png}", file=sys.stderr)
+        from analysis.html_sweeps import load_html
+        from tracer.io.atomic import write_atomic
+        page = write_atomic(out / "report.html", load_html([out, *kw["plot_with"]]).encode())
+        print(f"wrote {' '.join(map(str, paths))} {png} {page}", file=sys.stderr)
     else:
         print(f"wrote {out}/requests.parquet {out}/requests.csv {out}/summary.json", file=sys.stderr)

@@ -144,10 +144,45 @@ def _mangled_short_name(name: str) -> str:
     return parts[-1] if parts else name[:80]
 
 
+# CUTLASS launches every kernel through one wrapper template (3.x `device_kernel<Op>`, 2.x `Kernel<Op>`,
+# `Kernel2<Op>`), so the wrapper's name says nothing: the operation is its first template argument, under
+# arch guards such as `enable_sm90_or_later<...>`
+_CUTLASS_WRAPPER = re.compile(r"^(?:void\s+)?cutlass::(?:device_kernel|Kernel2?)<")
+_ARCH_GUARD = re.compile(r"^\s*(?:[\w:]*::)?enable_sm\d+\w*<")
+_IDENT = re.compile(r"\s*([\w:]+)")
+# CUTLASS 3.x GEMMs are all `gemm::kernel::GemmUniversal<...>`: named by arch and input type instead, as
+# vLLM's `cutlass_3x_gemm` builds them, so an fp8 GEMM reads as one
+_ELEMENT_TYPES = (("float_e4m3_t", "fp8"), ("float_e5m2_t", "fp8"), ("float_e2m1_t", "fp4"), ("int8_t", "int8"),
+                  ("bfloat16_t", "bf16"), ("half_t", "fp16"), ("tfloat32_t", "tf32"))
+
+
+def _cutlass_operation(name: str) -> str | None:
+    """The operation a CUTLASS wrapper kernel runs: `cutlass::device_kernel<flash::enable_sm90_or_later<
+    flash::FlashAttnFwdSm90<...>>>` -> `FlashAttnFwdSm90`; a 3.x GEMM -> `cutlass_3x_gemm_sm90_fp8`."""
+    m = _CUTLASS_WRAPPER.match(name)
+    if not m:
+        return None
+    inner = name[m.end():]
+    while (g := _ARCH_GUARD.match(inner)):
+        inner = inner[g.end():]
+    ident = _IDENT.match(inner)
+    op = ident.group(1).split("::")[-1] if ident else ""
+    if op in ("GemmUniversal", "GemmUniversalAdapter"):
+        arch = re.search(r"\bSm(\d+)", name)
+        grouped = "grouped_" if "GroupProblemShape" in name else ""
+        elem = next((short for t, short in _ELEMENT_TYPES if t in name), "")
+        return "_".join(filter(None, [f"cutlass_3x_{grouped}gemm", f"sm{arch.group(1)}" if arch else "", elem]))
+    return op or None
+
+
 def short_kernel_name(name) -> str:
-    """`void at::native::vectorized_elementwise_kernel<4, ...>(int, ...)` -> `vectorized_elementwise_kernel`."""
+    """`void at::native::vectorized_elementwise_kernel<4, ...>(int, ...)` -> `vectorized_elementwise_kernel`;
+    CUTLASS's wrapper kernels by the operation they run (`FlashAttnFwdSm90`). The full name stays in `name`."""
     if not isinstance(name, str):
         return ""
+    op = _cutlass_operation(name)
+    if op:
+        return op
     if name.startswith("_Z") and "(" not in name:
         return _mangled_short_name(name)
     if (m := _TENSILE.match(name)):

@@ -299,7 +299,7 @@ def write_sweep_tables(rows: list[dict], timeline: list[dict], out_dir: Path, pl
     if timeline:
         write_with(out_dir / "nvml_timeline.parquet", lambda p: pd.DataFrame(timeline).to_parquet(p, index=False))
     write_atomic(out_dir / MARKER, orjson.dumps({"files": sorted(n for n in SWEEP_FILES if (out_dir / n).exists())
-                                                 + ["throughput_latency.png", "memory.png", "gpu_utilization.png"]}))
+                                                 + ["throughput_latency.png", "memory.png", "gpu_utilization.png", "report.html"]}))
 
 
 def parse_int_list(text: str | None, name: str) -> tuple[int, ...]:
