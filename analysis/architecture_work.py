@@ -46,6 +46,7 @@ import pandas as pd
 
 from analysis.architecture import ModelShape
 from analysis.attention_tiles import fa3_splits_kv
+from analysis.expert_routing import layer_expert_tokens
 from tracer.parse.classify import is_quantizing
 
 _OPERANDS = re.compile(r"array<char\s*\*,\s*(\d+)", re.I)
@@ -72,20 +73,23 @@ QUANTIZED_PROJECTIONS = {"qkv_proj", "q_proj", "k_proj", "v_proj", "o_proj", "ml
                          "moe.shared.gate_up", "moe.shared.down"}
 
 
-def experts_touched(s: ModelShape, tokens: float) -> float:
-    """Distinct experts a step of `tokens` tokens routes to, on average under uniform routing."""
+def experts_touched(s: ModelShape, tokens: float, routed: np.ndarray | None = None) -> float:
+    """Distinct experts a step of `tokens` tokens routes to: those the recorded routing shows (`routed`: tokens per
+    expert), else the average under uniform routing."""
+    if routed is not None:
+        return float(np.count_nonzero(routed))
     e, k = s.experts, s.experts_per_token
     return e * (1.0 - (1.0 - k / e) ** tokens) if e else 0.0
 
 
-def _expert_gemm_work(op: str, s: ModelShape, t: float) -> tuple[float, float, float]:
+def _expert_gemm_work(op: str, s: ModelShape, t: float, routed: np.ndarray | None) -> tuple[float, float, float]:
     """(flops, bytes, written) of a grouped expert GEMM over the T*k routed rows."""
     quantized = bool(s.quant.method)
     w, a, e = (s.weight_bytes, s.act_bytes, s.elem_bytes) if quantized else (s.elem_bytes,) * 3
     rows = t * s.experts_per_token
     n, k = (2 * s.expert_intermediate, s.hidden) if op == "moe.experts.gate_up" else (s.hidden, s.expert_intermediate)
     inputs = (t * k if op == "moe.experts.gate_up" else rows * k) * a   # gate_up gathers each token's row k times
-    weights = experts_touched(s, t) * n * k * w
+    weights = experts_touched(s, t, routed) * n * k * w
     return 2 * rows * n * k, inputs + weights + rows * n * e, rows * n * e
 
 
@@ -130,7 +134,7 @@ def gemm_dims(op: str, s: ModelShape, tokens: float, seqs: float) -> tuple[float
 
 def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: bool, step: pd.Series,
                                   s: ModelShape, after_gumbel: bool = False, blocks: float = float("nan"),
-                                  kv_split: bool | None = None) -> tuple[float, float] | None:
+                                  kv_split: bool | None = None, layer: int = -1) -> tuple[float, float] | None:
     """(flops, bytes, written_bytes) of one kernel of model operation `op` (bytes: every input read once and
     every output written once; written_bytes: the outputs), or None when no formula backs it."""
     e = s.elem_bytes
@@ -139,7 +143,7 @@ def kernel_work_from_architecture(op: str, cls: str, name: str, main_attention: 
     quantizing = is_quantizing(name)   # an Inductor kernel writing its output quantized for the next GEMM
     out_b = s.act_bytes if quantizing else e
     if op in ("moe.experts.gate_up", "moe.experts.down") and cls == "gemm":
-        return _expert_gemm_work(op, s, t)
+        return _expert_gemm_work(op, s, t, layer_expert_tokens(step, layer))
     if op.endswith(".quant") and cls == "quantize":
         x = _quant_input_elements(op, s, t)
         if x is None:
@@ -379,10 +383,12 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
             continue
         after_gumbel = keys[i] in gumbel_steps
         split = kv_split.get((keys[i], layer[i]))
-        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel, blocks[i], split)
+        per_layer = int(layer[i]) if ops[i].startswith("moe.experts") else -1   # routed experts differ by layer
+        memo = (int(keys[i]), ops[i], classes[i], names[i], bool(main_attention[i]), after_gumbel, blocks[i], split,
+                per_layer)
         if memo not in cache:
             cache[memo] = kernel_work_from_architecture(ops[i], classes[i], names[i], main_attention[i], step, shape,
-                                                        after_gumbel, blocks[i], split)
+                                                        after_gumbel, blocks[i], split, per_layer)
         w = cache[memo]
         if w is not None and not (np.isnan(w[0]) or np.isnan(w[1])):   # NaN: a context the trace does not tell
             work[i] = w

@@ -15,6 +15,15 @@ ROUTING_ASSUMPTION = ("MoE expert weights per step are those of E(1-(1-k/E)^T) e
                       "(the trace does not show the routing)")
 
 
+
+def recorded_routing_sentence(recorded: int, steps: int) -> str:
+    """summary.json's `moe.routing` where the run recorded which experts its tokens went to."""
+    rest = ("" if recorded == steps else
+            f"; the other {steps - recorded} steps' (another composition) under uniform routing: {ROUTING_ASSUMPTION}")
+    return (f"MoE expert weights and fused_moe's executed rows per step from the recorded routing (tracer record "
+            f"--moe-routing) in {recorded} of {steps} steps{rest}")
+
+
 def deployment_by_phase(k: pd.DataFrame) -> pd.DataFrame:
     """Per phase: kernel_us; GEMM time, DRAM bytes, dominant bound and the share of GEMM time on 8-bit tensor
     paths; quantization kernels' share; the MoE layers' share (routing, expert GEMMs)."""

@@ -5,9 +5,9 @@ for its 32 useful ones.
 
 The kernel's launch grid is cdiv(EM, BLOCK_M) x cdiv(N, BLOCK_N), EM being the padded row buffer vLLM sizes from the
 routing: T*k + E*(BLOCK_M - 1), capped at T*k*BLOCK_M when there are fewer tokens than BLOCK_M. The grid therefore
-tells the block sizes; the rows actually padded depend on how many tokens each expert got, which the trace does not
-show, so the expected count under uniform routing is used (each token picks an expert with probability k/E, so an
-expert's rows are Binomial(T, k/E)).
+tells the block sizes; the rows actually padded depend on how many tokens each expert got: the recorded routing
+where the run kept it (`tracer record --moe-routing`), else the expected count under uniform routing (each token
+picks an expert with probability k/E, so an expert's rows are Binomial(T, k/E)).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.architecture import ModelShape
+from analysis.expert_routing import layer_expert_tokens
 
 _BLOCKS = (16, 32, 64, 128, 256)
 # When several BLOCK_M fit a grid (a decode step's E + 1 row blocks fit any of them), vLLM's usual defaults first
@@ -58,10 +59,16 @@ def expected_padded_rows(tokens: int, top_k: int, experts: int, block_m: int) ->
     return float(experts * block_m * np.sum(np.exp(log_pmf) * np.ceil(j / block_m)))
 
 
+def padded_rows(routed: np.ndarray, block_m: int) -> float:
+    """Rows fused_moe executes for a recorded routing: each expert's tokens rounded up to whole row blocks."""
+    return float(np.sum(np.ceil(np.asarray(routed, dtype=float) / block_m)) * block_m)
+
+
 def executed_expert_flops(grids: np.ndarray | None, ops: np.ndarray, keys: np.ndarray, steps: pd.DataFrame,
-                          shape: ModelShape) -> tuple[np.ndarray, np.ndarray]:
+                          shape: ModelShape, layers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Executed FLOPs of each grouped expert GEMM whose grid tells its block sizes, and its BLOCK_N (the N of its
-    tensor-core tile); NaN elsewhere."""
+    tensor-core tile); NaN elsewhere. Rows per expert come from the recorded routing where the step has it
+    (analysis.expert_routing), else their expectation under uniform routing."""
     out, block_n = np.full(len(ops), np.nan), np.full(len(ops), np.nan)
     if not shape.moe or grids is None:
         return out, block_n
@@ -80,7 +87,9 @@ def executed_expert_flops(grids: np.ndarray | None, ops: np.ndarray, keys: np.nd
         sizes = block_sizes(grid_x, t, shape.experts_per_token, shape.experts, n)
         if sizes is None:
             continue
-        padded = expected_padded_rows(t, shape.experts_per_token, shape.experts, sizes[0])
+        routed = layer_expert_tokens(step, int(layers[i])) if layers is not None else None
+        padded = (padded_rows(routed, sizes[0]) if routed is not None
+                  else expected_padded_rows(t, shape.experts_per_token, shape.experts, sizes[0]))
         out[i] = 2.0 * padded * math.ceil(n / sizes[1]) * sizes[1] * k
         block_n[i] = sizes[1]
     return out, block_n

@@ -32,6 +32,7 @@ from analysis.architecture import (NO_QUANTIZATION, Quantization, elem_bytes_of,
                                    model_shape, quantization_from_config, quantization_from_kernels,
                                    quantization_named)
 from analysis.breakdown import class_breakdown, phase_summary, top_kernels
+from analysis.expert_routing import step_expert_tokens
 from analysis.ncu_check import ncu_against_analytic
 from analysis.overhead import NO_UNPROFILED
 from analysis.peaks import resolve_peaks
@@ -85,6 +86,9 @@ def architecture_inputs(tables: dict, sidecar: dict | None, model_config: dict |
     if steps is None:
         return None, ("the steps' token counts are unknown (no vLLM step annotations, no workload): name it with "
                       "--workload (e.g. decode_b16_s128_o64) to model shape-less kernels")
+    if shape.moe and figures.get("moe_routing"):   # the experts each step's tokens really went to
+        steps = steps.assign(expert_tokens=pd.Series(step_expert_tokens(steps, figures["moe_routing"]),
+                                                     index=steps.index, dtype=object))
     return (shape, steps), quant_notice
 
 
@@ -228,7 +232,7 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
 def _add_deployment(summary: dict, k: pd.DataFrame, architecture: tuple | None) -> None:
     """summary.json's `quantization`, `moe` and per-phase `deployment` (analysis.deployment), and the routing
     assumption among the notices, for a model that is quantized or has MoE layers."""
-    from analysis.deployment import ROUTING_ASSUMPTION, deployment_by_phase
+    from analysis.deployment import ROUTING_ASSUMPTION, deployment_by_phase, recorded_routing_sentence
     shape = architecture[0] if architecture else None
     if shape is None:
         return
@@ -240,10 +244,16 @@ def _add_deployment(summary: dict, k: pd.DataFrame, architecture: tuple | None) 
                                "weight_bytes": shape.weight_bytes, "act_bytes": shape.act_bytes,
                                "kv_cache_bytes": shape.cache_bytes}
     if shape.moe:
+        steps = architecture[1]
+        recorded = int(steps["expert_tokens"].notna().sum()) if "expert_tokens" in steps else 0
+        routing = (ROUTING_ASSUMPTION if not recorded else
+                   recorded_routing_sentence(recorded, len(steps)))
         summary["moe"] = {"experts": shape.experts, "experts_per_token": shape.experts_per_token,
                           "expert_intermediate": shape.expert_intermediate,
-                          "shared_intermediate": shape.shared_intermediate, "routing": ROUTING_ASSUMPTION}
-        summary["notices"].append(ROUTING_ASSUMPTION)
+                          "shared_intermediate": shape.shared_intermediate, "routing": routing,
+                          "steps_with_recorded_routing": recorded}
+        if recorded < len(steps):
+            summary["notices"].append(routing)
 
 
 def _records(df: pd.DataFrame) -> list:

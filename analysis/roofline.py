@@ -82,7 +82,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
                                             keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
         # grouped expert GEMMs execute whole row blocks per expert
         moe_executed, mma_n = executed_expert_flops(k["grid"].astype(str).to_numpy() if "grid" in k else None, ops,
-                                                    keys, steps, shape)
+                                                    keys, steps, shape, layer)
         executed = np.where(np.isnan(executed), moe_executed, executed)
         precision = kernel_precision(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
                                      ops, shape)

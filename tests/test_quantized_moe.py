@@ -19,6 +19,9 @@ MIXTRAL = DATA / "h200_vllm_mixtral-8x7b_L2_decode_b16_s128_o16_graphs.json.gz"
 MIXTRAL_FP8 = DATA / "h200_vllm_mixtral-8x7b_L2_fp8_decode_b16_s128_o16_graphs.json.gz"
 TORCH_FIXTURES = sorted(DATA.glob("h200_vllm_*fp8*_graphs.json.gz")) + sorted(DATA.glob("h200_vllm_mixtral*_graphs.json.gz"))
 NCU_FIXTURES = sorted(set(DATA.glob("h200_vllm_*fp8*_ncu.ncu.csv.gz")) | set(DATA.glob("h200_vllm_mixtral*_ncu.ncu.csv.gz")))
+# recorded with `--moe-routing`: vLLM returned each token's experts, so the analysis knows each step's routing
+MIXTRAL_ROUTED = DATA / "h200_vllm_mixtral-8x7b_L2_routed_decode_b16_s128_o16_graphs.json.gz"
+ROUTED_NCU = sorted(DATA.glob("h200_vllm_mixtral*_routed_*_ncu.ncu.csv.gz"))
 
 
 def _analyze(path, **kw):
@@ -127,9 +130,10 @@ def test_against_ncu_gemm_flops_and_dram(path):
     c = _ncu_by_class(path)
     gemm = c.loc["gemm"]
     ratio = gemm["executed_ratio"] if gemm["executed_ratio"] == gemm["executed_ratio"] else gemm["flops_ratio"]
-    moe = "mixtral" in path.name
-    # dense FP8 GEMMs are exact; the MoE's padded rows depend on the routing the trace does not show
-    assert abs(ratio - 1) < (0.06 if moe else 0.03), ratio
+    unrouted_moe = "mixtral" in path.name and "_routed_" not in path.name
+    # dense FP8 GEMMs are exact, and so are the MoE's padded rows where the run recorded its routing; without it
+    # they are an expectation under uniform routing
+    assert abs(ratio - 1) < (0.06 if unrouted_moe else 0.03), ratio
     for cls, row in c.iterrows():
         if row["ncu_dram_bytes"] >= 2e6:
             assert 0.75 <= row["dram_ratio"] <= 1.25, (cls, row["dram_ratio"])
@@ -167,3 +171,52 @@ def test_experts_that_do_not_match_the_trace_are_a_notice():
 ])
 def test_kernel_classes_of_quantized_and_moe_kernels(name, cls):
     assert classify_kernel(name) == cls
+
+
+def test_four_routed_ncu_fixtures_exist():
+    assert len(ROUTED_NCU) == 4, ROUTED_NCU   # Mixtral bf16 and FP8, one decode and one prefill step each
+
+
+@pytest.mark.parametrize("path", ROUTED_NCU, ids=lambda p: p.name)
+def test_recorded_routing_gives_expert_gemm_flops_of_ncu(path):
+    """With the routing recorded, every fused_moe launch's executed FLOPs (whole row blocks per expert that got
+    tokens) match ncu's tensor-pipe count per kernel, not only per class."""
+    from tracer.api import analysis_of, load
+    r = analysis_of(load(path))[1]
+    k = r["kernels"]
+    experts = k[k["model_op"].astype(str).str.startswith("moe.experts.") & (k["kernel_class"] == "gemm")]
+    assert len(experts) == 4   # gate_up and down of two layers
+    # bf16: ncu's FLOP counters; FP8 (Hopper has no FP8 FLOP counter): a wgmma m64nNk32 per warpgroup instruction
+    measured = (experts["ncu_tensor_inst"] * 2 * 64 * experts["mma_n"] * 32 / 4 if "fp8" in path.name
+                else experts["ncu_flops"])
+    assert (experts["executed_flops"] / measured).between(0.99, 1.01).all(), experts["executed_flops"] / measured
+    assert r["summary"]["moe"]["steps_with_recorded_routing"] == 1
+    assert not any("uniform routing" in n for n in r["summary"]["notices"])
+
+
+def test_recorded_routing_follows_a_prefill_split_over_two_steps():
+    """vLLM prefilled this batch of 16 over two steps (3, then 13 beside the first 3's decode), so the two groups
+    decode one position apart; each step's routing is the sum of its groups' at their own positions."""
+    side = read_sidecar(MIXTRAL_ROUTED)
+    groups = side["figures"]["moe_routing"]["groups"]
+    assert [g["requests"] for g in groups] == [3, 13]
+    r = _analyze(MIXTRAL_ROUTED)
+    k = r["kernels"]
+    assert r["summary"]["moe"]["steps_with_recorded_routing"] == 17   # every step that ran the model
+    ops = k["model_op"].astype(str)
+    gate_up = k[(ops == "moe.experts.gate_up") & (k["phase"] == "decode")]
+    # useful FLOPs stay T x k rows (16 tokens; 13 in the last step, after the first 3 requests finished)
+    assert set(gate_up["flops"]) == {2 * t * 2 * (2 * 14336) * 4096 for t in (16, 13)}
+    gate_up = gate_up[gate_up["flops"] == 2 * 16 * 2 * (2 * 14336) * 4096]
+    # the weights read are those of the experts the step's tokens really went to
+    weight_bytes = 2 * 14336 * 4096 * 2
+    touched = (gate_up["l2_bytes"] - 16 * 4096 * 2 - 32 * 2 * 14336 * 2) / weight_bytes   # inputs, weights, out
+    assert touched.round(6).isin(range(1, 9)).all(), touched   # whole experts, not the uniform 7.92
+    assert touched.min() < 8
+
+    uniform = analyze(load_tables(MIXTRAL_ROUTED), {**side, "figures": {**side["figures"], "moe_routing": None}})
+    u = uniform["kernels"]
+    u_gate_up = u[(u["model_op"].astype(str) == "moe.experts.gate_up") & (u["phase"] == "decode")]
+    u_gate_up = u_gate_up[u_gate_up["flops"] == 2 * 16 * 2 * (2 * 14336) * 4096]
+    assert not (u_gate_up["l2_bytes"].to_numpy() == gate_up["l2_bytes"].to_numpy()).all()
+    assert any("uniform routing" in n for n in uniform["summary"]["notices"])

@@ -73,6 +73,10 @@ def _vllm_options(f):
                      "or the checkpoint's (awq, gptq, compressed-tensors, ...)")(f)
     f = click.option("--kv-cache-dtype", type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2"]),
                      help="vLLM: KV-cache element type (fp8 halves the cache)")(f)
+    f = click.option("--moe-routing", is_flag=True,
+                     help="vLLM, MoE models: record which experts each token was routed to, so that analysis uses "
+                     "the true expert counts (costs a copy kernel per MoE layer; vLLM 0.26 then uses its V1 model "
+                     "runner)")(f)
     return f
 
 
@@ -83,7 +87,8 @@ def _vllm_opts(kw):
                        prefix_caching=kw["enable_prefix_caching"],
                        cudagraph_capture_sizes=_int_list(kw["cudagraph_capture_sizes"], "--cudagraph-capture-sizes"),
                        quantization=kw["quantization"] or None,
-                       kv_cache_dtype=None if kw["kv_cache_dtype"] in (None, "auto") else kw["kv_cache_dtype"])
+                       kv_cache_dtype=None if kw["kv_cache_dtype"] in (None, "auto") else kw["kv_cache_dtype"],
+                       moe_routing=kw["moe_routing"])
 
 
 def _int_list(text: str | None, option: str) -> tuple[int, ...] | None:
@@ -465,6 +470,10 @@ def main(args=None):
         sys.exit(130)
     except MemoryError:
         click.echo("tracer: error: out of memory; use a smaller batch, prompt or trace", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as e:   # an install without one of tracer's dependencies (pip install --no-deps)
+        click.echo(f"tracer: error: the package {e.name!r} is not installed (pip install {e.name}); what was written "
+                   "before this step is kept", err=True)
         sys.exit(2)
     except Exception as e:  # a bug of ours: one line, the traceback only on request
         if _is_oom(e):   # torch.OutOfMemoryError, or the CPU allocator's RuntimeError

@@ -34,6 +34,9 @@ class VllmOptions:
     cudagraph_capture_sizes: tuple[int, ...] | None = None   # None: vLLM's default sizes
     quantization: str | None = None      # vLLM's online or checkpoint quantization (fp8, awq, gptq, ...)
     kv_cache_dtype: str | None = None    # None: the model's dtype; fp8 halves the cache
+    # MoE: vLLM returns each token's routed experts per layer (its `enable_return_routed_experts`). It costs one
+    # copy kernel per MoE layer and a step-end transfer, and vLLM 0.26 runs it on its V1 model runner.
+    moe_routing: bool = False
 
 
 def import_vllm():
@@ -88,6 +91,8 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
         kwargs["quantization"] = check_quantization(opts.quantization)
     if opts.kv_cache_dtype:
         kwargs["kv_cache_dtype"] = opts.kv_cache_dtype
+    if opts.moe_routing:
+        kwargs["enable_return_routed_experts"] = True
     if opts.cudagraph_capture_sizes and not opts.enforce_eager:
         kwargs["compilation_config"] = {"cudagraph_capture_sizes": sorted(opts.cudagraph_capture_sizes)}
     if profile_dir:
@@ -140,6 +145,7 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
     if profile:
         llm.start_profile()
     first_token_s: dict[str, float] = {}
+    first_token_step: dict[str, int] = {}   # the engine step whose outputs brought each request's first token
     step_end_s, kv_usage = [], []
     outputs = {}
     captured = None
@@ -153,11 +159,12 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
             with _profiler_range(this_step):
                 step_outputs = engine.step()
             if this_step:
-                captured = _measured_step(capture, workload, len(first_token_s))
+                captured = _measured_step(capture, workload, len(first_token_s), _steps_ahead(engine))
             for out in step_outputs:
                 outputs[out.request_id] = out
                 if out.request_id not in first_token_s and out.outputs and len(out.outputs[0].token_ids) > 0:
                     first_token_s[out.request_id] = time.perf_counter() - t0
+                    first_token_step[out.request_id] = len(step_end_s)
             step_end_s.append(time.perf_counter() - t0)
             kv_usage.append(_kv_cache_usage(engine))
     total_s = time.perf_counter() - t0
@@ -172,6 +179,7 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
     if workload.output_tokens == 1:  # nothing to decode: later steps only retire the finished requests
         decode_step_ms = []
     cached = sum((o.num_cached_tokens or 0) for o in outputs.values())
+    routing = expert_tokens_by_group(outputs, first_token_step, workload.prompt_tokens, _experts_of(config))
     return RunResult(
         backend="vllm", batch=len(prompts), prompt_tokens=workload.prompt_tokens,
         output_tokens=workload.output_tokens,
@@ -181,16 +189,68 @@ def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = F
         kv_cache_bytes=_kv_bytes_allocated(engine, config),
         extra={**_kv_block_facts(engine, config, workload, max(kv_usage, default=None)),
                "ttft_ms_max": 1e3 * all_first, "engine_steps": len(step_end_s),
-               **({"measured_step": captured} if captured else {})},
+               **({"measured_step": captured} if captured else {}),
+               **({"moe_routing": routing} if routing else {})},
     )
 
 
-def _measured_step(capture: str, workload: Workload, decoding: int) -> dict:
-    """The token composition of the one step a profiler captured (every prompt is prefilled in the first step)."""
+def _experts_of(config) -> int | None:
+    for key in ("num_local_experts", "num_experts", "n_routed_experts"):
+        if getattr(config, key, None):
+            return int(getattr(config, key))
+    return None
+
+
+def expert_tokens_by_group(outputs: dict, first_token_step: dict, prompt_tokens: int,
+                          experts: int | None) -> dict | None:
+    """The sidecar's `figures.moe_routing` from vLLM's returned routing (None when the engine returned none): tokens
+    routed to each expert of each layer. Requests are grouped by the step that brought their first token (the
+    engine may prefill a batch over two steps, after which the groups decode one position apart); for each group,
+    its prompts' positions together (`prefill`, layers x experts) and each generated position a decode step computes
+    (`decode`, keyed by the 0-based position: a step whose sequences hold c tokens computes position c - 1)."""
+    import numpy as np
+    routed = {rid: np.asarray(o.outputs[0].routed_experts) for rid, o in outputs.items()
+              if o.outputs and getattr(o.outputs[0], "routed_experts", None) is not None}
+    if not routed:
+        return None
+    arrays = list(routed.values())   # each [positions, layers, top_k]
+    experts = experts or int(max(a.max() for a in arrays)) + 1
+    layers, top_k = arrays[0].shape[1], arrays[0].shape[2]
+
+    def counts(ids: np.ndarray) -> list[list[int]]:   # ids: [tokens, layers, top_k]
+        per_layer = ids.transpose(1, 0, 2).reshape(layers, -1).astype(np.int64)
+        offsets = per_layer + np.arange(layers)[:, None] * experts
+        return np.bincount(offsets.ravel(), minlength=layers * experts).reshape(layers, experts).tolist()
+
+    groups = []
+    for step in sorted({first_token_step.get(rid, -1) for rid in routed}):
+        members = [a for rid, a in routed.items() if first_token_step.get(rid, -1) == step]
+        longest = max(a.shape[0] for a in members)
+        groups.append({"requests": len(members),
+                       "prefill": counts(np.concatenate([a[:prompt_tokens] for a in members])),
+                       "decode": {str(p): counts(np.concatenate([a[p:p + 1] for a in members if a.shape[0] > p]))
+                                  for p in range(prompt_tokens, longest)}})
+    return {"experts": experts, "top_k": top_k, "layers": layers, "prompt_tokens": prompt_tokens, "groups": groups}
+
+
+def _measured_step(capture: str, workload: Workload, decoding: int, ahead: int) -> dict:
+    """The token composition of the one step a profiler captured (every prompt is prefilled in the first step).
+    The decode step is the first one launched after every request has its first token: under async scheduling
+    (`ahead` = 1) the engine had already launched the step of position prompt_tokens by then, so the captured step
+    computes position prompt_tokens + 1 (seen on the H200: its MoE routing is that position's)."""
     if capture == "prefill":
         return {"phase": "prefill", "tokens": workload.batch * workload.prompt_tokens, "seqs": workload.batch,
                 "context_after": workload.prompt_tokens}
-    return {"phase": "decode", "tokens": decoding, "seqs": decoding, "context_after": workload.prompt_tokens + 1}
+    return {"phase": "decode", "tokens": decoding, "seqs": decoding,
+            "context_after": workload.prompt_tokens + 1 + ahead, "async_scheduling": bool(ahead)}
+
+
+def _steps_ahead(engine) -> int:
+    """1 when the engine schedules a step before the previous one's tokens are back (async scheduling), else 0."""
+    try:
+        return 1 if engine.vllm_config.scheduler_config.async_scheduling else 0
+    except AttributeError:
+        return 0
 
 
 def _profiler_range(on: bool):

@@ -21,6 +21,7 @@ def child_record_command(req, out: Path) -> list[str]:
         v = req.vllm
         cmd += ["--enforce-eager"] if v.enforce_eager else []
         cmd += ["--enable-prefix-caching"] if v.prefix_caching else []
+        cmd += ["--moe-routing"] if v.moe_routing else []
         for flag, value in (("--gpu-memory-utilization", v.gpu_memory_utilization),
                             ("--quantization", v.quantization), ("--kv-cache-dtype", v.kv_cache_dtype),
                             ("--max-num-seqs", v.max_num_seqs), ("--max-num-batched-tokens", v.max_num_batched_tokens)):
