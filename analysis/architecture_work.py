@@ -271,6 +271,8 @@ def _moe_kernel_work(op: str, cls: str, name: str, s: ModelShape, t: float, quan
             return 0.0, rows * _INT32 * 2 + s.experts * _INT32, rows * _INT32
         # top-k gating: softmax over the T x E logits, k weights (fp32) and expert ids (int32) a token out
         return 5 * t * s.experts, t * s.experts * e + rows * (_FP32 + 2 * _INT32), rows * (_FP32 + 2 * _INT32)
+    if op == "moe.routing" and cls == "copy":   # `--moe-routing`: vLLM copies the T x k expert ids (int32) it returns
+        return 0.0, 2 * rows * _INT32, rows * _INT32
     if op == "moe.experts.act" and cls in ("elementwise", "other"):
         x = rows * s.expert_intermediate
         out_b = s.act_bytes if quantizing else e
