@@ -218,8 +218,8 @@ def step_class_table(steps: pd.DataFrame, segs: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["phase", "step", "component", "us"])
     starts = steps["start_us"].to_numpy(dtype=float)
     ends = starts + steps["period_us"].to_numpy(dtype=float)
-    parts = {c: [measure_within(s, e, np.r_[a], np.r_[b]) for a, b in zip(starts, ends)]
-             for c, (s, e) in sorted(segs.items())}
+    # every step's period its own window: the class's busy measure before its end less that before its start
+    parts = {c: covered_before(s, e, ends) - covered_before(s, e, starts) for c, (s, e) in sorted(segs.items())}
     parts[IDLE_IN_STEPS] = steps["idle_in_step_us"].to_numpy(dtype=float)
     parts[IDLE_BETWEEN] = steps["idle_after_step_us"].to_numpy(dtype=float)
     wide = pd.DataFrame({"phase": steps["phase"].to_numpy(), "step": steps["step"].to_numpy(), **parts})
