@@ -41,6 +41,7 @@ from analysis.layer_map import layout_failure_notice
 from analysis.step_tokens import step_tokens
 from analysis.tensor_parallel import predicted_allreduce, shard_shape, tp_degree
 from analysis.walltime import walltime
+from tracer.schema import as_str, per_distinct
 
 SUMMARY_VERSION = 1
 NO_SIDECAR = ("no sidecar (the <trace>.meta.json `tracer record` writes): throughput, TTFT, decode ms/token and "
@@ -103,7 +104,7 @@ def model_quantization(tables: dict, side: dict, config: dict, named: str | None
                 notice = (f"quantization {method!r} has no work model: its projections are modeled from what the "
                           "kernels show, else in the model's dtype")
             break
-    names = tables["kernels"]["name"].astype(str).unique() if len(tables["kernels"]) else []
+    names = as_str(tables["kernels"]["name"]).unique() if len(tables["kernels"]) else []
     quant = quant or quantization_from_config(config) or quantization_from_kernels(names) or NO_QUANTIZATION
     kv = kv_named or vopts.get("kv_cache_dtype")
     kv_bytes = 1.0 if (kv and str(kv).startswith("fp8")) else float(kv_cache_bytes_from_kernels(names) or 0)
@@ -124,7 +125,8 @@ def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
     """The activations' element size, from the most common floating type among the ops' inputs."""
     if ops.empty:
         return None
-    counts = ops["input_dtypes"].astype(str).str.extract(r"(BFloat16|Half|\"float\")")[0].value_counts()
+    counts = per_distinct(ops["input_dtypes"], lambda u: u.astype(str).str.extract(r"(BFloat16|Half|\"float\")")[0]) \
+        .value_counts()
     if counts.empty:
         return None
     return {"BFloat16": 2, "Half": 2}.get(counts.index[0], 4)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.intervals import covered_before, first_cover, intersect, measure_within, union
+from tracer.schema import as_str, per_distinct, str_values
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
 IDLE_BETWEEN = "GPU idle between steps (host)"
@@ -99,7 +100,7 @@ def gpu_segments(kernels: pd.DataFrame, memops: pd.DataFrame) -> dict:
         dev = kernels.groupby(kernels["device"].fillna(-1))["dur_us"].sum().idxmax()
         k = kernels[kernels["device"].fillna(-1) == dev]
         parts.append(pd.DataFrame({"s": k["start_us"].to_numpy(), "e": (k["start_us"] + k["dur_us"]).to_numpy(),
-                                   "c": k["kernel_class"].astype(str).to_numpy()}))
+                                   "c": str_values(k["kernel_class"])}))
         if len(memops):
             m = memops[memops["device"].fillna(-1) == dev]
             parts.append(pd.DataFrame({"s": m["start_us"].to_numpy(), "e": (m["start_us"] + m["dur_us"]).to_numpy(),
@@ -155,11 +156,9 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     """Long table: phase, family, us, us_per_step; the families sum to the phase's wall time."""
     rows = []
     runtime = runtime if runtime is not None else pd.DataFrame(columns=["name", "start_us", "dur_us", "tid"])
-    rt_name = runtime["name"].astype(str).str.replace(r"_v\d+$", "", regex=True)   # nsys: cudaLaunchKernel_v7000
-    rt_family = np.select([rt_name.isin(_LAUNCH), rt_name.str.contains("GraphLaunch"),
-                           rt_name.str.contains("Synchronize|Memcpy|Memset")],
-                          HOST_FAMILIES[:3], HOST_FAMILIES[3]) if len(runtime) else np.zeros(0, dtype=object)
-    sampler_ops = set(kernels.loc[kernels["kernel_class"].astype(str) == "sampling", "op_id"].dropna().astype(int)) \
+    rt_family = per_distinct(runtime["name"], _host_family).to_numpy() if len(runtime) \
+        else np.zeros(0, dtype=object)   # worked out once per distinct API name
+    sampler_ops = set(kernels.loc[as_str(kernels["kernel_class"]) == "sampling", "op_id"].dropna().astype(int)) \
         if len(kernels) else set()
     is_sampler = np.isin(np.arange(len(ops)), list(sampler_ops)) if len(ops) else np.zeros(0, bool)
     for phase, w in windows.items():
@@ -185,6 +184,14 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     df = pd.DataFrame(rows, columns=["phase", "family", "us", "steps"])
     df["us_per_step"] = df["us"] / df["steps"]
     return df
+
+
+def _host_family(names: pd.Series) -> pd.Series:
+    """The host family (HOST_FAMILIES[:4]) of each CUDA API name."""
+    rt_name = names.astype(str).str.replace(r"_v\d+$", "", regex=True)   # nsys: cudaLaunchKernel_v7000
+    return pd.Series(np.select([rt_name.isin(_LAUNCH), rt_name.str.contains("GraphLaunch"),
+                                rt_name.str.contains("Synchronize|Memcpy|Memset")],
+                               HOST_FAMILIES[:3], HOST_FAMILIES[3]), index=names.index)
 
 
 def step_table(windows: dict, segs: dict) -> pd.DataFrame:
