@@ -156,16 +156,18 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
         k["achieved_tflops"] = np.where(dur_s > 0, flops / dur_s / 1e12, np.nan)
         k["achieved_gbps"] = np.where(dur_s > 0, bytes_ / dur_s / 1e9, np.nan)
         k["achieved_l2_gbps"] = np.where(dur_s > 0, l2 / dur_s / 1e9, np.nan)
-    k["peak_tflops"] = np.nan
-    k["roof"] = ""
-    k["roof_pct"] = np.nan
-    k["roof_flag"] = ""
-    k["bound"] = np.where(k["work_source"] == "unmodeled", "unmodeled", "")
+    # each column built whole as an array and set once: row-masked assignments into Arrow string columns of a
+    # million rows cost a second
+    modeled = (k["work_source"] != "unmodeled").to_numpy(dtype=bool)
+    bound = np.where(modeled, "", "unmodeled")
     if peaks is None or k.empty:
-        k.loc[k["bound"] == "", "bound"] = "unknown-device"
+        k["peak_tflops"] = np.nan
+        k["roof"] = ""
+        k["roof_pct"] = np.nan
+        k["roof_flag"] = ""
+        k["bound"] = np.where(bound == "", "unknown-device", bound)
         return k
     pf = peak_flops(k, peaks, default_dtype)
-    k["peak_tflops"] = pf / 1e12
     # each roof's share of the kernel's time: the time its work needs at that roof's rate over the time it took
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = np.stack([flops / dur_s / pf, bytes_ / dur_s / (peaks["hbm_gbps"] * 1e9),
@@ -174,15 +176,14 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
     which = np.argmax(shares, axis=1)
     pct = 100 * shares[np.arange(len(k)), which]
     roof = np.array(ROOFS)[which]
-    modeled = (k["work_source"] != "unmodeled").to_numpy()
-    k.loc[modeled, "roof_pct"] = pct[modeled]
-    k.loc[modeled, "roof"] = roof[modeled]
-    bound = np.array([BOUND_OF_ROOF[r] for r in roof], dtype=object)
     latency = (pct < LATENCY_ROOF_PCT) & (k["dur_us"].to_numpy() < LATENCY_MAX_US)
-    bound = np.where(latency, "latency", bound)
-    k.loc[modeled, "bound"] = bound[modeled]
-    above = modeled & (pct > 100)
-    k.loc[above, "roof_flag"] = [ROOF_FLAGS[r] for r in roof[above]]
+    bound_of_roof = np.array([BOUND_OF_ROOF[r] for r in ROOFS], dtype=object)[which]
+    flag_of_roof = np.array([ROOF_FLAGS[r] for r in ROOFS], dtype=object)[which]
+    k["peak_tflops"] = pf / 1e12
+    k["roof"] = np.where(modeled, roof, "")
+    k["roof_pct"] = np.where(modeled, pct, np.nan)
+    k["roof_flag"] = np.where(modeled & (pct > 100), flag_of_roof, "")
+    k["bound"] = np.where(modeled, np.where(latency, "latency", bound_of_roof), bound)
     return k
 
 

@@ -95,26 +95,31 @@ def _enclosing_end(s: np.ndarray, e: np.ndarray, o_s: np.ndarray, o_e: np.ndarra
 
 def gpu_segments(kernels: pd.DataFrame, memops: pd.DataFrame) -> dict:
     """{class: (seg_s, seg_e)}: first-cover busy segments of the device with most kernel time, per class."""
-    parts = []
-    if len(kernels):
-        dev = kernels.groupby(kernels["device"].fillna(-1))["dur_us"].sum().idxmax()
-        k = kernels[kernels["device"].fillna(-1) == dev]
-        parts.append(pd.DataFrame({"s": k["start_us"].to_numpy(), "e": (k["start_us"] + k["dur_us"]).to_numpy(),
-                                   "c": str_values(k["kernel_class"])}))
-        if len(memops):
-            m = memops[memops["device"].fillna(-1) == dev]
-            parts.append(pd.DataFrame({"s": m["start_us"].to_numpy(), "e": (m["start_us"] + m["dur_us"]).to_numpy(),
-                                       "c": "memcpy/memset"}))
-    if not parts:
+    if not len(kernels):
         return {}
-    a = pd.concat(parts, ignore_index=True).dropna(subset=["s", "e"])
-    order, seg_s, seg_e = first_cover(a["s"].to_numpy(), a["e"].to_numpy())
-    cls = a["c"].to_numpy()[order]
+    # plain arrays and class codes: no frame of a million rows to build, no sort of a million class names
+    dev = kernels.groupby(kernels["device"].fillna(-1))["dur_us"].sum().idxmax()
+    on = (kernels["device"].fillna(-1) == dev).to_numpy(dtype=bool)
+    start = kernels["start_us"].to_numpy(dtype=float, na_value=np.nan)[on]
+    end = start + kernels["dur_us"].to_numpy(dtype=float, na_value=np.nan)[on]
+    codes, classes = pd.factorize(str_values(kernels["kernel_class"])[on], use_na_sentinel=False)
+    classes = list(classes)
+    if len(memops):
+        m_on = (memops["device"].fillna(-1) == dev).to_numpy(dtype=bool)
+        m_start = memops["start_us"].to_numpy(dtype=float, na_value=np.nan)[m_on]
+        m_end = m_start + memops["dur_us"].to_numpy(dtype=float, na_value=np.nan)[m_on]
+        if "memcpy/memset" not in classes:
+            classes.append("memcpy/memset")
+        start, end = np.r_[start, m_start], np.r_[end, m_end]
+        codes = np.r_[codes, np.full(len(m_start), classes.index("memcpy/memset"))]
+    known = ~np.isnan(start) & ~np.isnan(end)
+    order, seg_s, seg_e = first_cover(start[known], end[known])
+    cls = codes[known][order]
     keep = seg_e > seg_s
     out = {}
-    for c in np.unique(cls[keep]):
-        sel = keep & (cls == c)
-        out[str(c)] = (seg_s[sel], seg_e[sel])
+    for c in sorted({str(classes[i]) for i in np.unique(cls[keep])}):
+        sel = keep & np.isin(cls, [i for i, name in enumerate(classes) if str(name) == c])
+        out[c] = (seg_s[sel], seg_e[sel])
     return out
 
 
