@@ -256,21 +256,17 @@ def _records(df: pd.DataFrame) -> list:
 
 
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
-    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs)."""
-    from analysis.plots import breakdown_plot, roofline_plot
+    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). A forked child
+    draws the figures and writes the Parquet tables while this process writes the reports (tracer.io.forked), so
+    matplotlib is imported by the child alone."""
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
     out = Path(out_dir)
     with output_folder(out) as tmp:
-        k = result["kernels"]
-        with alongside(roofline_plot, [(title, k, result["peaks"])], tmp / "roofline.png", f"Roofline: {title}"):
-            k.to_parquet(tmp / "kernels.parquet", index=False)
-            if not tables["ops"].empty:
-                tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
+        with alongside(_figures_and_tables, result, tables["ops"], tmp, title):
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
-            breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
             from analysis.html_report import analysis_html
             (tmp / "report.html").write_bytes(analysis_html(result, title, run_label(result["summary"], title),
@@ -278,6 +274,16 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
+
+
+def _figures_and_tables(result: dict, ops: pd.DataFrame, tmp: Path, title: str) -> None:
+    from analysis.plots import breakdown_plot, roofline_plot
+
+    roofline_plot([(title, result["kernels"], result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+    breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
+    result["kernels"].to_parquet(tmp / "kernels.parquet", index=False)
+    if not ops.empty:
+        ops.to_parquet(tmp / "ops.parquet", index=False)
 
 
 def report_markdown(result: dict, title: str) -> str:

@@ -115,6 +115,9 @@ def _decode_spans(data: bytes, spans: list):
     global _DATA
     import multiprocessing
 
+    from tracer.io.forked import wait_background
+
+    wait_background()   # no fork while a background thread may hold a lock
     _DATA = data
     workers = min(len(spans), os.cpu_count() or 1, 8)
     try:

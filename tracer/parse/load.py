@@ -35,6 +35,8 @@ def load_tables(path: str | Path, use_cache: bool = True) -> dict:
     check_regular_file(path)
     entry = cache.cache_dir(path) if use_cache else None
     if entry is not None:
+        from tracer.io.forked import wait_background
+        wait_background()   # a cache entry still being written by this process
         cached = cache.read(path, entry)
         if cached is not None:
             cached["meta"]["source_path"] = str(path)
