@@ -256,15 +256,16 @@ def _records(df: pd.DataFrame) -> list:
 
 
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
-    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). A forked child
-    draws the figures and writes the Parquet tables while this process writes the reports (tracer.io.forked), so
-    matplotlib is imported by the child alone."""
+    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). Forked children
+    draw the roofline (the slowest output: label placement) and, beside it, the breakdown and the Parquet tables,
+    while this process writes the reports (tracer.io.forked); matplotlib is imported by the children alone."""
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
     out = Path(out_dir)
     with output_folder(out) as tmp:
-        with alongside(_figures_and_tables, result, tables["ops"], tmp, title):
+        with alongside(_roofline_figure, result, tmp, title), \
+                alongside(_breakdown_and_tables, result, tables["ops"], tmp, title):
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
@@ -276,10 +277,15 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
     return [out / n for n in names]
 
 
-def _figures_and_tables(result: dict, ops: pd.DataFrame, tmp: Path, title: str) -> None:
-    from analysis.plots import breakdown_plot, roofline_plot
+def _roofline_figure(result: dict, tmp: Path, title: str) -> None:
+    from analysis.plots import roofline_plot
 
     roofline_plot([(title, result["kernels"], result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+
+
+def _breakdown_and_tables(result: dict, ops: pd.DataFrame, tmp: Path, title: str) -> None:
+    from analysis.plots import breakdown_plot
+
     breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
     result["kernels"].to_parquet(tmp / "kernels.parquet", index=False)
     if not ops.empty:
