@@ -48,6 +48,7 @@ from analysis.architecture import ModelShape
 from analysis.attention_tiles import fa3_splits_kv
 from analysis.expert_routing import layer_expert_tokens
 from tracer.parse.classify import is_quantizing
+from tracer.schema import str_values
 
 _OPERANDS = re.compile(r"array<char\s*\*,\s*(\d+)", re.I)
 _FUSED_ADD = re.compile(r"fused_add|_add_|embedding", re.I)
@@ -359,8 +360,8 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
     """n x 3 array of flops, bytes and written bytes (NaN where no formula) for the kernels selected by `only`."""
     n = len(kernels)
     work = np.full((n, 3), np.nan)
-    classes = kernels["kernel_class"].astype(str).to_numpy()
-    names = kernels["name"].astype(str).to_numpy()
+    classes = str_values(kernels["kernel_class"])
+    names = str_values(kernels["name"])
     dur = kernels["dur_us"].to_numpy(dtype=float)
     # the longest attention kernel of each step and layer is the attention proper; the others combine its splits
     att = pd.DataFrame({"key": keys, "layer": layer, "dur": dur})[(ops == "attention") & (classes == "attention")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.numbers import ms, sig3
+from tracer.schema import as_str
 
 ROUTING_ASSUMPTION = ("MoE expert weights per step are those of E(1-(1-k/E)^T) experts, the number a step of T tokens "
                       "touches on average under uniform routing, and fused_moe's executed FLOPs assume the same "
@@ -29,7 +30,7 @@ def deployment_by_phase(k: pd.DataFrame) -> pd.DataFrame:
     paths; quantization kernels' share; the MoE layers' share (routing, expert GEMMs)."""
     if k.empty or "model_op" not in k:
         return pd.DataFrame()
-    ops = k["model_op"].astype(str)
+    ops = as_str(k["model_op"])
     rows = []
     for phase, g in k.groupby("phase", observed=True):
         o = ops.loc[g.index]

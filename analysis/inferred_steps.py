@@ -90,7 +90,7 @@ def _graph_launch_steps(kernels: pd.DataFrame) -> dict | None:
     if not graph[none].any():
         return None
     idx = none[_launch_order(kernels.iloc[none])]
-    classes = kernels["kernel_class"].astype(str).to_numpy()[idx]
+    classes = schema.str_values(kernels["kernel_class"])[idx]
     launch = np.where(graph[idx], kernels["launch_start_us"].to_numpy(dtype=float)[idx], np.nan)
     at = np.flatnonzero(~np.isnan(launch))
     if len(at) == 0:
@@ -135,7 +135,7 @@ def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | Non
     phase; (None, reasons) when no group fits the model."""
     step = np.full(len(kernels), np.nan)
     notices, n_steps, phase_of_group = [], 0, {}
-    phase = kernels["phase"].astype(str).to_numpy()
+    phase = schema.str_values(kernels["phase"])
     unstepped = kernels["step"].isna().to_numpy()
     # an HF prefill range is one forward pass already; kernels outside the phase ranges of a trace that has them
     # (between HF's prefill and decode) are no steps
@@ -145,8 +145,8 @@ def _pattern_steps(kernels: pd.DataFrame, shape: ModelShape) -> tuple[dict | Non
         if len(idx) == 0:
             continue
         idx = idx[_launch_order(kernels.iloc[idx])]
-        cuts, why = _forward_passes(kernels["kernel_class"].astype(str).to_numpy()[idx],
-                                    kernels["name"].astype(str).to_numpy()[idx], shape)
+        cuts, why = _forward_passes(schema.str_values(kernels["kernel_class"])[idx],
+                                    schema.str_values(kernels["name"])[idx], shape)
         if why:
             notices.append(f"{group if group != 'none' else 'kernels outside phases'}: {why}")
         for j, (a, b) in enumerate(cuts):   # from 0: HF's decode step j is its token j + 1

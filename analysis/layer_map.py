@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.architecture import ModelShape
+from tracer.schema import str_values
 
 # cuBLAS's split-K reduction finishes the GEMM before it; it is no projection of its own
 GEMM_HELPER = re.compile(r"splitK.*reduce|splitKreduce|reduce_kernel.*cublas", re.I)
@@ -225,8 +226,8 @@ def map_kernels(kernels: pd.DataFrame, keys: np.ndarray, shape: ModelShape,
         return ops, layer
     order = np.lexsort((kernels["start_us"].to_numpy(), keys))
     order = order[valid[order]]
-    classes = kernels["kernel_class"].astype(str).to_numpy()
-    names = kernels["name"].astype(str).to_numpy()
+    classes = str_values(kernels["kernel_class"])
+    names = str_values(kernels["name"])
     sorted_keys = keys[order]
     bounds = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:]):

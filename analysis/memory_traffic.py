@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tracer.schema import as_str
+
 L2_RESIDENT_SHARE = 0.5
 
 
@@ -64,4 +66,4 @@ def writes_persistent_state(kernels: pd.DataFrame) -> np.ndarray:
     """Kernels whose output is the KV cache (HF's torch.cat of the cache, vLLM's reshape_and_cache)."""
     if "model_op" not in kernels:
         return np.zeros(len(kernels), dtype=bool)
-    return ((kernels["model_op"].astype(str) == "attention") & (kernels["kernel_class"].astype(str) == "copy")).to_numpy()
+    return ((as_str(kernels["model_op"]) == "attention") & (as_str(kernels["kernel_class"]) == "copy")).to_numpy()

@@ -25,11 +25,13 @@ def kernel_precision(names: np.ndarray, classes: np.ndarray, model_ops: np.ndarr
                      shape: ModelShape | None) -> np.ndarray:
     """fp8, int8 or "" (the model's dtype, or CUDA cores) per kernel; worked out once per distinct kernel."""
     import pandas as pd
-    from tracer.schema import distinct_combinations
+    from tracer.schema import as_str, distinct_combinations
     if not len(names):
         return np.zeros(0, dtype=object)
-    (u_names, u_classes, u_ops), inverse = distinct_combinations(pd.Series(names), pd.Series(classes),
-                                                                pd.Series(model_ops).astype(str))
+    # object Series: pandas would otherwise turn every name into an Arrow string first
+    (u_names, u_classes, u_ops), inverse = distinct_combinations(pd.Series(names, dtype=object),
+                                                                pd.Series(classes, dtype=object),
+                                                                as_str(pd.Series(model_ops, dtype=object)))
     return _precision_of(u_names, u_classes, u_ops, shape)[inverse]
 
 

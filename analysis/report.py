@@ -42,6 +42,7 @@ from analysis.layer_map import layout_failure_notice
 from analysis.step_tokens import step_tokens
 from analysis.tensor_parallel import predicted_allreduce, shard_shape, tp_degree
 from analysis.walltime import walltime
+from tracer.schema import as_str, per_distinct
 
 SUMMARY_VERSION = 1
 NO_SIDECAR = ("no sidecar (the <trace>.meta.json `tracer record` writes): throughput, TTFT, decode ms/token and "
@@ -107,7 +108,7 @@ def model_quantization(tables: dict, side: dict, config: dict, named: str | None
                 notice = (f"quantization {method!r} has no work model: its projections are modeled from what the "
                           "kernels show, else in the model's dtype")
             break
-    names = tables["kernels"]["name"].astype(str).unique() if len(tables["kernels"]) else []
+    names = as_str(tables["kernels"]["name"]).unique() if len(tables["kernels"]) else []
     quant = quant or quantization_from_config(config) or quantization_from_kernels(names) or NO_QUANTIZATION
     kv = kv_named or vopts.get("kv_cache_dtype")
     kv_bytes = 1.0 if (kv and str(kv).startswith("fp8")) else float(kv_cache_bytes_from_kernels(names) or 0)
@@ -128,7 +129,8 @@ def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
     """The activations' element size, from the most common floating type among the ops' inputs."""
     if ops.empty:
         return None
-    counts = ops["input_dtypes"].astype(str).str.extract(r"(BFloat16|Half|\"float\")")[0].value_counts()
+    counts = per_distinct(ops["input_dtypes"], lambda u: u.astype(str).str.extract(r"(BFloat16|Half|\"float\")")[0]) \
+        .value_counts()
     if counts.empty:
         return None
     return {"BFloat16": 2, "Half": 2}.get(counts.index[0], 4)
@@ -264,21 +266,18 @@ def _records(df: pd.DataFrame) -> list:
 
 
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
-    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs)."""
-    from analysis.plots import breakdown_plot, roofline_plot
+    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). Forked children
+    draw the roofline (the slowest output: label placement) and, beside it, the breakdown and the Parquet tables,
+    while this process writes the reports (tracer.io.forked); matplotlib is imported by the children alone."""
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
     out = Path(out_dir)
     with output_folder(out) as tmp:
-        k = result["kernels"]
-        with alongside(roofline_plot, [(title, k, result["peaks"])], tmp / "roofline.png", f"Roofline: {title}"):
-            k.to_parquet(tmp / "kernels.parquet", index=False)
-            if not tables["ops"].empty:
-                tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
+        with alongside(_roofline_figure, result, tmp, title), \
+                alongside(_breakdown_and_tables, result, tables["ops"], tmp, title):
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
-            breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
             from analysis.html_report import analysis_html
             (tmp / "report.html").write_bytes(analysis_html(result, title, run_label(result["summary"], title),
@@ -286,6 +285,21 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
+
+
+def _roofline_figure(result: dict, tmp: Path, title: str) -> None:
+    from analysis.plots import roofline_plot
+
+    roofline_plot([(title, result["kernels"], result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+
+
+def _breakdown_and_tables(result: dict, ops: pd.DataFrame, tmp: Path, title: str) -> None:
+    from analysis.plots import breakdown_plot
+
+    breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
+    result["kernels"].to_parquet(tmp / "kernels.parquet", index=False)
+    if not ops.empty:
+        ops.to_parquet(tmp / "ops.parquet", index=False)
 
 
 def report_markdown(result: dict, title: str) -> str:

@@ -14,20 +14,17 @@ NAME_CHARS = 300              # full kernel names in hovers, cut here (CUTLASS n
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype(str).replace({"nan": "", "<NA>": ""})
+    """The column as text, "" for "nan" and "<NA>"."""
+    return _per_distinct(s, lambda u: u.astype(str).replace({"nan": "", "<NA>": ""}))
 
 
-def _weighted(values: pd.Series, weights: pd.Series) -> float:
-    ok = values.notna() & weights.notna()
-    w = weights[ok].sum()
-    return float((values[ok] * weights[ok]).sum() / w) if w > 0 else np.nan
-
-
-def _main_by_time(labels: pd.Series, dur: pd.Series) -> str:
-    """The label holding most of the time (a kernel name's bound, roof)."""
-    if labels.empty:
-        return ""
-    return str(dur.groupby(labels.astype(str)).sum().idxmax())
+def _per_distinct(s: pd.Series, fn) -> pd.Series:
+    """fn, an elementwise conversion, of each distinct value of `s` (missing ones too) spread back over the rows:
+    a column of a million launches holds a few hundred distinct names, and text made row by row costs seconds."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    out = fn(pd.Series(uniques)).take(codes)
+    out.index = s.index
+    return out
 
 
 def roofline_points(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
@@ -35,48 +32,144 @@ def roofline_points(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
     more than MAX_POINTS_PER_PHASE points): summed FLOPs over summed DRAM bytes (over L2 bytes where the model
     moves nothing to DRAM: `hollow`) against attained TFLOP/s, with calls, time, % of roof (time-weighted: the
     share of its time it would need at its roofs), the roof and bound holding most of its time, and the first
-    roof flag. Unmodeled kernels have no place on a roofline and are left out."""
+    roof flag. Unmodeled kernels have no place on a roofline and are left out.
+
+    Computed on integer codes of the text columns, each text made once per distinct value: a trace of a million
+    launches has a few hundred points, and per-launch strings, copies and group-by sorts of every column cost
+    seconds. Sums are numpy's over each point's launches in trace order, as pandas' Series.sum takes them."""
     if k.empty or "flops" not in k:
         return pd.DataFrame()
-    m = k[(k["work_source"].astype(str) != "unmodeled") & (k["flops"] > 0) & (k["dur_us"] > 0)].copy()
-    if m.empty:
+    rows = np.flatnonzero(((k["work_source"].astype(str) != "unmodeled") & (k["flops"] > 0)
+                           & (k["dur_us"] > 0)).to_numpy(dtype=bool))
+    if len(rows) == 0:
         return pd.DataFrame()
-    m["phase"] = _text(m["phase"])
-    m["kernel"] = _text(m["short_name"])
-    m["model_op"] = _text(m["model_op"]) if "model_op" in m else ""
-    m["layer_s"] = m["layer"].astype("Int64").astype(str).replace({"<NA>": "-"}) if "layer" in m else "-"
-    m["flag"] = _text(m["roof_flag"]) if "roof_flag" in m else ""
-    m["roof_s"] = _text(m["roof"]) if "roof" in m else ""
-    m["bound_s"] = _text(m["bound"]) if "bound" in m else ""
-    m["l2b"] = m["l2_bytes"] if "l2_bytes" in m else np.nan
-    m["peak"] = m["peak_tflops"] if "peak_tflops" in m else np.nan
+    phase = _Coded(k["phase"], rows, _as_text)
+    kernel = _Coded(k["short_name"], rows, _as_text)
+    cls = _Coded(k["kernel_class"], rows, None)
+    op = _Coded(k["model_op"], rows, _as_text) if "model_op" in k else _Coded.constant("", len(rows))
+    layer = _Coded(k["layer"], rows, _as_layer) if "layer" in k else _Coded.constant("-", len(rows))
+    peak = _Coded(k["peak_tflops"], rows, None) if "peak_tflops" in k else _Coded.constant(np.nan, len(rows))
+    names = _Coded(k["name"], rows, None)
+    labels = {c: _Coded(k[c], rows, _as_text) if c in k else _Coded.constant("", len(rows))
+              for c in ("roof_flag", "roof", "bound")}
+
+    def values(col, missing=np.nan):   # a sum skips missing values: a sum of zeros there
+        if col not in k:
+            return np.full(len(rows), missing)
+        v = k[col].to_numpy(dtype=float, na_value=np.nan)[rows]
+        return v if missing != missing else np.where(np.isnan(v), missing, v)
+    data = {"flops": values("flops", 0.0), "dur": values("dur_us"), "dur_sum": values("dur_us", 0.0),
+            "dram": values("dram_bytes", 0.0), "l2": values("l2_bytes", 0.0),
+            "pct": values("roof_pct") if "roof_pct" in k else None}
+    flag_text = labels["roof_flag"].text
+    flagged = np.array([bool(t) for t in flag_text], dtype=bool)[labels["roof_flag"].codes] \
+        if len(flag_text) else np.zeros(len(rows), bool)   # the first truthy flag (a missing one is truthy)
     frames = []
-    for phase, g in m.groupby("phase", sort=False):
-        keys = ["kernel", "kernel_class", "model_op", "layer_s", "peak"]
-        if g.groupby(keys, observed=True, dropna=False).ngroups > MAX_POINTS_PER_PHASE:
-            g = g.assign(layer_s="(all)")
-        frames.append(_aggregate(g, keys))
+    present = phase.group != phase.missing   # groupby("phase") leaves rows without a phase out
+    for p in pd.unique(phase.group[present]):
+        sel = np.flatnonzero(phase.group == p)
+        keys = [kernel, cls, op, layer, peak]
+        ids, n = _group_ids([c.group[sel] for c in keys])
+        per_kernel = n > MAX_POINTS_PER_PHASE
+        if per_kernel:
+            keys[3] = _Coded.constant("(all)", len(rows))
+            ids, n = _group_ids([c.group[sel] for c in keys])
+        frames.append(_aggregate(sel, ids, n, phase, keys, names, labels, data, flagged))
     pts = pd.concat(frames, ignore_index=True)
     pts.insert(0, "run", run)
     return pts
 
 
-def _aggregate(g: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    rows = []
-    for key, h in g.groupby(keys, observed=True, dropna=False, sort=False):
-        kernel, cls, op, layer, peak = key
-        flops, dram, l2, dur = h["flops"].sum(), h["dram_bytes"].sum(), h["l2b"].sum(), h["dur_us"].sum()
+def _as_text(u: pd.Series) -> pd.Series:
+    return u.astype(str).replace({"nan": "", "<NA>": ""})
+
+
+def _as_layer(u: pd.Series) -> pd.Series:
+    return u.astype("Int64").astype(str).replace({"<NA>": "-"})
+
+
+class _Coded:
+    """A column's rows (at `rows`) as codes into the values they take: `values` the raw values, `text` those values
+    made text (by `fn`, elementwise, once each; the raw values where fn is None), `group` the rows' codes with equal
+    texts sharing one, `distinct` the text of each group, `missing` the group of a missing text (-1 where there is
+    none)."""
+
+    def __init__(self, s: pd.Series | None, rows: np.ndarray | None, fn, _codes=None, _values=None):
+        if s is not None:
+            codes, uniques = pd.factorize(s, use_na_sentinel=False)
+            _codes, _values = codes[rows], pd.Series(uniques)
+        self.codes = _codes
+        self.values = _values.to_numpy(dtype=object)
+        self.text = fn(_values).to_numpy(dtype=object) if fn else self.values
+        text_codes, self.distinct = pd.factorize(self.text, use_na_sentinel=False)
+        self.group = text_codes[_codes] if len(_codes) else _codes
+        missing = [i for i, t in enumerate(self.distinct) if t is None or t != t]
+        self.missing = missing[0] if missing else -1
+
+    @classmethod
+    def constant(cls, value, n: int) -> "_Coded":
+        return cls(None, None, None, np.zeros(n, dtype=np.int64), pd.Series([value], dtype=object))
+
+    def at(self, row: int):
+        return self.text[self.codes[row]]
+
+
+def _group_ids(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """Each row's group over the columns (codes; missing values a group of their own), numbered in order of first
+    appearance as groupby(sort=False, dropna=False) visits them, and the number of groups."""
+    ids, n = np.zeros(len(columns[0]), dtype=np.int64), 1
+    for codes in columns:
+        ids, distinct = pd.factorize(ids * (int(codes.max()) + 1 if len(codes) else 1) + codes)
+        n = len(distinct)
+    return ids, n
+
+
+def _aggregate(sel, ids, n, phase, keys, names, labels, data, flagged) -> pd.DataFrame:
+    """One point per group: sums over its launches in trace order, firsts, and the labels with most time."""
+    order = sel[np.argsort(ids, kind="stable")]
+    bounds = np.r_[0, np.cumsum(np.bincount(ids, minlength=n))]
+    roof = _main_label(ids, sel, labels["roof"], data["dur"])
+    bound = _main_label(ids, sel, labels["bound"], data["dur"])
+    pct = data["pct"]
+    out = []
+    for j in range(n):
+        pos = order[bounds[j]:bounds[j + 1]]
+        first = pos[0]
+        kernel, cls, op, layer, peak = (c.at(first) for c in keys)
+        flops, dram, l2, dur = (data["flops"][pos].sum(), data["dram"][pos].sum(), data["l2"][pos].sum(),
+                                data["dur_sum"][pos].sum())
         hollow = not dram > 0 and l2 > 0
         intensity = flops / (dram if dram > 0 else l2) if (dram > 0 or l2 > 0) else np.nan
-        rows.append({"phase": h["phase"].iat[0], "kernel": kernel, "name": str(h["name"].iat[0])[:NAME_CHARS],
-                     "kernel_class": str(cls), "model_op": op or "-", "layer": layer, "calls": len(h),
-                     "time_us": dur, "mean_us": dur / len(h), "flops": flops, "dram_bytes": dram, "l2_bytes": l2,
-                     "intensity": intensity, "tflops": flops / (dur * 1e-6) / 1e12,
-                     "roof_pct": _weighted(h["roof_pct"], h["dur_us"]) if "roof_pct" in h else np.nan,
-                     "roof": _main_by_time(h["roof_s"], h["dur_us"]), "bound": _main_by_time(h["bound_s"], h["dur_us"]),
-                     "flag": next((f for f in h["flag"] if f), ""), "hollow": bool(hollow), "peak_tflops": peak})
-    out = pd.DataFrame(rows)
-    return out[np.isfinite(out["intensity"]) & (out["intensity"] > 0) & (out["tflops"] > 0)]
+        hit = np.flatnonzero(flagged[pos])
+        out.append({"phase": phase.at(first), "kernel": kernel, "name": str(names.at(first))[:NAME_CHARS],
+                    "kernel_class": str(cls), "model_op": op or "-", "layer": layer, "calls": len(pos),
+                    "time_us": dur, "mean_us": dur / len(pos), "flops": flops, "dram_bytes": dram, "l2_bytes": l2,
+                    "intensity": intensity, "tflops": flops / (dur * 1e-6) / 1e12,
+                    "roof_pct": _weighted_of(pct[pos], data["dur"][pos]) if pct is not None else np.nan,
+                    "roof": roof[j], "bound": bound[j], "flag": labels["roof_flag"].at(pos[hit[0]]) if len(hit) else "",
+                    "hollow": bool(hollow), "peak_tflops": peak})
+    df = pd.DataFrame(out)
+    return df[np.isfinite(df["intensity"]) & (df["intensity"] > 0) & (df["tflops"] > 0)]
+
+
+def _weighted_of(values: np.ndarray, weights: np.ndarray) -> float:
+    """_weighted on arrays."""
+    ok = ~np.isnan(values) & ~np.isnan(weights)
+    w = weights[ok].sum()
+    return float((values[ok] * weights[ok]).sum() / w) if w > 0 else np.nan
+
+
+def _main_label(ids: np.ndarray, sel: np.ndarray, labels: _Coded, dur: np.ndarray) -> list[str]:
+    """Per group, _main_by_time of its rows: the label with most time, the first in sorted order on a tie (one
+    group-by over all groups: the same compensated sums over the same launches in the same order)."""
+    group = labels.group[sel]
+    present = group != labels.missing   # a missing label is no group of its own there
+    sums = pd.Series(dur[sel][present]).groupby([ids[present], group[present]]).sum()
+    texts = [str(labels.distinct[g]) for g in sums.index.get_level_values(1)]
+    ranked = pd.Series(sums.to_numpy(), index=pd.MultiIndex.from_arrays([sums.index.get_level_values(0), texts])) \
+        .sort_index()
+    best = ranked.groupby(level=0).idxmax()
+    return [str(best[j][1]) if j in best.index else "" for j in range(int(ids.max()) + 1 if len(ids) else 0)]
 
 
 def compute_roofs(peaks: dict | None, used_tflops) -> list[tuple[str, float]]:
@@ -108,7 +201,9 @@ def step_kernels(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
     """Per step, its kernels by name and model operation: calls, time, share of the step's kernel time."""
     if k.empty:
         return pd.DataFrame()
-    s = k[k["step"].notna()].copy()
+    # only the columns it needs: a copy of every column of a million launches costs seconds
+    s = k.loc[k["step"].notna(), [c for c in ("phase", "step", "short_name", "kernel_class", "model_op", "dur_us")
+                                  if c in k]]
     if s.empty:
         return pd.DataFrame()
     s["phase"] = _text(s["phase"])
@@ -135,6 +230,8 @@ def kernel_table(k: pd.DataFrame, steps_per_phase: dict, run: str = "") -> pd.Da
     kernel time, time-weighted % of roof, the bound holding most of its time, flagged calls."""
     if k.empty:
         return pd.DataFrame()
+    k = k[[c for c in ("phase", "short_name", "kernel_class", "model_op", "roof_flag", "bound", "work_source",
+                       "roof_pct", "dur_us") if c in k]]   # the columns it needs, not every column copied
     d = k.assign(phase=_text(k["phase"]), kernel=_text(k["short_name"]), kernel_class=_text(k["kernel_class"]),
                  model_op=_text(k["model_op"]).replace({"": "-"}) if "model_op" in k else "-",
                  flagged=(_text(k["roof_flag"]) != "") if "roof_flag" in k else False,

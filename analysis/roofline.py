@@ -28,7 +28,7 @@ from analysis.precision import cutlass_tile_n, kernel_precision
 from analysis.memory_traffic import dram_bytes, l2_capacity_bytes, writes_persistent_state
 from analysis.step_tokens import step_keys
 from analysis.work import op_work
-from tracer.schema import distinct_combinations
+from tracer.schema import distinct_combinations, str_values
 
 LATENCY_ROOF_PCT = 30.0
 LATENCY_MAX_US = 10.0
@@ -68,6 +68,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         source[main[modeled]] = "analytic"
     ops, layer = np.full(n, "", dtype=object), np.full(n, -1, dtype=np.int64)
     executed = np.full(n, np.nan)
+    names, classes = str_values(k["name"]), str_values(k["kernel_class"])   # once, not once per use
     if architecture is not None and n:
         shape, steps = architecture
         keys = step_keys(k)
@@ -78,20 +79,17 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         flops[filled], dram[filled], written[filled] = a[filled, 0], a[filled, 1], a[filled, 2]
         source[filled] = "architecture"
         # tile padding of FA3, beside the useful FLOPs
-        executed = executed_attention_flops(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
-                                            keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
+        executed = executed_attention_flops(names, classes, keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
         # grouped expert GEMMs execute whole row blocks per expert
-        moe_executed, mma_n = executed_expert_flops(k["grid"].astype(str).to_numpy() if "grid" in k else None, ops,
+        moe_executed, mma_n = executed_expert_flops(str_values(k["grid"]) if "grid" in k else None, ops,
                                                     keys, steps, shape, layer)
         executed = np.where(np.isnan(executed), moe_executed, executed)
-        precision = kernel_precision(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
-                                     ops, shape)
+        precision = kernel_precision(names, classes, ops, shape)
     else:
-        precision = kernel_precision(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy(),
-                                     ops, None) if n else np.zeros(0, dtype=object)
+        precision = kernel_precision(names, classes, ops, None) if n else np.zeros(0, dtype=object)
         mma_n = np.full(n, np.nan)
     if "ncu_tensor_inst" in k:   # the tile N that turns ncu's tensor instruction counts into FLOPs
-        tile_n = cutlass_tile_n(k["name"].astype(str).to_numpy(), k["kernel_class"].astype(str).to_numpy())
+        tile_n = cutlass_tile_n(names, classes)
         k["mma_n"] = np.where(np.isnan(mma_n), tile_n, mma_n)
     k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()
     k["precision"] = pd.Categorical(precision)
@@ -132,7 +130,7 @@ def peak_flops(kernels: pd.DataFrame, peaks: dict, default_dtype: str = "fp32") 
     roof = np.array([peaks[kind] if (c in TENSOR_CLASSES and kind in ("bf16", "fp16")) else peaks["fp32"]
                      for c, kind in zip(classes, kinds)], dtype=float)[inverse]
     if "precision" in kernels:   # quantized math: its own tensor path's peak (NaN where the device has none)
-        precision = kernels["precision"].astype(str).to_numpy()
+        precision = str_values(kernels["precision"])
         for p in ("fp8", "int8"):
             sel = precision == p
             if sel.any():
@@ -158,16 +156,18 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
         k["achieved_tflops"] = np.where(dur_s > 0, flops / dur_s / 1e12, np.nan)
         k["achieved_gbps"] = np.where(dur_s > 0, bytes_ / dur_s / 1e9, np.nan)
         k["achieved_l2_gbps"] = np.where(dur_s > 0, l2 / dur_s / 1e9, np.nan)
-    k["peak_tflops"] = np.nan
-    k["roof"] = ""
-    k["roof_pct"] = np.nan
-    k["roof_flag"] = ""
-    k["bound"] = np.where(k["work_source"] == "unmodeled", "unmodeled", "")
+    # each column built whole as an array and set once: row-masked assignments into Arrow string columns of a
+    # million rows cost a second
+    modeled = (k["work_source"] != "unmodeled").to_numpy(dtype=bool)
+    bound = np.where(modeled, "", "unmodeled")
     if peaks is None or k.empty:
-        k.loc[k["bound"] == "", "bound"] = "unknown-device"
+        k["peak_tflops"] = np.nan
+        k["roof"] = ""
+        k["roof_pct"] = np.nan
+        k["roof_flag"] = ""
+        k["bound"] = np.where(bound == "", "unknown-device", bound)
         return k
     pf = peak_flops(k, peaks, default_dtype)
-    k["peak_tflops"] = pf / 1e12
     # each roof's share of the kernel's time: the time its work needs at that roof's rate over the time it took
     with np.errstate(divide="ignore", invalid="ignore"):
         shares = np.stack([flops / dur_s / pf, bytes_ / dur_s / (peaks["hbm_gbps"] * 1e9),
@@ -176,15 +176,14 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
     which = np.argmax(shares, axis=1)
     pct = 100 * shares[np.arange(len(k)), which]
     roof = np.array(ROOFS)[which]
-    modeled = (k["work_source"] != "unmodeled").to_numpy()
-    k.loc[modeled, "roof_pct"] = pct[modeled]
-    k.loc[modeled, "roof"] = roof[modeled]
-    bound = np.array([BOUND_OF_ROOF[r] for r in roof], dtype=object)
     latency = (pct < LATENCY_ROOF_PCT) & (k["dur_us"].to_numpy() < LATENCY_MAX_US)
-    bound = np.where(latency, "latency", bound)
-    k.loc[modeled, "bound"] = bound[modeled]
-    above = modeled & (pct > 100)
-    k.loc[above, "roof_flag"] = [ROOF_FLAGS[r] for r in roof[above]]
+    bound_of_roof = np.array([BOUND_OF_ROOF[r] for r in ROOFS], dtype=object)[which]
+    flag_of_roof = np.array([ROOF_FLAGS[r] for r in ROOFS], dtype=object)[which]
+    k["peak_tflops"] = pf / 1e12
+    k["roof"] = np.where(modeled, roof, "")
+    k["roof_pct"] = np.where(modeled, pct, np.nan)
+    k["roof_flag"] = np.where(modeled & (pct > 100), flag_of_roof, "")
+    k["bound"] = np.where(modeled, np.where(latency, "latency", bound_of_roof), bound)
     return k
 
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from tracer.schema import VLLM_STEP
+from tracer.schema import VLLM_STEP, str_values
 
 COLUMNS = ("tokens", "seqs", "attn_pairs", "kv_read_tokens", "kv_tokens_after", "max_context", "seq_shapes")
 PREFILL_KEY = -1
@@ -26,7 +26,7 @@ PREFILL_KEY = -1
 def step_keys(kernels: pd.DataFrame) -> np.ndarray:
     """Each kernel's step key (float, NaN outside steps): its `step`, or PREFILL_KEY in an HF prefill."""
     step = kernels["step"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    prefill = (kernels["phase"].astype(str) == "prefill").to_numpy()
+    prefill = str_values(kernels["phase"]) == "prefill"
     return np.where(np.isnan(step) & prefill, float(PREFILL_KEY), step)
 
 

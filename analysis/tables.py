@@ -9,6 +9,7 @@ import pandas as pd
 from analysis import repeat_figures as rf
 from analysis.numbers import count, gib, ms, sig3
 from analysis.walltime import HOST_FAMILIES, IDLE_BETWEEN, IDLE_IN_STEPS
+from tracer.schema import as_str
 
 PHASE_ORDER = ("prefill", "mixed", "decode", "none")
 GPU_BUSY = "GPU busy (all classes)"
@@ -260,14 +261,15 @@ def top_operations_table(runs, n: int = 5) -> pd.DataFrame:
     order = {p: i for i, p in enumerate(PHASE_ORDER)}
     for j, (name, r) in enumerate(runs):
         k = r.get("kernels")
-        if k is None or k.empty or "model_op" not in k or not (k["model_op"].astype(str) != "").any():
+        if k is None or k.empty or "model_op" not in k or not (as_str(k["model_op"]) != "").any():
             continue
-        phase_total_us = k.groupby(k["phase"].astype(str))["dur_us"].sum()
-        k = k[k["model_op"].astype(str) != ""]
-        for phase, g in k.groupby(k["phase"].astype(str), sort=False):
+        k = k[[c for c in ("phase", "model_op", "dur_us", "roof_pct", "bound") if c in k]]   # not every column
+        phase_total_us = k.groupby(as_str(k["phase"]))["dur_us"].sum()
+        k = k[as_str(k["model_op"]) != ""]
+        for phase, g in k.groupby(as_str(k["phase"]), sort=False):
             steps = steps_of(r, phase) or 1
             phase_us = phase_total_us[phase]
-            per_op = g.groupby(g["model_op"].astype(str))
+            per_op = g.groupby(as_str(g["model_op"]))
             top = per_op["dur_us"].sum().sort_values(ascending=False).head(n)
             for op, us in top.items():
                 ops = per_op.get_group(op)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.intervals import covered_before, first_cover, intersect, measure_within, union
+from tracer.schema import as_str, per_distinct, str_values
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
 IDLE_BETWEEN = "GPU idle between steps (host)"
@@ -94,26 +95,31 @@ def _enclosing_end(s: np.ndarray, e: np.ndarray, o_s: np.ndarray, o_e: np.ndarra
 
 def gpu_segments(kernels: pd.DataFrame, memops: pd.DataFrame) -> dict:
     """{class: (seg_s, seg_e)}: first-cover busy segments of the device with most kernel time, per class."""
-    parts = []
-    if len(kernels):
-        dev = kernels.groupby(kernels["device"].fillna(-1))["dur_us"].sum().idxmax()
-        k = kernels[kernels["device"].fillna(-1) == dev]
-        parts.append(pd.DataFrame({"s": k["start_us"].to_numpy(), "e": (k["start_us"] + k["dur_us"]).to_numpy(),
-                                   "c": k["kernel_class"].astype(str).to_numpy()}))
-        if len(memops):
-            m = memops[memops["device"].fillna(-1) == dev]
-            parts.append(pd.DataFrame({"s": m["start_us"].to_numpy(), "e": (m["start_us"] + m["dur_us"]).to_numpy(),
-                                       "c": "memcpy/memset"}))
-    if not parts:
+    if not len(kernels):
         return {}
-    a = pd.concat(parts, ignore_index=True).dropna(subset=["s", "e"])
-    order, seg_s, seg_e = first_cover(a["s"].to_numpy(), a["e"].to_numpy())
-    cls = a["c"].to_numpy()[order]
+    # plain arrays and class codes: no frame of a million rows to build, no sort of a million class names
+    dev = kernels.groupby(kernels["device"].fillna(-1))["dur_us"].sum().idxmax()
+    on = (kernels["device"].fillna(-1) == dev).to_numpy(dtype=bool)
+    start = kernels["start_us"].to_numpy(dtype=float, na_value=np.nan)[on]
+    end = start + kernels["dur_us"].to_numpy(dtype=float, na_value=np.nan)[on]
+    codes, classes = pd.factorize(str_values(kernels["kernel_class"])[on], use_na_sentinel=False)
+    classes = list(classes)
+    if len(memops):
+        m_on = (memops["device"].fillna(-1) == dev).to_numpy(dtype=bool)
+        m_start = memops["start_us"].to_numpy(dtype=float, na_value=np.nan)[m_on]
+        m_end = m_start + memops["dur_us"].to_numpy(dtype=float, na_value=np.nan)[m_on]
+        if "memcpy/memset" not in classes:
+            classes.append("memcpy/memset")
+        start, end = np.r_[start, m_start], np.r_[end, m_end]
+        codes = np.r_[codes, np.full(len(m_start), classes.index("memcpy/memset"))]
+    known = ~np.isnan(start) & ~np.isnan(end)
+    order, seg_s, seg_e = first_cover(start[known], end[known])
+    cls = codes[known][order]
     keep = seg_e > seg_s
     out = {}
-    for c in np.unique(cls[keep]):
-        sel = keep & (cls == c)
-        out[str(c)] = (seg_s[sel], seg_e[sel])
+    for c in sorted({str(classes[i]) for i in np.unique(cls[keep])}):
+        sel = keep & np.isin(cls, [i for i, name in enumerate(classes) if str(name) == c])
+        out[c] = (seg_s[sel], seg_e[sel])
     return out
 
 
@@ -155,11 +161,9 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     """Long table: phase, family, us, us_per_step; the families sum to the phase's wall time."""
     rows = []
     runtime = runtime if runtime is not None else pd.DataFrame(columns=["name", "start_us", "dur_us", "tid"])
-    rt_name = runtime["name"].astype(str).str.replace(r"_v\d+$", "", regex=True)   # nsys: cudaLaunchKernel_v7000
-    rt_family = np.select([rt_name.isin(_LAUNCH), rt_name.str.contains("GraphLaunch"),
-                           rt_name.str.contains("Synchronize|Memcpy|Memset")],
-                          HOST_FAMILIES[:3], HOST_FAMILIES[3]) if len(runtime) else np.zeros(0, dtype=object)
-    sampler_ops = set(kernels.loc[kernels["kernel_class"].astype(str) == "sampling", "op_id"].dropna().astype(int)) \
+    rt_family = per_distinct(runtime["name"], _host_family).to_numpy() if len(runtime) \
+        else np.zeros(0, dtype=object)   # worked out once per distinct API name
+    sampler_ops = set(kernels.loc[as_str(kernels["kernel_class"]) == "sampling", "op_id"].dropna().astype(int)) \
         if len(kernels) else set()
     is_sampler = np.isin(np.arange(len(ops)), list(sampler_ops)) if len(ops) else np.zeros(0, bool)
     for phase, w in windows.items():
@@ -185,6 +189,14 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     df = pd.DataFrame(rows, columns=["phase", "family", "us", "steps"])
     df["us_per_step"] = df["us"] / df["steps"]
     return df
+
+
+def _host_family(names: pd.Series) -> pd.Series:
+    """The host family (HOST_FAMILIES[:4]) of each CUDA API name."""
+    rt_name = names.astype(str).str.replace(r"_v\d+$", "", regex=True)   # nsys: cudaLaunchKernel_v7000
+    return pd.Series(np.select([rt_name.isin(_LAUNCH), rt_name.str.contains("GraphLaunch"),
+                                rt_name.str.contains("Synchronize|Memcpy|Memset")],
+                               HOST_FAMILIES[:3], HOST_FAMILIES[3]), index=names.index)
 
 
 def step_table(windows: dict, segs: dict) -> pd.DataFrame:
@@ -218,8 +230,8 @@ def step_class_table(steps: pd.DataFrame, segs: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=["phase", "step", "component", "us"])
     starts = steps["start_us"].to_numpy(dtype=float)
     ends = starts + steps["period_us"].to_numpy(dtype=float)
-    parts = {c: [measure_within(s, e, np.r_[a], np.r_[b]) for a, b in zip(starts, ends)]
-             for c, (s, e) in sorted(segs.items())}
+    # every step's period its own window: the class's busy measure before its end less that before its start
+    parts = {c: covered_before(s, e, ends) - covered_before(s, e, starts) for c, (s, e) in sorted(segs.items())}
     parts[IDLE_IN_STEPS] = steps["idle_in_step_us"].to_numpy(dtype=float)
     parts[IDLE_BETWEEN] = steps["idle_after_step_us"].to_numpy(dtype=float)
     wide = pd.DataFrame({"phase": steps["phase"].to_numpy(), "step": steps["step"].to_numpy(), **parts})

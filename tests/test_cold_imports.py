@@ -39,7 +39,9 @@ def test_analyze_of_a_preset_model_imports_no_torch(tmp_path):
     loaded = heavy_modules_of("analyze", trace, "--model", "gpt2", "--workload", "prefill_b1_s512",
                               "--out", tmp_path / "out")
     assert "torch" not in loaded and "transformers" not in loaded, loaded
-    assert "matplotlib" in loaded   # it does draw roofline.png and breakdown.png
+    # it does draw roofline.png and breakdown.png (in a forked child where there is a second core, so matplotlib
+    # need not be among this process's modules)
+    assert (tmp_path / "out" / "roofline.png").stat().st_size and (tmp_path / "out" / "breakdown.png").stat().st_size
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["totals"]["kernels"] > 0
 
 

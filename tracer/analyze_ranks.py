@@ -52,6 +52,8 @@ def run_jobs(paths: list[Path], tmp_root: Path, peaks_file, work_model, ray_addr
         return [rank_job(*a) for a in args]
     import concurrent.futures as cf
     import multiprocessing as mp
+    from tracer.io.forked import wait_background
+    wait_background()   # no fork while a background thread may hold a lock
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         return list(pool.map(rank_job, *zip(*args)))

@@ -154,6 +154,32 @@ def as_text_category(s: pd.Series) -> pd.Series:
     return s.fillna("") if s.hasnans else s
 
 
+def per_distinct(s: pd.Series, fn) -> pd.Series:
+    """fn (an elementwise conversion: astype, str methods, map) of each distinct value of `s`, missing ones too,
+    spread back over the rows: the same Series as fn(s). A column of a million launches holds a few hundred names,
+    and pandas makes a Python string per row when it converts a categorical or object column."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    out = fn(pd.Series(uniques, dtype=s.dtype if isinstance(s.dtype, pd.CategoricalDtype) else None)).take(codes)
+    out.index = s.index
+    return out
+
+
+def as_str(s: pd.Series) -> pd.Series:
+    """s.astype(str), quicker: once per distinct value of a categorical or object column."""
+    if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+        return per_distinct(s, lambda u: u.astype(str))
+    return s.astype(str)
+
+
+def str_values(s: pd.Series) -> np.ndarray:
+    """s.astype(str).to_numpy(), quicker: once per distinct value of a categorical or object column."""
+    if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+        codes, uniques = pd.factorize(s, use_na_sentinel=False)
+        text = pd.Series(uniques, dtype=s.dtype if isinstance(s.dtype, pd.CategoricalDtype) else None)
+        return text.astype(str).to_numpy()[codes]
+    return s.astype(str).to_numpy()
+
+
 def categorical_of(labels, codes) -> pd.Categorical:
     """labels[codes] as a Categorical of strings, built from the codes (labels may repeat): no string per row."""
     categories, inverse = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)

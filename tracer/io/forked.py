@@ -1,10 +1,30 @@
-"""One output written by a forked child while the parent writes the others: drawing a figure is the slowest
-output of a small trace's analysis (matplotlib's text layout), and a second core is usually idle."""
+"""Work done beside the main line, on a second core that is usually idle: outputs written by a forked child
+while the parent writes the others (drawing figures is the slowest output of a small trace's analysis), and work
+on a background thread (the parse cache, written while the analysis runs; Arrow encodes and compresses without
+the GIL). Every fork waits for the background threads first: a child forked while a thread holds a lock (the
+allocator's, Arrow's) could wait on it for ever."""
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
 import os
+import threading
+
+_BACKGROUND: list[threading.Thread] = []
+
+
+def in_background(fn, *args) -> None:
+    """Run fn(*args) on a thread and return at once. The thread is not a daemon: the interpreter waits for it at
+    exit, so what it writes is complete."""
+    t = threading.Thread(target=fn, args=args, name=f"tracer-{getattr(fn, '__name__', 'background')}")
+    t.start()
+    _BACKGROUND.append(t)
+
+
+def wait_background() -> None:
+    """Wait for every thread in_background started: before a fork, or before reading what one writes."""
+    while _BACKGROUND:
+        _BACKGROUND.pop().join()
 
 
 @contextlib.contextmanager
@@ -13,6 +33,7 @@ def alongside(fn, *args):
     child failed, or there is no fork or no second core, fn runs here instead, so its error is raised as it would
     be inline and the output is the same either way. An error inside the block stops the child."""
     child = None
+    wait_background()
     if (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
         try:
             child = multiprocessing.get_context("fork").Process(target=_quiet_exit, args=(fn, args), daemon=True)

@@ -64,13 +64,15 @@ def read_bytes(path: str | Path) -> bytes:
     st = check_regular_file(path)
     cap = max_bytes()
     try:
-        with open(path, "rb") as f:
+        # Unbuffered: a buffered reader's read() after seek(0) joins its buffered head to the rest, a second
+        # copy of the whole trace (twice the file's size at the peak); the raw file reads it once, in place.
+        with open(path, "rb", buffering=0) as f:
             head = f.read(2)
             if head != GZIP_MAGIC:
                 if st.st_size > cap:
                     raise _too_big(path, cap, "is")
                 f.seek(0)
-                data = f.read()   # not head + f.read(): that copies the whole trace once more
+                data = f.readall()
             else:
                 data = _gunzip(f, head, path, cap)
     except OSError as e:

@@ -53,16 +53,30 @@ def read(path: Path, entry: Path | None = None) -> dict | None:
 
 
 def write(path: Path, tables: dict, entry: Path | None = None) -> None:
-    """Write into a fresh folder and rename it into place whole; a cache that cannot be written is skipped."""
+    """Write into a fresh folder and rename it into place whole; a cache that cannot be written is skipped. The
+    tables are taken as Arrow tables here, and encoded and written on a background thread (tracer.io.forked) while
+    the caller goes on: a later load waits for it (load_tables)."""
+    import pyarrow as pa
+
+    from tracer.io.forked import in_background
+
     d = entry or cache_dir(path)
     if d is None:
         return
+    # what df.to_parquet(index=False) writes, taken now, so that the caller's later changes never reach the cache
+    arrow = {name: pa.Table.from_pandas(tables[name], preserve_index=False) for name in schema.TABLES}
+    in_background(_write_entry, d, arrow, orjson.dumps(tables["meta"], default=str))
+
+
+def _write_entry(d: Path, arrow: dict, meta: bytes) -> None:
+    import pyarrow.parquet as pq
+
     tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=d.parent))
-        for name in schema.TABLES:
-            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
-        (tmp / "meta.json").write_bytes(orjson.dumps(tables["meta"], default=str))
+        for name, table in arrow.items():
+            pq.write_table(table, tmp / f"{name}.parquet")
+        (tmp / "meta.json").write_bytes(meta)
         try:
             os.rename(tmp, d)
         except OSError:   # another run wrote the same entry first: same content, keep theirs

@@ -6,6 +6,7 @@ Attribution (phases, launching ops) happens in attribute.py, on the frames this 
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
@@ -114,6 +115,9 @@ def _decode_spans(data: bytes, spans: list):
     global _DATA
     import multiprocessing
 
+    from tracer.io.forked import wait_background
+
+    wait_background()   # no fork while a background thread may hold a lock
     _DATA = data
     workers = min(len(spans), os.cpu_count() or 1, 8)
     try:
@@ -138,14 +142,21 @@ def _header(data: bytes) -> dict:
 def chrome_trace_frames(data: bytes, source: str) -> dict:
     """Decode a Chrome trace and return {"kernels", "memcpy", "memset", "runtime", "ops", "annotations",
     "gpu_annotations"} DataFrames of raw columns plus "meta" (device properties, distributed info)."""
-    gc_was_on = gc.isenabled()
-    gc.disable()  # millions of fresh containers, no cycles among them: the collector would only rescan them
-    try:
-        doc, cols, n_events, typed, no_ph = _decode(data, source)
+    return chrome_frames(decode_chrome(data, source))
+
+
+def decode_chrome(data: bytes, source: str) -> tuple:
+    """The events of a Chrome trace as compact columns (Arrow arrays where the types are Kineto's), for
+    chrome_frames: in two steps so that the caller can free the trace's text between them."""
+    with _collector_off():
+        return _decode(data, source)
+
+
+def chrome_frames(decoded: tuple) -> dict:
+    """The frames and meta of decode_chrome's result."""
+    doc, cols, n_events, typed, no_ph = decoded
+    with _collector_off():
         frames = _frames_from_arrow(cols) if typed else {k: pd.DataFrame(v) for k, v in cols.items()}
-    finally:
-        if gc_was_on:
-            gc.enable()
     meta = {"source_format": "chrome", "device_properties": doc.get("deviceProperties", []),
             "distributed": doc.get("distributedInfo"), "trace_metadata": _small(doc.get("metadata")),
             "schema_version": doc.get("schemaVersion"), "events": n_events,
@@ -154,6 +165,18 @@ def chrome_trace_frames(data: bytes, source: str) -> dict:
     return {"kernels": frames["kernel"], "memcpy": frames["memcpy"], "memset": frames["memset"],
             "runtime": frames["runtime"], "ops": frames["op"], "annotations": frames["annotation"],
             "gpu_annotations": frames["gpu_annotation"], "frames": frames["frame"], "meta": meta}
+
+
+@contextlib.contextmanager
+def _collector_off():
+    """Millions of fresh containers, no cycles among them: the cyclic collector would only rescan them."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _new_columns() -> dict:
@@ -296,7 +319,8 @@ def _frames_from_arrow(cols: dict) -> dict:
     import pyarrow as pa
 
     frames = {}
-    for kind, fields in cols.items():
+    for kind in list(cols):
+        fields = cols.pop(kind)   # each kind's Arrow columns freed once its frame is built
         data = {}
         for f, chunks in fields.items():
             if not chunks:

@@ -35,6 +35,8 @@ def load_tables(path: str | Path, use_cache: bool = True) -> dict:
     check_regular_file(path)
     entry = cache.cache_dir(path) if use_cache else None
     if entry is not None:
+        from tracer.io.forked import wait_background
+        wait_background()   # a cache entry still being written by this process
         cached = cache.read(path, entry)
         if cached is not None:
             cached["meta"]["source_path"] = str(path)
@@ -65,9 +67,11 @@ def _parse(path: Path) -> dict:
     data = read_bytes(path)
     fmt = detect_format(data[:64])
     if fmt == "chrome":
-        from tracer.parse.chrome import chrome_trace_frames
-        raw = chrome_trace_frames(data, str(path))
-        del data  # the raw text is no longer needed: free it before the tables are built
+        from tracer.parse.chrome import chrome_frames, decode_chrome
+        decoded = decode_chrome(data, str(path))
+        del data  # the raw text is no longer needed: free it before the frames and tables are built
+        raw = chrome_frames(decoded)
+        del decoded
     elif fmt == "nsys-sqlite":
         raw = _nsys_frames_from_bytes(data, path)
         del data
