@@ -9,7 +9,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from tests.conftest import DATA, ROOT, SHARED, run_cli
+from tests.conftest import CPU_RECORDINGS, DATA, ROOT, SHARED, run_cli
 from tracer.parse.load import load_tables
 from tracer.perfetto import check_chrome_trace
 from tracer.record.perfetto_layout import perfetto_ready
@@ -43,12 +43,12 @@ def test_open_serves_the_trace_with_cors():
         proc.wait(timeout=10)
 
 
-def test_check_passes_on_our_cpu_trace_and_flags_overlaps(tmp_path):
-    out = tmp_path / "c.json.gz"
-    assert run_cli("record", "--workload", "decode_b1_s8_o3", "--device", "cpu", "--layers", "1",
-                   "--out", out).returncode == 0
-    ok = run_cli("check", out)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+@pytest.mark.xdist_group(CPU_RECORDINGS)
+def test_check_passes_on_our_cpu_traces_and_flags_overlaps(cpu_recordings, tmp_path):
+    """Our HF and vLLM CPU traces (the suite's shared recording, tests/conftest.py) pass; overlaps do not."""
+    for backend in ("hf", "vllm"):
+        ok = run_cli("check", cpu_recordings.trace(backend, "decode_b2_s16_o4"))
+        assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = {"traceEvents": [{"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 0, "dur": 10},
                            {"ph": "X", "name": "b", "pid": 1, "tid": 1, "ts": 5, "dur": 10}]}
     p = tmp_path / "bad.json"

@@ -8,7 +8,7 @@ import pytest
 
 from analysis.numbers import sig3
 from analysis.repeat_figures import record_lines, with_spread
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import CPU_RECORDINGS, assert_one_line_error, run_cli
 from workloads.repeats import median_and_spread, repeated_figures
 
 TIMINGS = ("ttft_ms", "decode_ms_per_token_mean", "decode_ms_per_token_p50", "decode_ms_per_token_p99",
@@ -85,21 +85,19 @@ def test_sdpa_backend_torch_cannot_run_is_one_line(tmp_path):
     assert "--sdpa-backend cudnn" in line and list(tmp_path.iterdir()) == []
 
 
-def test_vllm_repeats_inflation_of_medians_and_comparison_through_generate(tmp_path):
-    """`record --backend hf,vllm` with one vLLM-CPU engine start: unprofiled and profiled repeats on both
-    backends, each inflation the ratio of its medians; the comparison quotes HF through generate() with the
-    annotated loop beside it, and every number of its headline is a table cell."""
-    pytest.importorskip("vllm")
+@pytest.mark.xdist_group(CPU_RECORDINGS)
+def test_vllm_repeats_inflation_of_medians_and_comparison_through_generate(cpu_recordings):
+    """`record --backend hf,vllm` with one vLLM-CPU engine start (the suite's shared recording, tests/conftest.py:
+    two workloads, --repeat 3 --profiled-repeats 2): unprofiled and profiled repeats on both backends, each
+    inflation the ratio of its medians; the comparison quotes HF through generate() with the annotated loop beside
+    it, and every number of its headline is a table cell."""
     from tests.test_report import _check_headline
     from tracer.commands import analyze_one
 
-    proc = run_cli("record", "--backend", "hf,vllm", "-w", "decode_b2_s16_o4", "--device", "cpu", "--layers", "1",
-                   "--repeat", "3", "--profiled-repeats", "2", "--out", tmp_path, timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-3000:]
     runs, figures = [], {}
     for backend in ("hf", "vllm"):
-        trace = next(tmp_path.glob(f"{backend}_*.json.gz"))
-        f = orjson.loads(trace.with_name(trace.name.replace(".json.gz", ".meta.json")).read_bytes())["figures"]
+        trace = cpu_recordings.trace(backend, "decode_b2_s16_o4")
+        f = cpu_recordings.sidecar(backend, "decode_b2_s16_o4")["figures"]
         un, pr = f["unprofiled"], f["profiled"]
         assert un["runs"] == 3 and pr["runs"] == 2
         _check_repeated(un, TIMINGS, 3)
@@ -111,8 +109,8 @@ def test_vllm_repeats_inflation_of_medians_and_comparison_through_generate(tmp_p
     assert figures["hf"]["unprofiled"]["hf_generate_runs"] == 3
     for backend in ("hf", "vllm"):   # record's own lines, before the comparison it prints
         assert f"{backend}:decode_b2_s16_o4: profiler inflation {sig3(figures[backend]['profiler_inflation'])}x" \
-            in proc.stdout
-        assert f"{backend}:decode_b2_s16_o4: without a profiler, median of 3 runs" in proc.stdout
+            in cpu_recordings.stdout
+        assert f"{backend}:decode_b2_s16_o4: without a profiler, median of 3 runs" in cpu_recordings.stdout
     text = _check_headline(runs)
     ratio = figures["vllm"]["unprofiled"]["output_tokens_per_s"] / figures["hf"]["unprofiled"][
         "hf_generate_output_tokens_per_s"]
@@ -121,5 +119,5 @@ def test_vllm_repeats_inflation_of_medians_and_comparison_through_generate(tmp_p
     un, pr = figures["vllm"]["unprofiled"], figures["vllm"]["profiled"]
     assert (f"({with_spread(pr[key], pr[key + '_spread_pct'])} over {with_spread(un[key], un[key + '_spread_pct'])}"
             " ms/token, medians of 2 and 3 runs)") in text
-    report = (next(tmp_path.glob("compare_*")) / "report.md").read_text()
+    report = (cpu_recordings.folder / "compare_decode_b2_s16_o4" / "report.md").read_text()
     assert "HF as generate() runs it" in report and "HF generate() decode ms/token" in report

@@ -11,7 +11,7 @@ from analysis.headline import headline
 from analysis.numbers import sig3
 from analysis.tables import topic_tables
 from analysis.walltime import HOST_FAMILIES
-from tests.conftest import DATA, assert_one_line_error, run_cli
+from tests.conftest import CPU_RECORDINGS, DATA, assert_one_line_error, run_cli
 from tracer.commands import analyze_one
 
 PEAKS = DATA / "h100_peaks.json"
@@ -145,13 +145,13 @@ def test_overhead_aware_verdicts_on_a_fixture_copy(tmp_path, analysed):
     assert f"hf {sig3(f['profiler_inflation'])}x" in text
 
 
-def test_cpu_recording_states_profiler_inflation(tmp_path):
-    """A real trace recorded here with the unprofiled run beside it: the inflation and unprofiled figures reach
-    the tables and the headline, and the host side of every phase sums to its wall time."""
-    out = tmp_path / "c.json.gz"
-    proc = run_cli("record", "-w", "decode_b2_s16_o4", "--device", "cpu", "--layers", "1", "--out", out)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    f = orjson.loads((tmp_path / "c.meta.json").read_bytes())["figures"]
+@pytest.mark.xdist_group(CPU_RECORDINGS)
+def test_cpu_recording_states_profiler_inflation(cpu_recordings, tmp_path):
+    """A real trace recorded here with the unprofiled run beside it (HF's part of the suite's shared recording,
+    tests/conftest.py): the inflation and unprofiled figures reach the tables and the headline, and the host side
+    of every phase sums to its wall time."""
+    out = cpu_recordings.trace("hf", "decode_b2_s16_o4")
+    f = cpu_recordings.sidecar("hf", "decode_b2_s16_o4")["figures"]
     assert f["unprofiled"]["decode_ms_per_token_mean"] > 0
     _, result = analyze_one(str(out))
     assert not any("no unprofiled timing" in n for n in result["summary"]["notices"])

@@ -5,7 +5,7 @@ same fixtures as recorded."""
 import pytest
 
 import tracer
-from tests.conftest import DATA, EXTERNAL, run_cli
+from tests.conftest import CPU_RECORDINGS, DATA, EXTERNAL, run_cli
 from tests.unannotated import decode_window, hf_window_mid_step, strip_hf_ranges, strip_nsys_steps, strip_vllm_steps
 
 VLLM = DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz"
@@ -177,14 +177,12 @@ def test_execute_model_frames_of_the_vllm_versions_read():
     assert not any(EXECUTE_MODEL.search(n) for n in not_steps)
 
 
-def test_vllm_cpu_trace_with_python_stacks(tmp_path):
-    """vLLM's CPU build recorded with Python stacks (real execute_model frames), its step annotations removed: the
-    frames give the same steps, and vLLM's CPU attention op the same phases, as the annotations."""
-    pytest.importorskip("vllm")
-    out = tmp_path / "v.json.gz"
-    proc = run_cli("record", "--backend", "vllm", "--device", "cpu", "--workload", "decode_b4_s64_o8", "--layers", "2",
-                   "--out", out, env={"TRACER_VLLM_WITH_STACK": "1"}, timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+@pytest.mark.xdist_group(CPU_RECORDINGS)
+def test_vllm_cpu_trace_with_python_stacks(cpu_recordings, tmp_path):
+    """vLLM's CPU build recorded with Python stacks (real execute_model frames; the suite's shared recording,
+    tests/conftest.py), its step annotations removed: the frames give the same steps, and vLLM's CPU attention op
+    the same phases, as the annotations."""
+    out = cpu_recordings.trace("vllm", "decode_b4_s64_o8")
     bare = strip_vllm_steps(out, tmp_path / "bare.json.gz")
     frames = tracer.load(bare).ranges
     annotated = tracer.load(out).ranges

@@ -1,18 +1,17 @@
 """vLLM's CPU build, end to end: record under its own torch profiler, then analyse the trace."""
-import orjson
 import pytest
 
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import CPU_RECORDINGS, assert_one_line_error, run_cli
 
 pytest.importorskip("vllm")
 
 
-def test_record_vllm_cpu_and_phase_attribution(tmp_path):
-    out = tmp_path / "v.json.gz"
-    proc = run_cli("record", "--backend", "vllm", "--device", "cpu", "--workload", "decode_b4_s64_o16",
-                   "--out", out, timeout=1500)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    meta = orjson.loads((tmp_path / "v.meta.json").read_bytes())
+@pytest.mark.xdist_group(CPU_RECORDINGS)
+def test_record_vllm_cpu_and_phase_attribution(cpu_recordings, tmp_path):
+    """The suite's shared recording (tests/conftest.py): vLLM-CPU under its own profiler, gpt2 cut to 2 layers,
+    decode_b4_s64_o8."""
+    out = cpu_recordings.trace("vllm", "decode_b4_s64_o8")
+    meta = cpu_recordings.sidecar("vllm", "decode_b4_s64_o8")
     f = meta["figures"]
     assert meta["vllm_options"]["prefix_caching"] is False
     assert f["prefill_tokens_computed"] == 4 * 64  # no prompt token skipped by a prefix cache
