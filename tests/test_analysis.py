@@ -112,10 +112,10 @@ def test_compare_same_label_runs(tmp_path):
     assert runs[0]["kernel_ms"] == pytest.approx(runs[1]["kernel_ms"])
 
 
-def test_readme_documents_the_schema():
-    """README's table sections are the schema's own markdown: a column added to tracer/schema.py without the
-    README, or the other way round, fails here."""
+def test_docs_document_the_schema():
+    """docs/files.md's table sections are the schema's own markdown: a column added to tracer/schema.py without
+    the docs, or the other way round, fails here."""
     from tracer.schema import TABLES, markdown_table
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "files.md").read_text()
     for table in TABLES:
-        assert markdown_table(table) in readme, table
+        assert markdown_table(table) in page, table

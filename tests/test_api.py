@@ -1,4 +1,4 @@
-"""The Python API on the committed H100 fixtures: the README's walk-through and the docstrings' examples run and
+"""The Python API on the committed H100 fixtures: the walk-through of docs/python-api.md and the docstrings' examples run and
 print what they say, the API's numbers equal the CLI's summary.json and comparison.json, `import tracer` stays
 cheap, and the project's imports have no cycle."""
 import contextlib
@@ -31,12 +31,10 @@ def in_scratch(tmp_path, monkeypatch):
     return tmp_path
 
 
-def readme_examples() -> list[tuple[str, str | None]]:
-    """(code, expected output) for each ```python block of the README's Python API section; the output is the
-    ```text block right after it, where there is one."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Python API\n"):]
-    section = section[: section.index("\n## ", 1)]
+def doc_examples() -> list[tuple[str, str | None]]:
+    """(code, expected output) for each ```python block of docs/python-api.md; the output is the ```text block
+    right after it, where there is one."""
+    section = (ROOT / "docs" / "python-api.md").read_text()
     blocks = re.findall(r"```(python|text)\n(.*?)```", section, re.S)
     pairs = []
     for i, (kind, body) in enumerate(blocks):
@@ -46,14 +44,14 @@ def readme_examples() -> list[tuple[str, str | None]]:
     return pairs
 
 
-def test_readme_python_api_examples_print_what_they_say(in_scratch):
-    examples = readme_examples()
+def test_docs_python_api_examples_print_what_they_say(in_scratch):
+    examples = doc_examples()
     assert len(examples) >= 5
     namespace: dict = {}
     for code, expected in examples:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md (Python API)", "exec"), namespace)
+            exec(compile(code, "docs/python-api.md", "exec"), namespace)
         if expected is not None:
             assert out.getvalue() == expected, code
     for name in ("gpt2_decode_roofline.png", "gpt2_decode_breakdown.png", "gpt2_decode_analysis/summary.json",

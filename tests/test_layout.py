@@ -44,3 +44,25 @@ def test_imports_follow_the_layer_order():
     graph = import_layers.import_graph()
     assert {import_layers.layer_of(m) for m in graph} == set(import_layers.LAYERS)
     assert set(import_layers.climbs(graph)) == KNOWN_CLIMBS
+
+
+def test_readme_is_a_front_page_linking_the_docs():
+    """README.md stays short (what tracer is, set-up, the command tour) and links every page of docs/; every
+    relative link of the README and the docs reaches a file."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme) < 12_000
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert {"architecture.md", "python-api.md", "files.md", "analysis.md"} <= set(pages)
+    for page in pages:
+        assert f"(docs/{page})" in readme, page
+    setup = readme[readme.index("## Set up and run"):]
+    setup = setup[: setup.index("\n## ")]
+    assert re.findall(r"```\n(.*?)\n```", setup, re.S) == [   # the two set-up commands
+        "pip install -e . && tracer record --workload decode_b4_s64_o16 --out traces/quickstart.json.gz && "
+        "tracer analyze traces/quickstart.json.gz --out traces/quickstart", "bash tests/run"]
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" not in target:
+                assert (doc.parent / target).exists(), (doc.name, target)

@@ -1,6 +1,6 @@
 """tracer: profile LLM inference (HF transformers and vLLM), parse traces into tables, analyse kernels.
 
-The Python API (see the README's "Python API" section):
+The Python API (see docs/python-api.md):
 
     import tracer
     t = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz")   # Trace: .kernels, .ops, .ranges, ...

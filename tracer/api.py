@@ -21,7 +21,7 @@ __all__ = ["Trace", "Analysis", "Comparison", "load", "compare", "record", "work
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Trace:
-    """One trace's tables (columns and units in tracer/schema.py and the README's Tables section) and its sidecar.
+    """One trace's tables (columns and units in tracer/schema.py and docs/files.md) and its sidecar.
 
     >>> import tracer
     >>> t = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz")

@@ -1,4 +1,4 @@
-"""The trace tables: every column, its dtype and unit, in one place. README.md documents them from here.
+"""The trace tables: every column, its dtype and unit, in one place. docs/files.md documents them from here.
 
 Times are microseconds on the trace's own clock (`*_us`), sizes bytes, work FLOPs. Text columns that may be
 absent are empty strings, numeric ones NaN / <NA>; `phase` is one of PHASES. Text whose values repeat (kernel
