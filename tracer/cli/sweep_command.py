@@ -36,18 +36,18 @@ def sweep(**kw):
     from tracer.io.outputs import SWEEP_FILES, check_out_dir
 
     out = kw["out"]
-    lists = {k: parseint_list(kw[k], k) for k in ("batch", "prompt", "output")}
+    lists = {k: parse_int_list(kw[k], k) for k in ("batch", "prompt", "output")}
     for k, v in lists.items():
         if not v:
             raise TracerError(f"--{k} {kw[k]!r}: expected comma-separated whole numbers, e.g. 1,2,4,8")
-    if kw["requests"] is not None and not parseint_list(kw["requests"], "requests"):
+    if kw["requests"] is not None and not parse_int_list(kw["requests"], "requests"):
         raise TracerError(f"--requests {kw['requests']!r}: expected comma-separated whole numbers, e.g. 10,50")
     backends = tuple(backend_list(kw["backend"]))
     check_out_dir(out, SWEEP_FILES, kw["force"])
     quiet_unless_verbose()
     plan = SweepPlan(backends=backends, model=kw["model"],
                      batches=lists["batch"], prompts=lists["prompt"], outputs=lists["output"],
-                     requests=parseint_list(kw["requests"], "requests"), repeats=kw["repeats"],
+                     requests=parse_int_list(kw["requests"], "requests"), repeats=kw["repeats"],
                      layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], hf_batch=kw["hf_batch"],
                      trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None)
     try:
