@@ -5,9 +5,9 @@ import numpy as np
 import orjson
 import pytest
 
-from analysis.report import analyze
-from analysis.roofline import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
-from analysis.work import op_work
+from analysis.reports.report import analyze
+from analysis.roofline.placement import kernel_work, merge_ncu, ncu_comparison_by_class, roofline
+from analysis.work.op_work import op_work
 from tests.conftest import DATA, ROOT, run_cli
 from tracer.parse import load_tables
 from tracer.parse.ncu import ncu_kernels
@@ -56,7 +56,7 @@ def test_analyze_writes_all_outputs(path, tmp_path):
 
 def test_decode_is_launch_bound_and_prefill_gemms_compute_bound():
     t = load_tables(DATA / "h100_hf_gpt2_decode_b16.json.gz")
-    from analysis.peaks import measured_peaks
+    from analysis.roofline.peaks import measured_peaks
     r = analyze(t, None, PEAKS)
     phases = {p["phase"]: p for p in r["summary"]["phases"]}
     assert phases["decode"]["gpu_busy_pct_of_wall"] < 60 and "launch" in phases["decode"]["verdict"]
@@ -112,10 +112,10 @@ def test_compare_same_label_runs(tmp_path):
     assert runs[0]["kernel_ms"] == pytest.approx(runs[1]["kernel_ms"])
 
 
-def test_readme_documents_the_schema():
-    """README's table sections are the schema's own markdown: a column added to tracer/schema.py without the
-    README, or the other way round, fails here."""
+def test_docs_document_the_schema():
+    """docs/files.md's table sections are the schema's own markdown: a column added to tracer/schema.py without
+    the docs, or the other way round, fails here."""
     from tracer.schema import TABLES, markdown_table
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "files.md").read_text()
     for table in TABLES:
-        assert markdown_table(table) in readme, table
+        assert markdown_table(table) in page, table

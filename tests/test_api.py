@@ -1,4 +1,4 @@
-"""The Python API on the committed H100 fixtures: the README's walk-through and the docstrings' examples run and
+"""The Python API on the committed H100 fixtures: the walk-through of docs/python-api.md and the docstrings' examples run and
 print what they say, the API's numbers equal the CLI's summary.json and comparison.json, `import tracer` stays
 cheap, and the project's imports have no cycle."""
 import contextlib
@@ -31,12 +31,10 @@ def in_scratch(tmp_path, monkeypatch):
     return tmp_path
 
 
-def readme_examples() -> list[tuple[str, str | None]]:
-    """(code, expected output) for each ```python block of the README's Python API section; the output is the
-    ```text block right after it, where there is one."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Python API\n"):]
-    section = section[: section.index("\n## ", 1)]
+def doc_examples() -> list[tuple[str, str | None]]:
+    """(code, expected output) for each ```python block of docs/python-api.md; the output is the ```text block
+    right after it, where there is one."""
+    section = (ROOT / "docs" / "python-api.md").read_text()
     blocks = re.findall(r"```(python|text)\n(.*?)```", section, re.S)
     pairs = []
     for i, (kind, body) in enumerate(blocks):
@@ -46,14 +44,14 @@ def readme_examples() -> list[tuple[str, str | None]]:
     return pairs
 
 
-def test_readme_python_api_examples_print_what_they_say(in_scratch):
-    examples = readme_examples()
+def test_docs_python_api_examples_print_what_they_say(in_scratch):
+    examples = doc_examples()
     assert len(examples) >= 5
     namespace: dict = {}
     for code, expected in examples:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md (Python API)", "exec"), namespace)
+            exec(compile(code, "docs/python-api.md", "exec"), namespace)
         if expected is not None:
             assert out.getvalue() == expected, code
     for name in ("gpt2_decode_roofline.png", "gpt2_decode_breakdown.png", "gpt2_decode_analysis/summary.json",
@@ -101,20 +99,28 @@ def test_acceptance_one_liner_from_the_repository_root():
 
 
 def test_import_tracer_loads_neither_pandas_nor_torch():
-    code = ("import sys, tracer; print(sorted(m for m in ('pandas', 'numpy', 'torch', 'analysis.report', "
+    code = ("import sys, tracer; print(sorted(m for m in ('pandas', 'numpy', 'torch', 'analysis.reports.report', "
             "'tracer.parse') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
 
-def test_load_and_record_stay_functions_after_their_subpackages_are_imported():
-    import tracer.load.runner  # noqa: F401
-    import tracer.record.run  # noqa: F401
-    from tracer.record.run import RecordRequest
+def test_no_api_function_is_named_like_a_module():
+    """`tracer.load` and `tracer.record` are the API's functions; the load generator and the recorders live in
+    tracer.loadgen and tracer.recording, and the old import paths are gone rather than aliased."""
+    import importlib
 
-    assert callable(tracer.load) and callable(tracer.record) and RecordRequest.__name__ == "RecordRequest"
+    import tracer.loadgen.runner  # noqa: F401
+    import tracer.recording.run  # noqa: F401
+
+    package = ROOT / "tracer"
+    for name in tracer.__all__:
+        assert not (package / name).exists() and not (package / f"{name}.py").exists(), name
     assert tracer.load is tracer.api.load and tracer.record is tracer.api.record
+    for old in ("tracer.load.runner", "tracer.record.run"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
 
 
 def test_bad_input_raises_one_line_tracer_error(tmp_path):
@@ -131,7 +137,7 @@ def test_bad_input_raises_one_line_tracer_error(tmp_path):
 
 def test_project_imports_have_no_cycle():
     graph = import_layers.import_graph()
-    assert "tracer.record.run" in graph and "tracer.record.progress" in graph["tracer.record.ncu"]
+    assert "tracer.recording.run" in graph and "tracer.recording.progress" in graph["tracer.recording.ncu"]
     assert import_layers.cycles(graph) == []
 
 
@@ -139,19 +145,19 @@ def test_parsing_and_analysis_never_import_the_recording_layer():
     """Data flows one way: analysis/ and tracer/parse/ read tables and files through tracer/io, never tracer/record."""
     graph = import_layers.import_graph()
     climbing = {(m, d) for m, deps in graph.items() if m.startswith(("analysis", "tracer.parse"))
-                for d in deps if d.startswith("tracer.record")}
+                for d in deps if d.startswith("tracer.recording")}
     assert any(m.startswith("analysis") for m in graph) and any(m.startswith("tracer.parse") for m in graph)
     assert climbing == set()
 
 
 def test_cycle_check_finds_a_cycle_through_a_lazy_import(tmp_path):
     """The check itself: two modules that import each other, one of them inside a function, are a cycle."""
-    pkg = tmp_path / "tracer" / "record"
+    pkg = tmp_path / "tracer" / "recording"
     pkg.mkdir(parents=True)
     (tmp_path / "tracer" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "run.py").write_text("from tracer.record import ncu\n")
-    (pkg / "ncu.py").write_text("def f():\n    from tracer.record.run import progress\n")
+    (pkg / "run.py").write_text("from tracer.recording import ncu\n")
+    (pkg / "ncu.py").write_text("def f():\n    from tracer.recording.run import progress\n")
     (pkg / "sidecar.py").write_text("import os\n")
     graph = import_layers.import_graph(tmp_path)
-    assert import_layers.cycles(graph) == [["tracer.record.ncu", "tracer.record.run"]]
+    assert import_layers.cycles(graph) == [["tracer.recording.ncu", "tracer.recording.run"]]

@@ -1,12 +1,12 @@
-"""Work of every kernel from the model's architecture (analysis.layer_map, analysis.architecture_work) on the
+"""Work of every kernel from the model's architecture (analysis.work.layer_map, analysis.work.architecture_work) on the
 committed H100 fixtures: vLLM eager and CUDA graphs, HF under torch.profiler and nsys, Nsight Compute reports."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.architecture import model_shape
-from analysis.report import analyze, architecture_inputs
-from analysis.roofline import kernel_work
+from analysis.work.architecture import model_shape
+from analysis.reports.report import analyze, architecture_inputs
+from analysis.roofline.placement import kernel_work
 from tests.conftest import DATA, run_cli
 from tracer.parse import load_tables
 from tracer.io.sidecar import read_sidecar
@@ -115,7 +115,7 @@ def test_nsys_export_modeled_like_the_torch_trace_of_the_same_workload():
         has = joined[f"{col}_torch"] > 0
         ratio = joined.loc[has, col] / joined.loc[has, f"{col}_torch"]
         assert ((ratio - 1).abs() <= 0.05).all(), ratio
-    # DRAM bytes depend on each kernel's stream predecessor (analysis.memory_traffic), which differs where one
+    # DRAM bytes depend on each kernel's stream predecessor (analysis.roofline.memory_traffic), which differs where one
     # trace has a kernel or memcpy the other lacks; per phase they agree
     dram = {name: r["kernels"].groupby("phase", observed=True)["dram_bytes"].sum()
             for name, r in (("torch", torch_r), ("nsys", nsys_r))}

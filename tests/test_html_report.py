@@ -166,7 +166,7 @@ def test_sweep_and_load_reports_render_in_chromium(tmp_path):
     1..256 req/s) on one load report."""
     import pandas as pd
 
-    from analysis.html_sweeps import load_html, sweep_html
+    from analysis.reports.html_sweeps import load_html, sweep_html
     sweep_page = tmp_path / "sweep.html"
     sweep_page.write_text(sweep_html(DATA / "h100_sweep_batch"))
     folders = []

@@ -187,9 +187,9 @@ def test_vllm_cpu_tensor_parallel_2_one_trace_per_rank(tmp_path):
     # A rank's work is its shard: the GEMMs each rank ran (vLLM CPU's _C::onednn_mm, out [M, N] = in [M, K] x
     # W^T, read from the raw events) are the model's at TP 2, half of the whole model's, to vLLM's vocabulary
     # padding (50,304 rows, not 50,257: 0.03%); the model's all-reduces are the measured ones, call for call.
-    from analysis.architecture import model_shape
-    from analysis.step_tokens import step_tokens
-    from analysis.tensor_parallel import gemm_flops, shard_shape
+    from analysis.work.architecture import model_shape
+    from analysis.steps.step_tokens import step_tokens
+    from analysis.work.tensor_parallel import gemm_flops, shard_shape
     from tracer.api import load
     from workloads.models import model_config
     whole = model_shape(model_config("gpt2", 2).to_dict(), 4)

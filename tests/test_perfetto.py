@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import CPU_RECORDINGS, DATA, ROOT, SHARED, run_cli
 from tracer.parse.load import load_tables
 from tracer.perfetto import check_chrome_trace
-from tracer.record.perfetto_layout import perfetto_ready
+from tracer.recording.perfetto_layout import perfetto_ready
 
 
 def _free_port():

@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis.report import analyze
+from analysis.reports.report import analyze
 from tests.conftest import DATA, assert_one_line_error, run_cli
 from tracer.io.sidecar import read_sidecar
 from tracer.parse import load_tables

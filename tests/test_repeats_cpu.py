@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from analysis.numbers import sig3
-from analysis.repeat_figures import record_lines, with_spread
+from analysis.timing.repeat_figures import record_lines, with_spread
 from tests.conftest import CPU_RECORDINGS, assert_one_line_error, run_cli
 from workloads.repeats import median_and_spread, repeated_figures
 
@@ -54,7 +54,7 @@ def test_timing_only_hf_record_states_runs_spreads_and_generate(tmp_path):
     # the attention backend asked for and the one torch ran (its CPU flash kernel, else math)
     assert f["sdpa_backend"] == "auto" and f["sdpa_backend_used"] in ("flash", "math", "efficient")
     assert f["sdpa_backend_used_generate"] in ("flash", "math", "efficient")
-    # what record prints: the same lines analysis.repeat_figures writes from the sidecar
+    # what record prints: the same lines analysis.timing.repeat_figures writes from the sidecar
     lines = record_lines("hf:decode_b2_s16_o5", f)
     assert lines and all(line in proc.stdout for line in lines)
     assert "median of 4 runs" in proc.stdout and "HF generate(), median of 4 runs" in proc.stdout

@@ -7,10 +7,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from analysis.headline import headline
+from analysis.reports.headline import headline
 from analysis.numbers import sig3
-from analysis.tables import topic_tables
-from analysis.walltime import HOST_FAMILIES
+from analysis.reports.tables import topic_tables
+from analysis.timing.walltime import HOST_FAMILIES
 from tests.conftest import CPU_RECORDINGS, DATA, assert_one_line_error, run_cli
 from tracer.commands import analyze_one
 
@@ -210,7 +210,7 @@ def test_roofline_points_fall_back_to_l2_bytes(analysed, tmp_path):
     """A kernel with no modelled DRAM traffic but L2 bytes (the L2 roof's columns, when the work model gives
     them) sits at FLOPs per L2 byte, hollow; with DRAM bytes it stays at FLOPs per DRAM byte. Works without the
     columns too."""
-    from analysis.plots import roofline_plot, roofline_points
+    from analysis.reports.plots import roofline_plot, roofline_points
 
     k = analysed[HF][1]["kernels"].drop(columns=["l2_bytes"])
     plain = roofline_points(k)
@@ -235,7 +235,7 @@ def test_top_operations_of_hf_and_vllm_graphs(tmp_path):
     """The comparison names the model operations taking the most kernel time per phase, for HF (ops with shapes)
     and vLLM CUDA graphs (replays mapped by the architecture), each with its share and roof %; a phase's
     operations sum to at most its kernel time."""
-    from analysis.tables import top_operations_table
+    from analysis.reports.tables import top_operations_table
     from tracer.commands import analyze_one
     runs = [(name, analyze_one(str(DATA / f))[1]) for name, f in
             (("hf", "h100_hf_gpt2_decode_b16.json.gz"), ("vllm", "h100_vllm_gpt2_decode_b16_graphs.json.gz"))]

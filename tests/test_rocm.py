@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 import tracer
-from analysis.peaks import _DATASHEET, datasheet_peaks, measured_peaks, resolve_peaks
+from analysis.roofline.peaks import _DATASHEET, datasheet_peaks, measured_peaks, resolve_peaks
 from tests.conftest import DATA, EXTERNAL, run_cli
 
 ROCM = DATA / "external-rocm"
@@ -71,7 +71,7 @@ def test_mi300x_roofline_drawn_and_work_as_on_the_h100(tmp_path):
 def test_hip_graph_replays_and_launches():
     """hipGraphLaunch is a graph replay (graph_launch), its kernels classed by name, not by the launch;
     hipExtModuleLaunchKernel and hipModuleLaunchKernel launches are kernel launches in the host breakdown."""
-    from analysis.walltime import _LAUNCH
+    from analysis.timing.walltime import _LAUNCH
     k = tracer.load(SGLANG_GRAPHS).kernels
     replay = k["launch_api"].astype(str) == "hipGraphLaunch"
     assert replay.sum() > 500 and k.loc[replay, "graph_launch"].all() and not k.loc[~replay, "graph_launch"].any()

@@ -1,10 +1,10 @@
-"""The hierarchical roofline (analysis.memory_traffic, analysis.roofline) on committed GPU fixtures: DRAM bytes
+"""The hierarchical roofline (analysis.roofline.memory_traffic, analysis.roofline.placement) on committed GPU fixtures: DRAM bytes
 against Nsight Compute's counters, and no kernel above its roof without a flag."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.memory_traffic import L2_RESIDENT_SHARE
+from analysis.roofline.memory_traffic import L2_RESIDENT_SHARE
 from tests.conftest import DATA
 from tracer.commands import analyze_one
 

@@ -290,7 +290,7 @@ def test_hf_rate_sweep_holds_each_rate_and_plots(hf_server, tmp_path):
     assert "\r" not in proc.stderr
     assert [ln.split(":")[0] for ln in proc.stderr.splitlines() if " req in " in ln] == ["sweep rate 4.0/s",
                                                                                         "sweep rate 32.0/s"]
-    from analysis.load_plots import sustainable_rate
+    from analysis.reports.load_plots import sustainable_rate
     assert sustainable_rate(sweep, 60000, 60000) == 32
     line = assert_one_line_error(run_cli("load", "--url", hf_server, "--concurrency", "2", "--min-duration-s", "1",
                                          "--out", tmp_path / "bad"))

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from analysis.load_plots import sustainable_rate
+from analysis.reports.load_plots import sustainable_rate
 from tests.conftest import DATA, run_cli
 
 SERVE = DATA / "h200_serve_gpt2"

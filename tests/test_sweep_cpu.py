@@ -31,7 +31,7 @@ def test_small_sweep_both_backends(tmp_path):
 def test_h100_sweep_fixture_plots(tmp_path):
     import shutil
 
-    from analysis.sweep_plots import plot_sweep
+    from analysis.reports.sweep_plots import plot_sweep
     for name in ("h100_sweep_batch", "h100_sweep_requests", "h100_sweep_prompt"):
         shutil.copytree(DATA / name, tmp_path / name)
         written = plot_sweep(tmp_path / name)
@@ -56,7 +56,7 @@ def test_h100_sweep_fixture_plots(tmp_path):
 
 
 def test_sweep_memory_series_show_vllm_reserve_and_use():
-    from analysis.sweep_plots import _memory_series
+    from analysis.reports.sweep_plots import _memory_series
     df = pd.read_parquet(DATA / "h100_sweep_batch" / "sweep.parquet")
     mem = _memory_series(df[df.status == "ok"], "batch")
     reserved, used = mem[("vllm", "KV cache reserved")], mem[("vllm", "KV cache used")]

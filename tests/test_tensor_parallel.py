@@ -2,8 +2,8 @@
 import pytest
 
 import tracer
-from analysis.architecture import model_shape
-from analysis.tensor_parallel import gemm_flops, shard_shape, tp_degree
+from analysis.work.architecture import model_shape
+from analysis.work.tensor_parallel import gemm_flops, shard_shape, tp_degree
 from tests.conftest import DATA
 from workloads.models import model_config
 

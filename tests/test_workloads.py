@@ -63,7 +63,7 @@ def test_prompt_past_the_models_context_is_one_line(tmp_path):
 def test_preset_dict_builds_the_transformers_config_the_analysis_reads(preset):
     """A preset is a plain dict (analysis reads it without transformers); the recording path builds the config
     class from it. Both must describe one model, also cut to fewer layers."""
-    from analysis.architecture import model_shape
+    from analysis.work.architecture import model_shape
     from workloads.models import config_dict, model_config
 
     for layers in (None, 2):

@@ -16,8 +16,8 @@ from tracer.errors import TracerError
 def rank_job(path: str, position: int, tmp_root: str, peaks_file=None, work_model: dict | None = None) -> dict:
     """Parse and analyse one rank's trace, write its partition of every table under tmp_root, return the
     small per-rank results (summary, collectives, step times) for the driver."""
-    from analysis.communication import collectives, step_times
-    from analysis.report import analyze
+    from analysis.timing.communication import collectives, step_times
+    from analysis.reports.report import analyze
     from tracer.parse import load_tables
     from tracer.parse.comms import trace_comms
     from tracer.parse.ranks import rank_of, with_rank, write_partition
@@ -84,7 +84,7 @@ def analyze_ranks(inputs: list[str], out_dir: str | None, as_json: bool, peaks_f
                   work_model: dict | None = None, ray_address: str | None = None, workers: int | None = None) -> Path:
     import click
 
-    from analysis.communication import communication_summary, markdown, stragglers
+    from analysis.timing.communication import communication_summary, markdown, stragglers
     from tracer.parse.ranks import check_unique, expand_inputs
     from tracer.io.atomic import write_atomic
 

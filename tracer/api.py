@@ -21,7 +21,7 @@ __all__ = ["Trace", "Analysis", "Comparison", "load", "compare", "record", "work
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Trace:
-    """One trace's tables (columns and units in tracer/schema.py and the README's Tables section) and its sidecar.
+    """One trace's tables (columns and units in tracer/schema.py and docs/files.md) and its sidecar.
 
     >>> import tracer
     >>> t = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz")
@@ -123,7 +123,7 @@ def compare(traces: Iterable[str | Path | Trace | Analysis], peaks: str | Path |
     >>> c.table.loc["decode_gpu_busy_ms"].astype(float).round(2).to_dict()
     {'hf': 66.46, 'vllm': 36.07, 'vllm / hf': 0.54}
     """
-    from analysis.compare import compare_results
+    from analysis.reports.compare import compare_results
 
     items = list(traces)
     if len(items) < 2:
@@ -160,7 +160,7 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
     >>> [p.name for p in paths]
     ['tiny.json.gz', 'tiny.meta.json']
     """
-    from tracer.record.run import RecordRequest, record as run_record
+    from tracer.recording.run import RecordRequest, record as run_record
     from workloads.spec import parse_workload
     from workloads.vllm_engine import VllmOptions
 
@@ -187,9 +187,9 @@ def work_model_inputs(model: str | dict | None, layers: int | None = None, workl
     a quantization method name is checked against those the work model knows."""
     out: dict = {"dtype": dtype, **({"tp": int(tp)} if tp else {})}
     if quantization:
-        from analysis.architecture import quantization_named
+        from analysis.work.architecture import quantization_named
         if quantization_named(quantization, "option") is None:
-            from analysis.architecture import known_quantization_methods
+            from analysis.work.architecture import known_quantization_methods
             raise TracerError(f"--quantization {quantization!r}: the work model knows "
                               f"{', '.join(known_quantization_methods())}")
         out["quantization"] = quantization
@@ -223,10 +223,10 @@ def _analyze(trace: Trace, peaks, ncu, ncu_phase, work_model: dict) -> Analysis:
 
 
 def analysis_of(trace: Trace, peaks=None, ncu=None, ncu_phase=None, work_model: dict | None = None):
-    """(tables, result) of one loaded trace: analysis.report.analyze, the parser's notices first, and the
+    """(tables, result) of one loaded trace: analysis.reports.report.analyze, the parser's notices first, and the
     communication summary where the trace has communication kernels. The one way in for `tracer analyze`,
     `tracer compare` and `Trace.analyze`."""
-    from analysis.report import analyze
+    from analysis.reports.report import analyze
 
     ncu_table = None
     if ncu:
@@ -242,13 +242,13 @@ def analysis_of(trace: Trace, peaks=None, ncu=None, ncu_phase=None, work_model: 
 
 
 def _add_communication(trace: Trace, tables: dict, result: dict) -> None:
-    """summary.json's `communication` for a trace with communication kernels (analysis/communication.py)."""
+    """summary.json's `communication` for a trace with communication kernels (analysis/timing/communication.py)."""
     k = tables["kernels"]
     if trace.path is None or k.empty or not (k["kernel_class"] == "communication").any():
         return
     import pandas as pd
 
-    from analysis.communication import collectives, communication_summary, step_times
+    from analysis.timing.communication import collectives, communication_summary, step_times
     from tracer.parse.comms import trace_comms
     tables["comms"] = trace_comms(str(trace.path), tables)
     tensor_parallel = result["summary"].get("tensor_parallel") or {}

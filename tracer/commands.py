@@ -31,7 +31,7 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
-    from analysis.report import write_outputs
+    from analysis.reports.report import write_outputs
 
     check_regular_file(trace)
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
@@ -46,9 +46,9 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
 
 
 def terminal_summary(result: dict, tables: dict) -> str:
-    from analysis.headline import headline
-    from analysis.report import peaks_line
-    from analysis.tables import render, topic_tables
+    from analysis.reports.headline import headline
+    from analysis.reports.report import peaks_line
+    from analysis.reports.tables import render, topic_tables
 
     s = result["summary"]
     title = run_label(str(s["source"]["path"]))
@@ -79,8 +79,8 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
                   work_model: dict | None = None, fail_if: list[str] | tuple = (), force: bool = False) -> Path:
     """Compare the traces; with `fail_if`, exit 1 after writing everything when a condition breaks (one line
     each on stderr)."""
-    from analysis.compare import comparison_text, compare_results, write_comparison
-    from analysis.gates import check, parse_condition
+    from analysis.reports.compare import comparison_text, compare_results, write_comparison
+    from analysis.reports.gates import check, parse_condition
 
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")

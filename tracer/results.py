@@ -1,5 +1,5 @@
 """The typed results of the Python API: one trace's Analysis and several runs' Comparison, frozen dataclasses over
-what analysis.report.analyze and analysis.compare.compare_results return, with plots and outputs on demand."""
+what analysis.reports.report.analyze and analysis.reports.compare.compare_results return, with plots and outputs on demand."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,8 +15,8 @@ class Analysis:
     """What `tracer analyze` computes for one trace. `kernels`: the trace's kernels with work and bounds (flops,
     dram_bytes, work_source, intensity_flop_per_byte, achieved_tflops, achieved_gbps, roof_pct, bound);
     `phases`, `classes`, `top`: the per-phase summary, the time per phase and kernel class, the top kernels per
-    phase; `summary`: the summary.json dict (keys documented in analysis/report.py); `result`: everything
-    analysis.report.analyze returned, also reachable as `analysis["key"]` (keys added there show up here).
+    phase; `summary`: the summary.json dict (keys documented in analysis/reports/report.py); `result`: everything
+    analysis.reports.report.analyze returned, also reachable as `analysis["key"]` (keys added there show up here).
 
     >>> import tracer
     >>> a = tracer.load("tests/data/h100_hf_gpt2_decode_b16.json.gz").analyze()
@@ -61,7 +61,7 @@ class Analysis:
         >>> a.roofline_plot("roofline.png").stat().st_size > 0
         True
         """
-        from analysis.plots import roofline_plot
+        from analysis.reports.plots import roofline_plot
         return roofline_plot([(self.title, self.kernels, self.peaks)], Path(path), f"Roofline: {self.title}")
 
     def breakdown_plot(self, path: str | Path) -> Path:
@@ -72,7 +72,7 @@ class Analysis:
         >>> a.breakdown_plot("breakdown.png").name
         'breakdown.png'
         """
-        from analysis.plots import breakdown_plot
+        from analysis.reports.plots import breakdown_plot
         return breakdown_plot([(self.title, self.result["wall"])], Path(path), f"Wall time per step: {self.title}")
 
     def write(self, out_dir: str | Path) -> list[Path]:
@@ -84,7 +84,7 @@ class Analysis:
         >>> [p.name for p in a.write("gpt2_decode")][:3]
         ['kernels.parquet', 'ops.parquet', 'summary.json']
         """
-        from analysis.report import write_outputs
+        from analysis.reports.report import write_outputs
         return write_outputs(dict(self.result), dict(self.trace.tables), Path(out_dir), self.title)
 
 
@@ -124,7 +124,7 @@ class Comparison:
         >>> c.display().loc["kv_cache_gib"].round(2).to_dict()
         {'hf': 0.1, 'vllm': 38.88, 'vllm / hf': 370.59}
         """
-        from analysis.compare import display_table
+        from analysis.reports.compare import display_table
         return display_table(self.table)
 
     def write(self, out_dir: str | Path) -> list[Path]:
@@ -137,5 +137,5 @@ class Comparison:
         >>> [p.name for p in c.write("hf_vs_vllm")]
         ['roofline.png', 'breakdown.png', 'comparison.json', 'report.md', 'report.html']
         """
-        from analysis.compare import write_comparison
+        from analysis.reports.compare import write_comparison
         return write_comparison(dict(self.data), [(label, dict(a.result)) for label, a in self.runs], Path(out_dir))

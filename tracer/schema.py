@@ -1,4 +1,4 @@
-"""The trace tables: every column, its dtype and unit, in one place. README.md documents them from here.
+"""The trace tables: every column, its dtype and unit, in one place. docs/files.md documents them from here.
 
 Times are microseconds on the trace's own clock (`*_us`), sizes bytes, work FLOPs. Text columns that may be
 absent are empty strings, numeric ones NaN / <NA>; `phase` is one of PHASES. Text whose values repeat (kernel
@@ -92,7 +92,7 @@ RANGES = {
     "decode_seqs": ("Int64", "step found without annotations: sequences decoding in the step"),
 }
 # CUDA runtime and driver calls on the host (launches, graph launches, synchronisation, copies): where the host
-# side of a step spends its time (analysis/walltime.py)
+# side of a step spends its time (analysis/timing/walltime.py)
 RUNTIME = {
     "name": ("category", "API call (cudaLaunchKernel, cudaGraphLaunch, cudaDeviceSynchronize, ...)"),
     "start_us": ("float64", "CPU start time"),
@@ -122,14 +122,14 @@ COMMS = {
     "args_source": ("category", "where the args came from: kernel, record_param_comms, annotation (nccl:*), none"),
 }
 
-# Columns that analysis adds to kernels (analysis/roofline.py)
+# Columns that analysis adds to kernels (analysis/roofline/placement.py)
 ANALYSIS_COLUMNS = {
     "flops": ("float64", "floating-point operations of the kernel"),
     "executed_flops": ("float64", "FlashAttention-3: FLOPs its whole tiles execute, padding included "
-                                  "(analysis.attention_tiles); NaN for other kernels"),
+                                  "(analysis.work.attention_tiles); NaN for other kernels"),
     "l2_bytes": ("float64", "bytes through L2: every input read once, every output written once"),
     "written_bytes": ("float64", "bytes of the kernel's outputs"),
-    "dram_bytes": ("float64", "DRAM bytes read plus written, after what L2 holds (analysis.memory_traffic)"),
+    "dram_bytes": ("float64", "DRAM bytes read plus written, after what L2 holds (analysis.roofline.memory_traffic)"),
     "work_source": ("string", "analytic (op shapes), architecture (model config), ncu, or unmodeled"),
     "model_op": ("category", "model operation: qkv_proj, attention, rotary.q, input_norm, mlp.down_proj, lm_head, sampler, ..."),
     "layer": ("Int64", "decoder layer index, where it can be told"),

@@ -17,7 +17,7 @@ SEED = 0
 
 # Each preset is the plain dict `config.to_dict()` would give, cut to what transformers needs to build the model
 # (model_type and every value that differs from its config class's defaults) and what the analysis reads
-# (analysis/architecture.py): `tracer analyze --model PRESET` reads it without importing transformers, and only the
+# (analysis/work/architecture.py): `tracer analyze --model PRESET` reads it without importing transformers, and only the
 # recording path builds the config object from it. A new preset is one entry here.
 PRESETS = {
     "gpt2": ({"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": None,

@@ -5,11 +5,14 @@ imports; the imports that climb against the data flow; and the import cycles amo
 
 Exit 1 when modules import each other in a cycle (lazy imports inside functions count: they are the same
 dependency, paid later); with --strict, also when a layer imports one it must not. Layers in data-flow order:
-workloads produce runs, tracer/record writes traces, tracer/parse turns them into tables, analysis reads tables
-(and parse's vocabulary, the kernel classes); the top (tracer/*.py: api, cli, commands, perfetto; tracer/serve,
-tracer/load) may use everything. tracer/errors.py and tracer/schema.py are shared definitions any layer may import,
-and so is the one I/O layer (tracer/io: atomic writes, output folders, sidecars, bounded input, the cache; and
-tracer/tools.py, finding nsys/ncu), which itself imports only the shared definitions.
+workloads produce runs, tracer/recording writes traces, tracer/parse turns them into tables, analysis reads tables
+(and parse's vocabulary, the kernel classes); the top (tracer/*.py: api, commands, perfetto; tracer/cli, tracer/serve,
+tracer/loadgen) may use everything. analysis is layered too: its root (analysis/numbers.py, how numbers are
+written) under all of it; the work model (analysis/work) under the steps (analysis/steps), both under the roofline
+(analysis/roofline); time (analysis/timing) beside them; reports (analysis/reports) over all of analysis.
+tracer/errors.py and tracer/schema.py are shared definitions any layer may import, and so is the one I/O layer
+(tracer/io: atomic writes, output folders, sidecars, bounded input, the cache; and tracer/tools.py, finding
+nsys/ncu), which itself imports only the shared definitions.
 """
 from __future__ import annotations
 
@@ -20,18 +23,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("workloads", "tracer", "analysis")
 SHARED = {"tracer.errors", "tracer.schema"}
-LAYERS = ("shared", "tracer/io", "workloads", "tracer/record", "tracer/parse", "analysis", "tracer (top)")
+LAYERS = ("shared", "tracer/io", "workloads", "tracer/recording", "tracer/parse", "analysis", "analysis/work",
+          "analysis/steps", "analysis/roofline", "analysis/timing", "analysis/reports", "tracer (top)")
+_ANALYSIS_BASE = {"analysis", "tracer/parse", "tracer/io"}
 # what each layer may import besides itself and the shared modules
-ALLOWED = {"shared": set(), "tracer/io": set(), "workloads": {"tracer/io"}, "tracer/record": {"workloads", "tracer/io"},
-           "tracer/parse": {"tracer/io"}, "analysis": {"tracer/parse", "tracer/io"}, "tracer (top)": set(LAYERS)}
+ALLOWED = {"shared": set(), "tracer/io": set(), "workloads": {"tracer/io"},
+           "tracer/recording": {"workloads", "tracer/io"}, "tracer/parse": {"tracer/io"},
+           "analysis": {"tracer/parse", "tracer/io"},
+           "analysis/work": _ANALYSIS_BASE,
+           "analysis/steps": _ANALYSIS_BASE | {"analysis/work"},
+           "analysis/roofline": _ANALYSIS_BASE | {"analysis/work", "analysis/steps"},
+           "analysis/timing": _ANALYSIS_BASE,
+           "analysis/reports": _ANALYSIS_BASE | {"analysis/work", "analysis/steps", "analysis/roofline",
+                                                 "analysis/timing"},
+           "tracer (top)": set(LAYERS)}
+# module prefix -> layer, most specific first
+_PREFIXES = (("tracer.io", "tracer/io"), ("tracer.tools", "tracer/io"), ("workloads", "workloads"),
+             ("tracer.recording", "tracer/recording"), ("tracer.parse", "tracer/parse"),
+             ("analysis.work", "analysis/work"), ("analysis.steps", "analysis/steps"),
+             ("analysis.roofline", "analysis/roofline"), ("analysis.timing", "analysis/timing"),
+             ("analysis.reports", "analysis/reports"), ("analysis", "analysis"))
 
 
 def layer_of(module: str) -> str:
     if module in SHARED:
         return "shared"
-    for prefix, layer in (("tracer.io", "tracer/io"), ("tracer.tools", "tracer/io"),
-                          ("workloads", "workloads"), ("tracer.record", "tracer/record"),
-                          ("tracer.parse", "tracer/parse"), ("analysis", "analysis")):
+    for prefix, layer in _PREFIXES:
         if module == prefix or module.startswith(prefix + "."):
             return layer
     return "tracer (top)"

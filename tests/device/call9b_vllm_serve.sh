@@ -14,7 +14,7 @@ source tests/device/serve_common.sh
 serve_sweep vllm 8011 "vLLM (CUDA graphs)" 2 $S/hf
 python3 - <<'PY'
 import json, pandas as pd
-from analysis.load_plots import sustainable_rate
+from analysis.reports.load_plots import sustainable_rate
 out = {}
 for name in ("hf", "vllm"):
     try:

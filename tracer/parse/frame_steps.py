@@ -6,7 +6,7 @@ Each call of the model runner's execute_model is one engine step: V1 engines (0.
 V0's `vllm/worker/model_runner.py(NNN): execute_model` (also its multi-step and encoder-decoder runners). The
 worker's own execute_model (`gpu_worker.py`, `worker_base.py`) wraps it and is not a step; a runner frame inside
 another (V0's multi-step runner calls the plain one) is the same step. The frame names no tokens: the phase of
-each step is decided in analysis (analysis/inferred_steps.py) from the attention ops' shapes or the workload.
+each step is decided in analysis (analysis/steps/inferred_steps.py) from the attention ops' shapes or the workload.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def profiled(generate, seconds: float, out_path: str | Path, device: str, on_wri
     stops. Always in the batcher's worker thread, where it started: Kineto will not stop a profiler from another
     thread, and a server stopped with its window open crashed at exit (H200, 2026-12-02). Then the trace is
     written and `on_written(path, stall)` called (the sidecar), `stall` the seconds the batcher spent on it."""
-    from tracer.record.torch_profiler import torch_profile
+    from tracer.recording.torch_profiler import torch_profile
     state = {"prof": None, "t0": None, "first": None, "done": False, "requests": [], "batches": [], "clock": []}
 
     def close_window(force: bool = False) -> bool:
@@ -96,7 +96,7 @@ def profiled(generate, seconds: float, out_path: str | Path, device: str, on_wri
 
 
 def write_window(prof, out_path: Path, state: dict) -> Path:
-    from tracer.record.torch_profiler import profiler_events, write_trace
+    from tracer.recording.torch_profiler import profiler_events, write_trace
     trace = profiler_events(prof, out_path.parent)
     events = trace.get("traceEvents", [])
     prefill = next((e for e in events if e.get("cat") == "user_annotation" and e.get("name") == "prefill"), None)

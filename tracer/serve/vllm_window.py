@@ -78,7 +78,7 @@ def wait_for_trace(trace_dir: Path, since: float, timeout_s: float) -> Path | No
 
 
 def write_window(raw: Path, out_path: Path) -> Path:
-    from tracer.record.torch_profiler import read_trace, write_trace
+    from tracer.recording.torch_profiler import read_trace, write_trace
     trace = read_trace(raw)
     trace["traceEvents"] = trace.get("traceEvents", []) + step_counters(trace.get("traceEvents", []))
     return write_trace(trace, out_path)

@@ -22,7 +22,7 @@ def write_window_sidecar(trace_path: str | Path, backend: str, opts, stall: dict
     device entry: the trace's own device properties say it, and reading them here would start CUDA in a process
     (vLLM's parent) that otherwise never touches the GPU."""
     from tracer.io.sidecar import write_sidecar
-    from tracer.record.environment import library_versions
+    from tracer.recording.environment import library_versions
     from workloads.models import model_config
     config = model_config(opts.model, opts.layers)
     server = {"window_s": opts.profile_s, "window_delay_s": opts.profile_delay_s, "max_batch": opts.max_batch}

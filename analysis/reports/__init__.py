@@ -1,0 +1,1 @@
+"""What a person reads: summary.json, report.md, headline, tables, comparisons, gates, PNG plots, report.html."""

@@ -1,0 +1,172 @@
+"""Plots people would rather look at than read: roofline, phase/class breakdown, run comparisons, sweeps.
+
+Figures are drawn straight to files with matplotlib's Figure, without pyplot: no display, no global figure
+registry, and a quarter of a second less to import. matplotlib is imported where a figure is drawn, so that the
+colours here cost nothing to import."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PHASE_COLORS = {"prefill": "#d1495b", "decode": "#00798c", "mixed": "#edae49", "none": "#999999"}
+CLASS_COLORS = {"gemm": "#1f77b4", "attention": "#d62728", "norm": "#9467bd", "elementwise": "#2ca02c",
+                "reduction": "#ff7f0e", "copy": "#8c564b", "communication": "#e377c2", "sampling": "#17becf",
+                "quantize": "#aec7e8", "moe": "#ff9896", "memcpy/memset": "#bcbd22", "other": "#7f7f7f"}
+
+
+IDLE_COLORS = {"GPU idle in steps (launch gaps)": "#d9d9d9", "GPU idle between steps (host)": "#f2f2f2"}
+PHASE_MARKERS = {"prefill": "s", "mixed": "D", "decode": "o", "none": "^"}
+RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
+LABELLED = 5   # heaviest kernels named on a roofline panel
+
+
+def _roof(ax, peaks: dict, label_prefix: str = "", color="black", x_span=(1e-6, 1e4), precisions=()):
+    """Compute roofs (bf16 tensor cores, fp32, and the 8-bit tensor paths the kernels use), the DRAM roof, the L2
+    roof where the peaks carry it, and the bf16 ridge point, over the panel's span of intensities."""
+    bw = peaks["hbm_gbps"] * 1e9
+    x = np.logspace(np.log10(x_span[0]), np.log10(x_span[1]), 300)
+    for key, style in (("bf16", "-"), ("fp32", ":")) + tuple((p, "-.") for p in ("fp8", "int8") if p in precisions):
+        if not peaks.get(key):
+            continue
+        p = peaks[key] * 1e12
+        ax.plot(x, np.minimum(p, x * bw) / 1e12, style, color=color, lw=1.2,
+                label=f"{label_prefix}{key} roof {peaks[key]:.0f} TFLOP/s, DRAM {peaks['hbm_gbps']:.0f} GB/s")
+    if peaks.get("l2_gbps"):
+        l2 = peaks["l2_gbps"] * 1e9
+        ax.plot(x, np.minimum(peaks["bf16"] * 1e12, x * l2) / 1e12, "--", color=color, lw=0.9, alpha=0.7,
+                label=f"{label_prefix}L2 roof {peaks['l2_gbps']:.0f} GB/s")
+    ridge = peaks["bf16"] * 1e12 / bw
+    if x_span[0] < ridge < x_span[1]:
+        ax.axvline(ridge, color=color, lw=0.7, ls="-.", alpha=0.5)
+        ax.annotate(f"ridge {ridge:.0f} FLOP/B", (ridge, peaks["bf16"]), fontsize=7, rotation=90, va="top",
+                    ha="right", color=color, alpha=0.7)
+
+
+def roofline_points(k: pd.DataFrame) -> pd.DataFrame:
+    """One point per (phase, kernel, class): summed FLOPs over summed DRAM bytes (L2 bytes where the model gives
+    no DRAM traffic: `hollow`), attained TFLOP/s over its summed time."""
+    if k.empty or "flops" not in k:
+        return pd.DataFrame()
+    m = k[(k["work_source"] != "unmodeled") & (k["flops"] > 0)].copy()
+    m["l2b"] = m["l2_bytes"] if "l2_bytes" in m else np.nan
+    m["flag"] = (m["roof_flag"].astype(str) != "") if "roof_flag" in m else False
+    g = m.groupby(["phase", "short_name", "kernel_class"], observed=True).agg(
+        flops=("flops", "sum"), dram=("dram_bytes", "sum"), l2=("l2b", "sum"), dur_us=("dur_us", "sum"),
+        flag=("flag", "any")).reset_index()
+    g["hollow"] = ~(g["dram"] > 0) & (g["l2"] > 0)
+    g["intensity"] = np.where(g["dram"] > 0, g["flops"] / g["dram"].where(g["dram"] > 0),
+                              g["flops"] / g["l2"].where(g["l2"] > 0))
+    g["tflops"] = g["flops"] / (g["dur_us"] * 1e-6) / 1e12
+    return g[np.isfinite(g["intensity"]) & (g["dur_us"] > 0)]
+
+
+def _scatter(ax, pts: pd.DataFrame, marker: str, size_max: float, label_suffix: str, seen: set):
+    for cls, g in pts.groupby("kernel_class", observed=True):
+        color = CLASS_COLORS.get(str(cls), "grey")
+        size = 15 + 300 * g["dur_us"] / size_max
+        for hollow, h in g.groupby("hollow"):
+            lab = str(cls) if str(cls) not in seen else None
+            seen.add(str(cls))
+            ax.scatter(h["intensity"], h["tflops"], s=size[h.index], marker=marker, alpha=0.6, label=lab,
+                       facecolors="none" if hollow else color, edgecolors=color, linewidths=1.0)
+        flagged = g[g["flag"]]
+        if len(flagged):
+            ax.scatter(flagged["intensity"], flagged["tflops"], s=60, marker="x", color="red", lw=1.0)
+
+
+def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: str, by: str = "phase") -> Path:
+    """Kernels aggregated by name as points (area: time) on log-log axes, coloured by kernel class, marker by
+    phase (one run) or by run (comparison, one panel per phase); hollow: placed by L2 bytes (no DRAM traffic
+    modelled); red x: above its roof. Roofs, ridge and the heaviest kernels' names drawn."""
+    pts = [(label, roofline_points(k), peaks) for label, k, peaks in runs]
+    phases = sorted({p for _, g, _ in pts if len(g) for p in g["phase"].astype(str).unique()},
+                    key=lambda p: list(PHASE_MARKERS).index(p) if p in PHASE_MARKERS else 9)
+    panels = phases if len(runs) > 1 and len(phases) > 1 else [None]
+    from matplotlib.figure import Figure   # here: report.html takes this module's colours without matplotlib
+
+    fig = Figure(figsize=(7 * len(panels), 6))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)
+    size_max = max([g["dur_us"].max() for _, g, _ in pts if len(g)] + [1e-9])
+    every = pd.concat([g for _, g, _ in pts if len(g)] or [pd.DataFrame()], ignore_index=True)
+    for ax, panel in zip(axes[0], panels):
+        seen: set = set()
+        drawn_peaks = []
+        parts = [g if panel is None else g[g["phase"].astype(str) == panel] for _, g, _ in pts if len(g)]
+        shown = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        x_span = (shown["intensity"].min() / 3, shown["intensity"].max() * 3) if len(shown) else (1e-6, 1e4)
+        texts = []
+        for r, (label, g, peaks) in enumerate(pts):
+            if peaks and str(peaks) not in drawn_peaks:
+                used = set().union(*(set(k["precision"].astype(str)) for _, k, _ in runs if "precision" in k))
+                _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey",
+                      x_span=x_span, precisions=used)
+                drawn_peaks.append(str(peaks))
+            if g.empty:
+                continue
+            sel = g if panel is None else g[g["phase"].astype(str) == panel]
+            groups = [(str(p), h) for p, h in sel.groupby("phase", observed=True)] if len(runs) == 1 else [(label, sel)]
+            for key, h in groups:
+                marker = PHASE_MARKERS.get(key, "o") if len(runs) == 1 else RUN_MARKERS[r % len(RUN_MARKERS)]
+                _scatter(ax, h.reset_index(drop=True), marker, size_max, key, seen)
+                ax.scatter([], [], marker=marker, color="black", facecolors="none", label=f"{key} (marker)")
+        # the heaviest points of the panel (all runs) named once each, moved apart so that no two overlap
+        named = shown.nlargest(LABELLED, "dur_us").drop_duplicates("short_name") if len(shown) else shown
+        for row in named.itertuples():
+            texts.append(ax.text(row.intensity, row.tflops, str(row.short_name)[:36], fontsize=6.5, alpha=0.9))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        if len(shown):
+            ax.set_xlim(*x_span)
+        if len(every):   # the panels share their y axis: fit it to every panel's points
+            ax.set_ylim(every["tflops"].min() / 3, max(every["tflops"].max(), *(p["bf16"] for _, _, p in pts if p)) * 2)
+        if texts:
+            from adjustText import adjust_text
+            adjust_text(texts, ax=ax, x=shown["intensity"].to_numpy(float), y=shown["tflops"].to_numpy(float),
+                        arrowprops=dict(arrowstyle="-", color="#555555", lw=0.5))
+        ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)")
+        ax.set_title(title if panel is None else f"{title}: {panel}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.2)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="lower right")
+    axes[0][0].set_ylabel("attained TFLOP/s")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) -> Path:
+    """Stacked bars of wall time per step (ms), one panel per phase, one bar per run: GPU busy per kernel class,
+    then GPU idle in steps and between steps (analysis.timing.walltime's long table)."""
+    phases = sorted({p for _, w in runs for p in (w["phase"].unique() if len(w) else [])},
+                    key=lambda p: list(PHASE_MARKERS).index(p) if p in PHASE_MARKERS else 9)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.2 * max(len(phases), 1) + 2.5, 5))
+    axes = fig.subplots(1, max(len(phases), 1), squeeze=False)
+    comps = sorted({c for _, w in runs for c in (w.loc[w["kind"] == "gpu", "component"] if len(w) else [])},
+                   key=lambda c: list(CLASS_COLORS).index(c) if c in CLASS_COLORS else 99) + list(IDLE_COLORS)
+    for ax, phase in zip(axes[0], phases):
+        x = np.arange(len(runs))
+        bottoms = np.zeros(len(runs))
+        for c in comps:
+            vals = np.array([float(w.loc[(w["phase"] == phase) & (w["component"] == c), "us_per_step"].sum()) / 1e3
+                             if len(w) else 0.0 for _, w in runs])
+            ax.bar(x, vals, bottom=bottoms, color=CLASS_COLORS.get(c) or IDLE_COLORS.get(c, "grey"),
+                   edgecolor="#999999" if c in IDLE_COLORS else "none", lw=0.5, label=c)
+            bottoms += vals
+        for xi, total in zip(x, bottoms):
+            ax.annotate(f"{total:.3g} ms", (xi, total), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, [label if len(runs) > 1 else "" for label, _ in runs], fontsize=7, rotation=20 if len(runs) > 1 else 0,
+                      ha="right" if len(runs) > 1 else "center")
+        ax.set_title(f"{phase}: wall time per step", fontsize=9)
+        ax.margins(y=0.08)
+        ax.set_ylabel("ms per step")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, fontsize=7, loc="center right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.78, 1))
+    fig.savefig(out, dpi=110)
+    return out

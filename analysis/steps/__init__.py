@@ -1,0 +1,1 @@
+"""Steps: where each step begins and ends without annotations, and the tokens and context each step computed."""

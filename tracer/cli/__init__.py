@@ -1,0 +1,72 @@
+"""The `tracer` command line: one click group; each command, a few lines that call library functions, lives in
+its own module here (tracer/cli/<command>_command.py), shared options in tracer/cli/options.py."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from tracer.cli.analyze_command import analyze
+from tracer.cli.calibrate_command import calibrate
+from tracer.cli.check_command import check
+from tracer.cli.compare_command import compare
+from tracer.cli.load_command import load
+from tracer.cli.open_command import open_trace
+from tracer.cli.record_command import record
+from tracer.cli.serve_command import serve
+from tracer.cli.sweep_command import sweep
+from tracer.cli.workloads_command import workloads
+from tracer.errors import TracerError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="show the profilers' own log lines (Kineto, torch.profiler)")
+def cli(verbose):
+    """Profile LLM inference (HF transformers and vLLM), parse traces into tables, analyse kernels."""
+    click.get_current_context().obj = {"verbose": verbose}
+
+
+for command in (analyze, calibrate, check, compare, load, open_trace, record, serve, sweep, workloads):
+    cli.add_command(command)
+
+
+def main(args=None):
+    try:
+        cli.main(args=args, standalone_mode=False)
+    except TracerError as e:
+        click.echo(f"tracer: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("tracer: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"tracer: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("tracer: interrupted", err=True)
+        sys.exit(130)
+    except MemoryError:
+        click.echo("tracer: error: out of memory; use a smaller batch, prompt or trace", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as e:   # an install without one of tracer's dependencies (pip install --no-deps)
+        click.echo(f"tracer: error: the package {e.name!r} is not installed (pip install {e.name}); what was written "
+                   "before this step is kept", err=True)
+        sys.exit(2)
+    except Exception as e:  # a bug of ours: one line, the traceback only on request
+        if _is_oom(e):   # torch.OutOfMemoryError, or the CPU allocator's RuntimeError
+            first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")[:200]
+            click.echo(f"tracer: error: out of memory ({first}); use a smaller batch or prompt", err=True)
+            sys.exit(2)
+        if os.environ.get("TRACER_DEBUG"):
+            raise
+        first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+        click.echo(f"tracer: internal error: {type(e).__name__}: {first} (TRACER_DEBUG=1 shows the traceback)",
+                   err=True)
+        sys.exit(3)
+
+
+def _is_oom(e: Exception) -> bool:
+    text = f"{type(e).__name__} {e}".lower()
+    return "outofmemory" in text or "out of memory" in text or "can't allocate memory" in text
+
