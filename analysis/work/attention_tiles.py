@@ -46,15 +46,24 @@ def executed_pairs(q: float, ctx: float, block_m: int, block_n: int, causal: boo
     return float(total)
 
 
-def fa3_executed_flops(name: str, seq_shapes, heads: int, kv_heads: int, head_dim: int) -> float | None:
-    """Tensor-core FLOPs an FA3 forward kernel executes for sequences of (new tokens, keys) shapes: 2 GEMMs (QK^T,
-    PV) of 2 FLOPs per multiply-add; None when the kernel is not FA3's."""
+def _fa3_launch(name: str, heads: int, kv_heads: int) -> tuple[int, int, bool, int, int] | None:
+    """(BLOCK_M, BLOCK_N, causal, query heads packed per tile, CTAs per query tile) of an FA3 kernel; None when
+    `name` is not FA3's. With GQA packing, a tile holds the g query heads of one KV head."""
     tile = fa3_tile(name)
-    if tile is None or not seq_shapes:
+    if tile is None:
         return None
     block_m, block_n, causal, pack = tile
     g = heads // kv_heads if pack and kv_heads else 1
-    ctas = kv_heads if g > 1 else heads
+    return block_m, block_n, causal, g, (kv_heads if g > 1 else heads)
+
+
+def fa3_executed_flops(name: str, seq_shapes, heads: int, kv_heads: int, head_dim: int) -> float | None:
+    """Tensor-core FLOPs an FA3 forward kernel executes for sequences of (new tokens, keys) shapes: 2 GEMMs (QK^T,
+    PV) of 2 FLOPs per multiply-add; None when the kernel is not FA3's."""
+    launch = _fa3_launch(name, heads, kv_heads)
+    if launch is None or not seq_shapes:
+        return None
+    block_m, block_n, causal, g, ctas = launch
     pairs = sum(executed_pairs(q, c, block_m, block_n, causal, g) for q, c in seq_shapes)
     return 4.0 * head_dim * pairs * ctas
 
@@ -83,11 +92,9 @@ def fa3_splits_kv(name: str, seq_shapes, heads: int, kv_heads: int, sms: int = H
     query tiles would fill under 80% of the SMs (its num_splits_heuristic). None when `name` is not FA3's.
     On the H200: the combine read 8.5 MB in llama-1b's prefill (96 tiles) and 17 KB in a decode_b16 step
     (128 tiles) and in Mixtral's prefill (128 tiles)."""
-    tile = fa3_tile(name)
-    if tile is None or not seq_shapes:
+    launch = _fa3_launch(name, heads, kv_heads)
+    if launch is None or not seq_shapes:
         return None
-    block_m, _, _, pack = tile
-    g = heads // kv_heads if pack and kv_heads else 1
-    ctas = kv_heads if g > 1 else heads
+    block_m, _, _, g, ctas = launch
     tiles = sum(math.ceil(int(round(q)) * g / block_m) for q, _ in seq_shapes) * ctas
     return tiles < 0.8 * sms
