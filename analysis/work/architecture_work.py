@@ -31,7 +31,8 @@ S sequences, H hidden, I MLP width, e bytes an element:
 - Mixture of Experts, with T tokens, k of E experts a token, I_e an expert's width: the router is a T x E x H GEMM;
   top-k gating reads the T x E logits and writes k weights and ids a token; the grouped expert GEMMs compute the
   T*k routed rows (gate_up: N = 2 I_e, K = H; down: N = H, K = I_e) and read the weights of the experts the step
-  touches, E (1 - (1 - k/E)^T) of them on average when routing is uniform (the trace does not show the routing);
+  touches: those the recorded routing shows (`record --moe-routing`, analysis.work.expert_routing), else
+  E (1 - (1 - k/E)^T) of them on average when routing is uniform;
   the experts' activation runs on T*k rows; the weighted sum reads the T*k outputs and writes T rows;
 - an FP8 KV cache (ModelShape.kv_bytes): cache writes and attention's K and V reads at one byte an element.
 """

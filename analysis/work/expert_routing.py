@@ -16,26 +16,17 @@ import numpy as np
 import pandas as pd
 
 
-def routing_groups(routing: dict) -> list[dict]:
-    """The recorded groups ({requests, prefill, decode}); a routing recorded before groups existed is one group."""
-    if "groups" in routing:
-        return routing["groups"]
-    first = np.asarray(routing["prefill"])[0]
-    requests = int(round(first.sum() / (int(routing["top_k"]) * int(routing["prompt_tokens"]))))
-    return [{"requests": requests, "prefill": routing["prefill"], "decode": routing.get("decode") or {}}]
-
-
 def step_expert_tokens(steps: pd.DataFrame, routing: dict | None) -> list[np.ndarray | None]:
     """Per step (in `steps`' order, which is the run's): a layers x experts array of routed tokens, or None."""
     if not routing:
         return [None] * len(steps)
     prompt = float(routing["prompt_tokens"])
-    groups = routing_groups(routing)
+    groups = routing["groups"]
     # groups whose prompts a step before this one computed: all of them where no step prefills (one measured decode
     # step, a window that began after the prefills)
     any_prefill = any(float(q) == prompt and float(c) == prompt for shapes in steps["seq_shapes"] for q, c in shapes)
     prefilled = 0 if any_prefill else len(groups)
-    position = [] if any_prefill else [-1] * len(groups)   # each prefilled group's next decode position
+    position = [] if any_prefill else [-1] * len(groups)   # each prefilled group's next decode position (-1: unseen)
     out: list[np.ndarray | None] = []
     for shapes in steps["seq_shapes"]:
         parts = Counter((float(q), float(c)) for q, c in shapes)
@@ -51,24 +42,23 @@ def step_expert_tokens(steps: pd.DataFrame, routing: dict | None) -> list[np.nda
             taken = groups[prefilled:j]
         decoding = [(c, n) for (q, c), n in parts.items() if q == 1.0 and not (q == prompt and c == prompt)]
         counts = [np.asarray(g["prefill"], dtype=float) for g in taken]
-        advanced = []
+        reached = {}   # group -> the position this step computed for it
         for c, n in decoding:
             pos = int(c) - 1
-            # the prefilled groups whose next position this is (where the prefills were not seen: any that has it)
-            at = [j for j in range(prefilled) if (position[j] == pos if any_prefill else str(pos) in groups[j]["decode"])
-                  and str(pos) in groups[j]["decode"]]
+            # the prefilled groups whose next position this is (not yet seen: any that reached it)
+            at = [j for j in range(prefilled) if position[j] in (pos, -1) and str(pos) in groups[j]["decode"]]
             if sum(int(groups[j]["requests"]) for j in at) != n:
                 matched = False
                 break
             counts += [np.asarray(groups[j]["decode"][str(pos)], dtype=float) for j in at]
-            advanced += at
+            reached.update({j: pos for j in at})
         if sum(parts.values()) != n_prefill + sum(n for _, n in decoding):
             matched = False   # a part that is neither: a chunk of a prompt, another length
         if matched and counts:
             total = np.sum(counts, axis=0)
         out.append(total)
-        for j in advanced:
-            position[j] += 1
+        for j, pos in reached.items():
+            position[j] = pos + 1
         if n_prefill and matched:
             position += [int(prompt)] * len(taken)
             prefilled += len(taken)
@@ -79,7 +69,7 @@ def step_expert_tokens(steps: pd.DataFrame, routing: dict | None) -> list[np.nda
 
 def layer_expert_tokens(step: pd.Series, layer: int) -> np.ndarray | None:
     """The experts' routed tokens in one layer of a step, where recorded."""
-    counts = step.get("expert_tokens") if hasattr(step, "get") else None
-    if counts is None or not isinstance(counts, np.ndarray) or not 0 <= layer < len(counts):
+    counts = step.get("expert_tokens")   # absent, None or a layers x experts array
+    if not isinstance(counts, np.ndarray) or not 0 <= layer < len(counts):
         return None
     return counts[layer]
