@@ -260,3 +260,23 @@ def test_a_figure_drawn_alongside_is_written_and_its_error_raised_here(tmp_path)
     with pytest.raises(FileNotFoundError):
         with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x"):
             pass
+
+
+def test_a_mostly_unmodeled_trace_says_so_in_summary_and_report(tmp_path):
+    """A CUDA-graph trace without its sidecar (no model named) leaves most kernel time unmodeled: the summary and
+    report.md say how much, which kernels, and the options that would model them; a fixture analysed with its
+    sidecar stays under the threshold and says nothing."""
+    trace = tmp_path / "graphs.json.gz"
+    shutil.copy(DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz", trace)   # no .meta.json beside the copy
+    proc = run_cli("analyze", trace, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    summary = orjson.loads((tmp_path / "out" / "summary.json").read_bytes())
+    notice = next(n for n in summary["notices"] if "of kernel time is unmodeled" in n)
+    pct = float(notice.split("%")[0])
+    assert pct > 5 and "FlashAttnFwdSm90" in notice and "--model" in notice
+    assert notice in (tmp_path / "out" / "report.md").read_text()
+
+    with_sidecar = run_cli("analyze", DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz", "--out", tmp_path / "out2")
+    assert with_sidecar.returncode == 0, with_sidecar.stderr
+    summary = orjson.loads((tmp_path / "out2" / "summary.json").read_bytes())
+    assert not any("of kernel time is unmodeled" in n for n in summary["notices"])

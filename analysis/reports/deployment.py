@@ -13,8 +13,7 @@ from tracer.schema import as_str
 
 ROUTING_ASSUMPTION = ("MoE expert weights per step are those of E(1-(1-k/E)^T) experts, the number a step of T tokens "
                       "touches on average under uniform routing, and fused_moe's executed FLOPs assume the same "
-                      "(the trace does not show the routing)")
-
+                      "(the trace does not show the routing: record with --moe-routing for the true counts)")
 
 
 def recorded_routing_sentence(recorded: int, steps: int) -> str:

@@ -172,6 +172,7 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
                        f"{worst['roof_pct']:.0f}% of its {worst['roof']} roof: {worst['roof_flag']}")
     if arch_notice and (architecture is not None or len(k) and (k["work_source"] == "unmodeled").any()):
         notices.append(arch_notice)
+    notices += unmodeled_notice(k, architecture is not None)
     if sidecar is None:
         notices.append(NO_SIDECAR)
     if kernels.empty:
@@ -229,6 +230,25 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     return {"kernels": k, "summary": summary, "classes": classes, "phases": phases, "top": top, "ncu": ncu_cmp,
             "peaks": peaks, "wall": wall["gpu"], "host": wall["host"], "steps": wall["steps"],
             "step_classes": wall["step_classes"]}
+
+
+UNMODELED_NOTICE_PCT = 5.0
+
+
+def unmodeled_notice(k: pd.DataFrame, has_model: bool) -> list[str]:
+    """A notice when more than UNMODELED_NOTICE_PCT of kernel time has no work (its roofline is unknown): how much,
+    the kernels that take most of it, and what would model them."""
+    total = float(k["dur_us"].sum()) if len(k) else 0.0
+    unmodeled = k[k["work_source"] == "unmodeled"] if total else k.iloc[:0]
+    pct = 100 * float(unmodeled["dur_us"].sum()) / total if total else 0.0
+    if pct <= UNMODELED_NOTICE_PCT:
+        return []
+    top = unmodeled.groupby(as_str(unmodeled["short_name"]))["dur_us"].sum().nlargest(3)
+    why = ("no formula of the work model backs them (analysis/work/architecture_work.py); --quantization or "
+           "--kv-cache-dtype if the run was quantized" if has_model else
+           "they recorded no shapes and no model is named: --model (a preset or a config.json) and --workload")
+    names = ", ".join(f"{name} {100 * us / total:.1f}%" for name, us in top.items())
+    return [f"{pct:.1f}% of kernel time is unmodeled (no FLOPs or bytes, no roofline): {names}; {why}"]
 
 
 def _add_deployment(summary: dict, k: pd.DataFrame, architecture: tuple | None) -> None:
