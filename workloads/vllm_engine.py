@@ -132,66 +132,119 @@ def sampling_params(output_tokens: int):
 
 
 def run_vllm(llm, config, workload: Workload, warmup: int = 1, profile: bool = False,
-             prompts: list[list[int]] | None = None, capture: str | None = None) -> RunResult:
+             prompts: list[list[int]] | None = None, capture: str | None = None,
+             kv_usage_peak: float | None = None) -> RunResult:
     """Warm up, then run the workload's requests through the engine step by step and measure them.
+    The warm-ups step the same way and sample the KV-cache use after each step (the measured run does not: vLLM's
+    metrics snapshot costs milliseconds of the client's time per step); `kv_usage_peak` carries a peak sampled by
+    an earlier call's warm-ups (same workload, same blocks).
     `capture` (in-process engine only): bracket with the CUDA profiler API the whole measured run ("all"), its
     first step ("prefill") or its first step after every request has its first token ("decode")."""
     prompts = prompts or synthetic_prompt_ids(workload.batch, workload.prompt_tokens, config.vocab_size)
     token_prompts = [{"prompt_token_ids": p} for p in prompts]
-    for _ in range(warmup):
-        llm.generate(token_prompts, sampling_params(workload.output_tokens), use_tqdm=False)
-    params = sampling_params(workload.output_tokens)
     engine = llm.llm_engine
+    for i in range(warmup):
+        warm = _stepped_batch(engine, token_prompts, workload, f"warmup{i}", sample_kv=True)
+        kv_usage_peak = max([u for u in warm.kv_usage + [kv_usage_peak] if u is not None], default=None)
     if profile:
         llm.start_profile()
-    first_token_s: dict[str, float] = {}
-    first_token_step: dict[str, int] = {}   # the engine step whose outputs brought each request's first token
-    step_end_s, kv_usage = [], []
-    outputs = {}
-    captured = None
-    t0 = time.perf_counter()
-    for i, p in enumerate(token_prompts):
-        engine.add_request(f"measured-{i}", p, params)
     with _profiler_range(capture == "all"):
-        while engine.has_unfinished_requests():
-            this_step = captured is None and (capture == "prefill" and not step_end_s
-                                              or capture == "decode" and len(first_token_s) == len(token_prompts))
-            with _profiler_range(this_step):
-                step_outputs = engine.step()
-            if this_step:
-                captured = _measured_step(capture, workload, len(first_token_s), _steps_ahead(engine))
-            for out in step_outputs:
-                outputs[out.request_id] = out
-                if out.request_id not in first_token_s and out.outputs and len(out.outputs[0].token_ids) > 0:
-                    first_token_s[out.request_id] = time.perf_counter() - t0
-                    first_token_step[out.request_id] = len(step_end_s)
-            step_end_s.append(time.perf_counter() - t0)
-            kv_usage.append(_kv_cache_usage(engine))
-    total_s = time.perf_counter() - t0
+        run = _stepped_batch(engine, token_prompts, workload, "measured", capture=capture)
     if profile:
         llm.stop_profile()
+    first_token_s = run.first_token_s
     if len(first_token_s) != len(token_prompts):
         raise TracerError(f"vLLM finished {len(first_token_s)} of {len(token_prompts)} requests")
     # Pure decode steps: those after every request has its first token. Their spacing is the per-token latency.
     all_first = max(first_token_s.values())
-    decode_ends = [t for t in step_end_s if t > all_first + 1e-9]
+    decode_ends = [t for t in run.step_end_s if t > all_first + 1e-9]
     decode_step_ms = [(b - a) * 1e3 for a, b in zip([all_first] + decode_ends[:-1], decode_ends)]
     if workload.output_tokens == 1:  # nothing to decode: later steps only retire the finished requests
         decode_step_ms = []
-    cached = sum((o.num_cached_tokens or 0) for o in outputs.values())
-    routing = expert_tokens_by_group(outputs, first_token_step, workload.prompt_tokens, _experts_of(config))
+    cached = sum((o.num_cached_tokens or 0) for o in run.outputs.values())
+    routing = expert_tokens_by_group(run.outputs, run.first_token_step, workload.prompt_tokens, _experts_of(config))
     return RunResult(
         backend="vllm", batch=len(prompts), prompt_tokens=workload.prompt_tokens,
         output_tokens=workload.output_tokens,
         ttft_ms=1e3 * sum(first_token_s.values()) / len(first_token_s),
-        decode_step_ms=decode_step_ms, total_s=total_s,
+        decode_step_ms=decode_step_ms, total_s=run.total_s,
         prefill_tokens_computed=sum(len(p) for p in prompts) - cached,
         kv_cache_bytes=_kv_bytes_allocated(engine, config),
-        extra={**_kv_block_facts(engine, config, workload, max(kv_usage, default=None)),
-               "ttft_ms_max": 1e3 * all_first, "engine_steps": len(step_end_s),
-               **({"measured_step": captured} if captured else {}),
+        extra={**_kv_block_facts(engine, config, workload, kv_usage_peak),
+               "ttft_ms_max": 1e3 * all_first, "engine_steps": len(run.step_end_s),
+               # how many engine steps brought first tokens: 1 when the whole batch was prefilled together
+               "first_token_steps": len(set(run.first_token_step.values())),
+               "batch_admission": run.admission,
+               **({"measured_step": run.captured} if run.captured else {}),
                **({"moe_routing": routing} if routing else {})},
     )
+
+
+@dataclass
+class SteppedBatch:
+    """What the client saw of one batch stepped through the engine (times in s from submitting the batch)."""
+    first_token_s: dict
+    first_token_step: dict     # request id -> the engine step whose outputs brought its first token
+    step_end_s: list
+    kv_usage: list
+    outputs: dict
+    total_s: float
+    admission: str
+    captured: dict | None
+
+
+def _stepped_batch(engine, token_prompts: list[dict], workload: Workload, tag: str, capture: str | None = None,
+                   sample_kv: bool = False) -> SteppedBatch:
+    """Submit the batch as one (see `admit_batch`), then step the engine until every request is done, noting when
+    each request's first token and each step's outputs reached this client."""
+    params = sampling_params(workload.output_tokens)
+    first_token_s: dict[str, float] = {}
+    first_token_step: dict[str, int] = {}
+    step_end_s, kv_usage, outputs = [], [], {}
+    captured = None
+    t0 = time.perf_counter()
+    admission = admit_batch(engine, [(f"{tag}-{i}", p) for i, p in enumerate(token_prompts)], params)
+    while engine.has_unfinished_requests():
+        this_step = captured is None and (capture == "prefill" and not step_end_s
+                                          or capture == "decode" and len(first_token_s) == len(token_prompts))
+        with _profiler_range(this_step):
+            step_outputs = engine.step()
+        if this_step:
+            captured = _measured_step(capture, workload, len(first_token_s), _steps_ahead(engine))
+        for out in step_outputs:
+            outputs[out.request_id] = out
+            if out.request_id not in first_token_s and out.outputs and len(out.outputs[0].token_ids) > 0:
+                first_token_s[out.request_id] = time.perf_counter() - t0
+                first_token_step[out.request_id] = len(step_end_s)
+        step_end_s.append(time.perf_counter() - t0)
+        if sample_kv:
+            kv_usage.append(_kv_cache_usage(engine))
+    return SteppedBatch(first_token_s, first_token_step, step_end_s, kv_usage, outputs,
+                        time.perf_counter() - t0, admission, captured)
+
+
+def admit_batch(engine, requests: list[tuple[str, dict]], params) -> str:
+    """Add the requests so that the engine's first step can schedule all of them, as an offline batch means.
+    With the engine core in its own process, it starts stepping as soon as the first request arrives, and a batch
+    added one request at a time is prefilled over two steps or more, differently from run to run (seen on the
+    H200: 3 + 13, 7 + 9 or all 16, a TTFT of 13 to 26 ms). So the core's scheduler is paused ("keep") while
+    the requests are added and resumed after. Returns how the batch was admitted: "together" (paused, or an
+    in-process engine, which only steps when asked) or "as added" (a vLLM without pause_scheduler)."""
+    core = engine.engine_core
+    paused = False
+    if hasattr(core, "call_utility"):   # the engine core runs in another process
+        try:
+            core.call_utility("pause_scheduler", "keep", False)
+            paused = True
+        except Exception:
+            paused = False
+    try:
+        for request_id, prompt in requests:
+            engine.add_request(request_id, prompt, params)
+    finally:
+        if paused:
+            core.call_utility("resume_scheduler")
+    return "together" if paused or not hasattr(core, "call_utility") else "as added"
 
 
 def _experts_of(config) -> int | None:
@@ -315,6 +368,7 @@ def _kv_block_facts(engine, config, workload: Workload, peak_usage: float | None
     facts = {"kv_block_size_tokens": cc.block_size, "kv_blocks_allocated": cc.num_gpu_blocks,
              "kv_blocks_needed": needed, "kv_bytes_per_block": _kv_bytes_per_block(engine, config)}
     if peak_usage is not None and cc.num_gpu_blocks:
+        facts["kv_cache_usage_peak"] = peak_usage     # 0..1 of the blocks, sampled after each warm-up step
         facts["kv_blocks_used_peak"] = round(peak_usage * cc.num_gpu_blocks)
     return facts
 

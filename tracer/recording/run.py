@@ -210,16 +210,20 @@ def _record_vllm(req: RecordRequest, llm, config, wl: Workload, out: Path, index
         with NvmlSampler(index) as sampler:
             result = run_vllm(llm, config, wl, req.warmup, capture=capture)
         return [_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler)]
-    sample_plain = req.profiler != "torch"
-    plain = [run_vllm(llm, config, wl, req.warmup if i == 0 else 0) for i in range(req.repeat - sample_plain)]
-    if sample_plain:
-        with NvmlSampler(index) as sampler:
-            plain.append(run_vllm(llm, config, wl, 0 if plain else req.warmup))
+    sample_plain = req.profiler != "torch"   # NVML samples the run whose figures the sidecar keeps
+    plain, peak = [], None   # the first run's warm-ups sample the KV-cache use; the later runs carry its peak
+    for i in range(req.repeat):
+        sampled = sample_plain and i == req.repeat - 1
+        with (NvmlSampler(index) if sampled else contextlib.nullcontext()) as samples:
+            plain.append(run_vllm(llm, config, wl, req.warmup if i == 0 else 0, kv_usage_peak=peak))
+        sampler = samples if sampled else None
+        peak = plain[-1].extra.get("kv_cache_usage_peak")
     profiled, written, result = [], [], plain[-1]
     if req.profiler == "torch":
-        profiled = [run_vllm(llm, config, wl, 0, profile=True) for _ in range(req.profiled_repeats - 1)]
+        profiled = [run_vllm(llm, config, wl, 0, profile=True, kv_usage_peak=peak)
+                    for _ in range(req.profiled_repeats - 1)]
         with NvmlSampler(index) as sampler:
-            result = run_vllm(llm, config, wl, 0, profile=True)
+            result = run_vllm(llm, config, wl, 0, profile=True, kv_usage_peak=peak)
         profiled.append(result)
         written.append(_move_trace(newest_profiler_trace(pdir), out, sampler))
     written.append(_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler, plain, profiled))
