@@ -256,7 +256,7 @@ def test_hf_window_longer_than_the_load_closes_when_idle_or_at_exit(tmp_path):
 def test_vllm_server_that_fails_to_start_says_why_in_one_line():
     pytest.importorskip("vllm")
     proc = run_cli("serve", "--backend", "vllm", "--device", "cpu", "--layers", "1", "--port", free_port(),
-                   env={"VLLM_CPU_KVCACHE_SPACE": "100000"}, timeout=600)
+                   "--enforce-eager", env={"VLLM_CPU_KVCACHE_SPACE": "100000"}, timeout=600)
     line = assert_one_line_error(proc)
     assert "failed to start" in line and "kv cache" in line.lower() and "vLLM's log: " in line
 

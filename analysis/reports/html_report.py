@@ -326,6 +326,10 @@ def topic_section(topic_tables) -> list:
 def _page(title: str, header: str, runs: list[tuple[str, dict]], topic_tables) -> str:
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
+    from bokeh.settings import settings
+    # Bokeh's check of the document (layout warnings) takes a third of file_html; the page is ours and fixed, and
+    # tests/test_html_report.py opens it in a browser
+    settings.perform_document_validation.set_value(False)
     _, column, _, _ = _bokeh()
     labels = [label for label, _ in runs]
     points = pd.concat([roofline_points(r["kernels"], label) for label, r in runs], ignore_index=True)
