@@ -121,3 +121,25 @@ def test_vllm_repeats_inflation_of_medians_and_comparison_through_generate(cpu_r
             " ms/token, medians of 2 and 3 runs)") in text
     report = (cpu_recordings.folder / "compare_decode_b2_s16_o4" / "report.md").read_text()
     assert "HF as generate() runs it" in report and "HF generate() decode ms/token" in report
+
+
+@pytest.mark.xdist_group(CPU_RECORDINGS)
+def test_vllm_batch_is_admitted_whole_and_kv_peak_comes_from_the_warmups(cpu_recordings):
+    """Each vLLM run pauses the engine core's scheduler while it adds the batch, so the first step prefills every
+    prompt (one step brings every first token, TTFT the same for all); the timed runs do not sample the KV cache,
+    yet the sidecar keeps the peak the warm-ups sampled: every block the workload needs, for both workloads."""
+    import math
+
+    for workload, (batch, prompt, output) in (("decode_b2_s16_o4", (2, 16, 4)), ("decode_b4_s64_o8", (4, 64, 8))):
+        f = cpu_recordings.sidecar("vllm", workload)["figures"]
+        assert f["batch_admission"] == "together" and f["first_token_steps"] == 1
+        assert f["ttft_ms_max"] == pytest.approx(f["ttft_ms"], rel=0.01)   # one step; arrivals differ by µs
+        # decode: the steps after the one that brought the first tokens, one per further token, none of 0 ms
+        assert f["decode_steps"] == f["unprofiled"]["decode_steps"] == output - 1
+        assert min(f["unprofiled"]["per_run"]["decode_ms_per_token_p50"]) > 0
+        per_seq = math.ceil((prompt + output) / f["kv_block_size_tokens"])
+        assert f["kv_blocks_needed"] == batch * per_seq
+        # vLLM frees a sequence's blocks after its last token, which needs no slot: at most one block less each
+        assert batch * math.ceil((prompt + output - 1) / f["kv_block_size_tokens"]) <= f["kv_blocks_used_peak"] \
+            <= f["kv_blocks_needed"]
+        assert 0 < f["kv_cache_usage_peak"] <= 1

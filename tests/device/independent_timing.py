@@ -119,7 +119,8 @@ def time_vllm(args, prompts, in_process: bool) -> dict:
 def sidecars(folder: str) -> dict:
     """{backend: figures} of the records in a folder."""
     out = {}
-    for path in sorted(glob.glob(f"{folder}/**/*.meta.json", recursive=True)):
+    # `--backend hf,vllm` writes a folder; one backend writes <folder>.json.gz beside <folder>.meta.json
+    for path in sorted(glob.glob(f"{folder}/**/*.meta.json", recursive=True)) + glob.glob(f"{folder}.meta.json"):
         side = json.load(open(path))
         out[side["backend"]] = side["figures"]
     return out

@@ -143,7 +143,7 @@ def _plan_line(req: RecordRequest, wl: Workload, extra: str = "") -> str:
 
 
 def _record_hf(req: RecordRequest, lm, config, wl: Workload, out: Path, index: int) -> list[Path]:
-    """Warm-ups, the unprofiled repeats of the annotated loop, generate()'s repeats, the profiled repeats (the
+    """Warm-ups, the unprofiled repeats of the annotated loop and of generate() in turn, the profiled repeats (the
     last one's trace is written), then which SDPA backend each ran; the sidecar."""
     from workloads.hf import run_hf
     from workloads.hf_generate import generate_figures, generate_runs
@@ -154,11 +154,18 @@ def _record_hf(req: RecordRequest, lm, config, wl: Workload, out: Path, index: i
             result = run_hf(lm, config, wl, req.device, req.warmup, profiler=_measured_context(req))
         return [_write_run_sidecar(replace(req, workload=wl), out, config, result, sampler)]
     sample_plain = req.profiler != "torch"   # NVML samples the run whose figures the sidecar keeps
-    plain = [run_hf(lm, config, wl, req.device, req.warmup if i == 0 else 0) for i in range(req.repeat - sample_plain)]
-    if sample_plain:
-        with NvmlSampler(index) as sampler:
-            plain.append(run_hf(lm, config, wl, req.device, 0 if plain else req.warmup))
-    generate = generate_figures(generate_runs(lm, config, wl, req.device, req.repeat))
+    # The loop's runs and generate()'s alternate, so that a slow spell of the host falls on both alike: on a lent
+    # H200, generate() timed after the loop's five runs was 43% slower in one record and 6% in the next, the
+    # loop's medians 3% apart (tests/device/call13_admission.sh, 2026-12-04).
+    generate_runs(lm, config, wl, req.device, repeats=0, warmup=req.warmup)
+    plain, timed_generate, sampler = [], [], None
+    for i in range(req.repeat):
+        sampled = sample_plain and i == req.repeat - 1
+        with (NvmlSampler(index) if sampled else contextlib.nullcontext()) as samples:
+            plain.append(run_hf(lm, config, wl, req.device, req.warmup if i == 0 else 0))
+        sampler = samples if sampled else sampler
+        timed_generate += generate_runs(lm, config, wl, req.device, repeats=1, warmup=0)
+    generate = generate_figures(timed_generate)
     profiled, written, result = [], [], plain[-1]
     if req.profiler == "torch":
         from tracer.recording.torch_profiler import export_chrome_trace
