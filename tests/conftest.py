@@ -76,9 +76,11 @@ def shared_dir():
 # test_repeats_cpu, test_report and test_perfetto: every vLLM-CPU engine start costs tens of seconds, and
 # several workloads share one engine and one HF model. vLLM records Python stacks (real execute_model frames for
 # test_unannotated); HF and vLLM are timed 3 times unprofiled and 2 times profiled, then compared per workload.
+# vLLM runs eager: torch.compile's warm-up would add ~12 s to the suite's longest setup (the compiled engine is
+# started end to end by test_serve_cpu's vLLM server).
 CPU_RECORD_WORKLOADS = ("decode_b2_s16_o4", "decode_b4_s64_o8")
 CPU_RECORD_ARGS = ("record", "--backend", "hf,vllm", "-w", ",".join(CPU_RECORD_WORKLOADS), "--device", "cpu",
-                   "--layers", "2", "--repeat", "3", "--profiled-repeats", "2")
+                   "--layers", "2", "--repeat", "3", "--profiled-repeats", "2", "--enforce-eager")
 CPU_RECORDINGS = "cpu-recordings"   # their xdist group: one worker records, its tests run beside it
 
 

@@ -7,13 +7,17 @@ from tests.conftest import DATA, run_cli
 def test_small_sweep_both_backends(tmp_path):
     pytest.importorskip("vllm")
     proc = run_cli("sweep", "--backend", "hf,vllm", "--layers", "1", "--batch", "1,4", "--prompt", "16",
-                   "--output", "4", "--repeats", "2", "--device", "cpu", "--out", tmp_path, timeout=1500)
+                   "--output", "4", "--repeats", "2", "--device", "cpu", "--enforce-eager", "--out", tmp_path,
+                   timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pd.read_parquet(tmp_path / "sweep.parquet")
     assert set(df.backend) == {"hf", "vllm"} and len(df) == 8 and (df.status == "ok").all()
     assert (df.output_tokens_per_s > 0).all()
     # each point's repeats as one figure: the median of its runs with its spread (#27)
-    points = __import__("json").loads((tmp_path / "sweep.json").read_text())["points"]
+    sweep = __import__("json").loads((tmp_path / "sweep.json").read_text())
+    points = sweep["points"]
+    # vLLM's options reach the engine and are recorded with the plan (eager: no torch.compile warm-up here)
+    assert sweep["meta"]["plan"]["vllm"]["enforce_eager"] is True
     assert len(points) == 4 and all(p["runs"] == 2 for p in points)
     for p in points:
         runs = df[(df.backend == p["backend"]) & (df.batch == p["batch"])]["decode_ms_per_token_mean"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tracer.cli.options import FORCE, backend_list, quiet_unless_verbose
+from tracer.cli.options import FORCE, backend_list, quiet_unless_verbose, vllm_options, vllm_options_of
 from tracer.errors import TracerError
 
 
@@ -27,6 +27,7 @@ from tracer.errors import TracerError
 @click.option("--trace", "keep_traces", is_flag=True, help="keep a torch.profiler trace per point")
 @click.option("--out", default="traces/sweep", show_default=True, help="output folder")
 @click.option("--no-plots", is_flag=True)
+@vllm_options
 @FORCE
 def sweep(**kw):
     """Latency, throughput, memory and GPU utilisation over batch size, prompt length or request count."""
@@ -49,7 +50,8 @@ def sweep(**kw):
                      batches=lists["batch"], prompts=lists["prompt"], outputs=lists["output"],
                      requests=parse_int_list(kw["requests"], "requests"), repeats=kw["repeats"],
                      layers=kw["layers"], device=kw["device"], dtype=kw["dtype"], hf_batch=kw["hf_batch"],
-                     trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None)
+                     trace_dir=str(Path(out) / "traces") if kw["keep_traces"] else None,
+                     vllm=vllm_options_of(kw))
     try:
         df = run_sweep(plan, out, progress=lambda total: progress(total, "runs", "tracer sweep", each=True))
     except KeyboardInterrupt:

@@ -38,6 +38,7 @@ class SweepPlan:
     dtype: str | None = None
     hf_batch: int = 16
     trace_dir: str | None = None   # keep a torch.profiler trace per point (first repeat)
+    vllm: object | None = None     # workloads.vllm_engine.VllmOptions (eager, quantization, KV dtype, ...); None: defaults
 
     def points(self) -> list[dict]:
         if self.requests:
@@ -198,10 +199,11 @@ class _VllmRunner:
         self.plan = plan
         self.config = model_config(plan.model, plan.layers)
         max_len = engine_max_len(self.config, max(pt["prompt_tokens"] + pt["output_tokens"] for pt in points))
-        max_seqs = max(256, *(pt["batch"] or 0 for pt in points))
+        opts = plan.vllm or VllmOptions()
+        if not opts.max_num_seqs:   # room for the largest batch in one step
+            opts = replace(opts, max_num_seqs=max(256, *(pt["batch"] or 0 for pt in points)))
         self.llm = build_engine(saved_checkpoint(plan.model, plan.layers, plan.dtype), plan.device, plan.dtype,
-                                VllmOptions(max_num_seqs=max_seqs), max_len,
-                                profile_dir=plan.trace_dir)
+                                opts, max_len, profile_dir=plan.trace_dir)
 
     def run(self, point: dict, warmup: int, trace: bool) -> dict:
         from workloads.vllm_engine import run_vllm
