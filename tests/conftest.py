@@ -90,11 +90,14 @@ class CpuRecordings:
         run = json.loads((folder / "run.json").read_text())
         self.returncode, self.stdout, self.stderr = run["returncode"], run["stdout"], run["stderr"]
 
+    def _stem(self, backend: str, workload: str) -> str:
+        return f"{backend}_gpt2_L2_{workload}_cpu" + ("_eager" if backend == "vllm" else "")
+
     def trace(self, backend: str, workload: str) -> Path:
-        return self.folder / f"{backend}_gpt2_L2_{workload}_cpu.json.gz"
+        return self.folder / f"{self._stem(backend, workload)}.json.gz"
 
     def sidecar(self, backend: str, workload: str) -> dict:
-        return json.loads(self.folder.joinpath(f"{backend}_gpt2_L2_{workload}_cpu.meta.json").read_text())
+        return json.loads(self.folder.joinpath(f"{self._stem(backend, workload)}.meta.json").read_text())
 
 
 @pytest.fixture(scope="session")

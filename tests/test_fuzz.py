@@ -207,6 +207,20 @@ def test_bad_options_are_one_line(cmd, args):
     _contract(code, out, err)
 
 
+def test_folder_with_a_file_that_is_no_trace_leaves_nothing_behind(tmp_path):
+    """A folder of "ranks" where one file is JSON but no trace: one line naming it, and no empty
+    ranks_analysis folder left in the input folder."""
+    import shutil
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(BASE, folder / BASE.name)
+    shutil.copy(DATA / "h100_peaks.json", folder / "h100_peaks.json")
+    code, out, err = _main("analyze", folder)
+    assert code == 2 and "h100_peaks.json" in err and "not a Chrome trace" in err, err
+    _contract(code, out, err)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([BASE.name, "h100_peaks.json"])
+
+
 def test_fifo_and_broken_symlink_refused(tmp_path):
     fifo = tmp_path / "t.json"
     os.mkfifo(fifo)

@@ -91,6 +91,7 @@ def analyze_ranks(inputs: list[str], out_dir: str | None, as_json: bool, peaks_f
     paths = expand_inputs(inputs)
     out = Path(out_dir) if out_dir else (Path(inputs[0]) if Path(inputs[0]).is_dir() else paths[0].parent) \
         / "ranks_analysis"
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".tmp-{os.getpid()}"
     try:
@@ -111,6 +112,11 @@ def analyze_ranks(inputs: list[str], out_dir: str | None, as_json: bool, peaks_f
             for part in sorted((tmp / name).glob(".part-*")):
                 for rank_dir in part.iterdir():
                     rank_dir.rename(dest / rank_dir.name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created and not any(out.iterdir()):   # a failed first analysis leaves no empty folder behind
+            out.rmdir()
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     text = orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str)
