@@ -7,15 +7,11 @@ import argparse
 import os
 import statistics
 import subprocess
-import time
+import sys
+from pathlib import Path
 
-
-def probe_ms() -> float:
-    t0 = time.perf_counter()
-    s = 0
-    for i in range(1_000_000):
-        s += i & 7
-    return (time.perf_counter() - t0) * 1e3
+sys.path.insert(0, str(Path(__file__).parent))
+from interleaved_timing import probe_ms  # noqa: E402
 
 
 def sm_clock() -> str:
