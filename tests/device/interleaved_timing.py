@@ -11,7 +11,6 @@ default max_model_len, 0.3 of the memory)."""
 import argparse
 import gc
 import json
-import os
 import statistics
 import sys
 import time
