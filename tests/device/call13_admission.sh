@@ -1,8 +1,9 @@
-# Device call 13 (#27, after the batch admission change; `all`: records then independent, BACKENDS=hf INDEP_BACKENDS=hf for HF alone): the acceptance of call 10 again, in two calls while the
-# machine is held. `records`: two `tracer record -w decode_b16 --backend ${BACKENDS:-hf,vllm} --model gpt2 --dtype bfloat16`
+# Device call 13 (#27, after the batch admission change): the acceptance of call 10 again, in two calls while the
+# machine is held. `records`: two `tracer record -w decode_b16 --backend hf,vllm --model gpt2 --dtype bfloat16`
 # (5 unprofiled runs, 3 profiled, HF generate() 5 times), each ~2 min with the engine start. `independent`:
 # tests/device/independent_timing.py (HF generate(); vLLM LLM.generate() with the engine core in-process, where the
 # whole batch is prefilled in one step, and in its own process, vLLM's default), then the table against both records.
+# `all`: both in one call. BACKENDS=hf INDEP_BACKENDS=hf: HF alone (no vLLM bundle needed).
 source tests/device/setup.sh
 if [ -d /root/vb/site ]; then source /root/vb/load.sh > /tmp/load.log 2>&1; else source .carry/vllm4/load.sh > /tmp/load.log 2>&1; fi; tail -1 /tmp/load.log
 export VLLM_USE_FLASHINFER_SAMPLER=0
