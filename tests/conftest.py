@@ -91,7 +91,8 @@ class CpuRecordings:
         self.returncode, self.stdout, self.stderr = run["returncode"], run["stdout"], run["stderr"]
 
     def _stem(self, backend: str, workload: str) -> str:
-        return f"{backend}_gpt2_L2_{workload}_cpu" + ("_eager" if backend == "vllm" else "")
+        eager = backend == "vllm" and "--enforce-eager" in CPU_RECORD_ARGS
+        return f"{backend}_gpt2_L2_{workload}_cpu" + ("_eager" if eager else "")
 
     def trace(self, backend: str, workload: str) -> Path:
         return self.folder / f"{self._stem(backend, workload)}.json.gz"

@@ -112,13 +112,10 @@ def analyze_ranks(inputs: list[str], out_dir: str | None, as_json: bool, peaks_f
             for part in sorted((tmp / name).glob(".part-*")):
                 for rank_dir in part.iterdir():
                     rank_dir.rename(dest / rank_dir.name)
-    except BaseException:
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if created and not any(out.iterdir()):   # a failed first analysis leaves no empty folder behind
             out.rmdir()
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     text = orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str)
     write_atomic(out / "summary.json", text)
     lines = [f"# {len(results)} ranks", "", "| rank | trace | kernels | kernel ms |", "|---|---|---|---|"]

@@ -29,7 +29,7 @@ def cpu_times() -> list[int]:
         return [int(x) for x in f.readline().split()[1:]]
 
 
-def host_share(before: list[int], after: list[int], own_s: float) -> dict:
+def host_share(before: list[int], after: list[int]) -> dict:
     """Steal and busy shares of all CPUs over an interval (busy includes this process)."""
     d = [a - b for a, b in zip(after, before)]
     total = sum(d) or 1
@@ -58,7 +58,7 @@ def hf_rounds(args, wl):
         c0, p = cpu_times(), probe_ms()
         loop = run_hf(lm, config, wl, args.device, warmup=0)
         gen = generate_runs(lm, config, wl, args.device, repeats=1, warmup=0)[0]
-        rows.append({"round": r, "probe_ms": p, **host_share(c0, cpu_times(), 0),
+        rows.append({"round": r, "probe_ms": p, **host_share(c0, cpu_times()),
                      "loop_ttft_ms": loop.ttft_ms, "loop_decode_ms": statistics.mean(loop.decode_step_ms),
                      "gen_ttft_ms": gen["ttft_ms"], "gen_decode_ms": gen["decode_ms_per_token"]})
         print("hf", json.dumps({k: round(v, 3) for k, v in rows[-1].items()}), flush=True)
@@ -101,7 +101,7 @@ def vllm_rounds(args, wl, indep: bool):
         c0, p = cpu_times(), probe_ms()
         loop = run_vllm(llm, config, wl, warmup=0, kv_usage_peak=0.0)
         one, whole = gen(1), gen(wl.output_tokens)
-        rows.append({"round": r, "probe_ms": p, **host_share(c0, cpu_times(), 0),
+        rows.append({"round": r, "probe_ms": p, **host_share(c0, cpu_times()),
                      "loop_ttft_ms": loop.ttft_ms, "loop_decode_ms": statistics.mean(loop.decode_step_ms),
                      "loop_total_ms": loop.total_s * 1e3,
                      "gen_ttft_ms": one * 1e3, "gen_decode_ms": (whole - one) * 1e3 / (wl.output_tokens - 1),
