@@ -20,6 +20,7 @@ IDLE_COLORS = {"GPU idle in steps (launch gaps)": "#d9d9d9", "GPU idle between s
 PHASE_MARKERS = {"prefill": "s", "mixed": "D", "decode": "o", "none": "^"}
 RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LABELLED = 5   # heaviest kernels named on a roofline panel
+LABEL_MOVES = 150   # adjustText iterations moving those names apart
 
 
 def _roof(ax, peaks: dict, label_prefix: str = "", color="black", x_span=(1e-6, 1e4), precisions=()):
@@ -99,7 +100,7 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
         texts = []
         for r, (label, g, peaks) in enumerate(pts):
             if peaks and str(peaks) not in drawn_peaks:
-                used = set().union(*(set(k["precision"].astype(str)) for _, k, _ in runs if "precision" in k))
+                used = set().union(*(set(k["precision"].astype(str).unique()) for _, k, _ in runs if "precision" in k))
                 _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey",
                       x_span=x_span, precisions=used)
                 drawn_peaks.append(str(peaks))
@@ -123,8 +124,10 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
             ax.set_ylim(every["tflops"].min() / 3, max(every["tflops"].max(), *(p["bf16"] for _, _, p in pts if p)) * 2)
         if texts:
             from adjustText import adjust_text
+            # a fixed number of moves, not adjustText's default of 1 s of them: where labels cannot clear every
+            # point it used the whole second (1.3 s of a 2 s roofline), and the figure depended on the machine
             adjust_text(texts, ax=ax, x=shown["intensity"].to_numpy(float), y=shown["tflops"].to_numpy(float),
-                        arrowprops=dict(arrowstyle="-", color="#555555", lw=0.5))
+                        iter_lim=LABEL_MOVES, arrowprops=dict(arrowstyle="-", color="#555555", lw=0.5))
         ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)")
         ax.set_title(title if panel is None else f"{title}: {panel}", fontsize=9)
         ax.grid(True, which="both", alpha=0.2)
