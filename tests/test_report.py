@@ -1,7 +1,10 @@
 """Reports that explain: wall-time decomposition, headline numbers against the tables, overhead-aware verdicts,
 --fail-if gates. On the committed H100 fixtures and on a CPU trace recorded in the test run."""
+import json
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import orjson
@@ -259,6 +262,37 @@ def test_a_figure_drawn_alongside_is_written_and_its_error_raised_here(tmp_path)
     assert (tmp_path / "a.txt").read_text() == "drawn" and (tmp_path / "b.txt").read_text() == "written"
     with pytest.raises(FileNotFoundError):
         with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x"):
+            pass
+
+
+def _pid_and_whether_imported(path: Path, module: str) -> None:
+    path.write_text(json.dumps([os.getpid(), module in sys.modules]))
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a prepared child needs a second core")
+def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_path):
+    """tracer.io.forked.prepared forks a child at once that imports modules the parent has not (matplotlib and
+    Bokeh in `tracer analyze`) and then runs the one job alongside() sends it; a second job gets a child of its
+    own, a failing job is run again here so its error is raised here, and a child that got no job exits when the
+    block ends."""
+    from tracer.io.forked import alongside, prepared
+
+    module = "tabnanny"
+    assert module not in sys.modules
+    with prepared((module,)) as child:
+        with alongside(_pid_and_whether_imported, tmp_path / "a.json", module, child=child):
+            pass
+        with alongside(_pid_and_whether_imported, tmp_path / "b.json", module, child=child):
+            pass
+    first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert first[0] != os.getpid() and first[1], first          # the prepared child, with the module imported
+    assert second[0] not in (os.getpid(), first[0]) and not second[1], second   # a child forked for the second job
+    assert module not in sys.modules and child.process.exitcode == 0
+    with prepared(("json",)) as idle:
+        pass
+    assert idle.process.exitcode == 0
+    with pytest.raises(FileNotFoundError), prepared(()) as child:
+        with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x", child=child):
             pass
 
 

@@ -31,12 +31,13 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
-    from analysis.reports.report import write_outputs
+    from analysis.reports.report import output_children, write_outputs
 
     check_regular_file(trace)
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
-    tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
-    written = write_outputs(result, tables, out, Path(trace).name)
+    with output_children() as children:
+        tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
+        written = write_outputs(result, tables, out, Path(trace).name, children)
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:

@@ -22,6 +22,7 @@ summary.json (schema version 1):
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -285,41 +286,60 @@ def _records(df: pd.DataFrame) -> list:
                                      option=orjson.OPT_SERIALIZE_NUMPY))
 
 
-def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str) -> list[Path]:
-    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). Forked children
-    draw the roofline (the slowest output: label placement) and, beside it, the breakdown and the Parquet tables,
-    while this process writes the reports (tracer.io.forked); matplotlib is imported by the children alone."""
+# What the children of write_outputs import before they draw (`output_children`): matplotlib for the PNGs, Bokeh
+# for report.html; each about half a second that otherwise lands after the analysis.
+DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "adjustText")
+PAGE_MODULES = ("bokeh.models", "bokeh.layouts", "bokeh.plotting", "bokeh.embed", "bokeh.resources",
+                "analysis.reports.html_report")
+
+
+@contextlib.contextmanager
+def output_children():
+    """Children for write_outputs, forked now (before the parse) so that they import matplotlib and Bokeh on the
+    core the parse's table building and the analysis leave idle. Yields {"drawing": child, "page": child}, None
+    each where no child can be had."""
+    from tracer.io.forked import prepared
+
+    with prepared(DRAWING_MODULES) as drawing, prepared(PAGE_MODULES) as page:
+        yield {"drawing": drawing, "page": page}
+
+
+def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str, children: dict | None = None) -> list[Path]:
+    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). One child draws
+    the roofline and the breakdown (matplotlib is imported by it alone), another writes report.html, while this
+    process writes the summary, report.md and the Parquet tables (tracer.io.forked): `children` from
+    output_children, or children forked here."""
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
-    out = Path(out_dir)
+    out, children = Path(out_dir), children or {}
+    figures = {k: result[k] for k in ("kernels", "peaks", "wall")}
     with output_folder(out) as tmp:
-        with alongside(_roofline_figure, result, tmp, title), \
-                alongside(_breakdown_and_tables, result, tables["ops"], tmp, title):
+        with alongside(_figures, figures, tmp, title, child=children.get("drawing")), \
+                alongside(_html_page, result, tmp, title, child=children.get("page")):
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
-            from analysis.reports.html_report import analysis_html
-            (tmp / "report.html").write_bytes(analysis_html(result, title, run_label(result["summary"], title),
-                                                            source_lines(result["summary"])).encode())
+            result["kernels"].to_parquet(tmp / "kernels.parquet", index=False)
+            if not tables["ops"].empty:
+                tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
 
 
-def _roofline_figure(result: dict, tmp: Path, title: str) -> None:
-    from analysis.reports.plots import roofline_plot
+def _figures(figures: dict, tmp: Path, title: str) -> None:
+    from analysis.reports.plots import breakdown_plot, roofline_plot
 
-    roofline_plot([(title, result["kernels"], result["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+    roofline_plot([(title, figures["kernels"], figures["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+    breakdown_plot([(title, figures["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
 
 
-def _breakdown_and_tables(result: dict, ops: pd.DataFrame, tmp: Path, title: str) -> None:
-    from analysis.reports.plots import breakdown_plot
+def _html_page(result: dict, tmp: Path, title: str) -> None:
+    from analysis.reports.html_report import analysis_html
 
-    breakdown_plot([(title, result["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
-    result["kernels"].to_parquet(tmp / "kernels.parquet", index=False)
-    if not ops.empty:
-        ops.to_parquet(tmp / "ops.parquet", index=False)
+    (tmp / "report.html").write_bytes(analysis_html(result, title, run_label(result["summary"], title),
+                                                    source_lines(result["summary"])).encode())
 
 
 def report_markdown(result: dict, title: str) -> str:

@@ -6,9 +6,11 @@ allocator's, Arrow's) could wait on it for ever."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import threading
+from dataclasses import dataclass
 
 _BACKGROUND: list[threading.Thread] = []
 
@@ -28,32 +30,109 @@ def wait_background() -> None:
 
 
 @contextlib.contextmanager
-def alongside(fn, *args):
-    """Run fn(*args) in a forked child while the block runs, and wait for it when the block ends. Where the
-    child failed, or there is no fork or no second core, fn runs here instead, so its error is raised as it would
-    be inline and the output is the same either way. An error inside the block stops the child."""
-    child = None
-    wait_background()
-    if (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        try:
-            child = multiprocessing.get_context("fork").Process(target=_quiet_exit, args=(fn, args), daemon=True)
-            child.start()
-        except (AssertionError, OSError):   # inside a daemonic pool worker, or out of processes
-            child = None
+def prepared(modules: tuple[str, ...]):
+    """A child forked now that imports `modules` at a low priority and then waits for one job from `alongside`:
+    the imports (matplotlib's, Bokeh's: 0.4-0.5 s each) take the core that the parse's table building and the
+    analysis leave idle, instead of delaying the outputs. Yields None where there is no fork or no second core;
+    a child that got no job is stopped when the block ends."""
+    child = _forked(_prepared_main, modules)
+    try:
+        yield child
+    finally:
+        if child is not None:
+            _send(child, None)   # no job (an error, or not used): the child exits
+            child.process.join(timeout=10)
+            if child.process.is_alive():
+                child.process.terminate()
+                child.process.join()
+
+
+@dataclass
+class PreparedChild:
+    process: multiprocessing.process.BaseProcess
+    jobs: object   # the sending end of the job pipe
+    busy: bool = False
+
+
+@contextlib.contextmanager
+def alongside(fn, *args, child: PreparedChild | None = None):
+    """Run fn(*args) in a child while the block runs (a `prepared` one when given, else one forked now), and wait
+    for it when the block ends. Where the child failed, or there is no fork or no second core, fn runs here
+    instead, so its error is raised as it would be inline and the output is the same either way. An error inside
+    the block stops the child."""
+    if child is not None and not child.busy and _send(child, (fn, args)):
+        child.busy = True
+        process = child.process
+    else:
+        forked = _forked(_quiet_exit, fn, args)
+        process = forked.process if forked is not None else None
     try:
         yield
     except BaseException:
-        if child is not None:
-            child.terminate()
-            child.join()
+        if process is not None:
+            process.terminate()
+            process.join()
         raise
-    if child is not None:
-        child.join()
-    if child is None or child.exitcode != 0:
+    if process is not None:
+        process.join()
+    if process is None or process.exitcode != 0:
         fn(*args)
 
 
-def _quiet_exit(fn, args) -> None:
+def _forked(target, *args) -> PreparedChild | None:
+    """A forked child running target(*args, <receiving end of a job pipe>), or None where none can be had."""
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    wait_background()
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    try:
+        process = ctx.Process(target=target, args=(*args, receive), daemon=True)
+        process.start()
+    except (AssertionError, OSError):   # inside a daemonic pool worker, or out of processes
+        return None
+    finally:
+        receive.close()
+    return PreparedChild(process, send)
+
+
+def _send(child: PreparedChild, job) -> bool:
+    try:
+        child.jobs.send(job)
+        return True
+    except Exception:   # the child is gone, or the job cannot be pickled
+        return False
+
+
+def _prepared_main(modules, receive) -> None:
+    try:
+        os.nice(10)   # the parent's own work first: this child should only take a core left idle
+    except OSError:
+        pass
+    # the job is read on a thread from the start: a large one (a big trace's kernel table) would otherwise hold
+    # the parent in send() until these imports are done
+    job: list = [None]
+    reader = threading.Thread(target=_receive_job, args=(receive, job))
+    reader.start()
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except BaseException:   # the job's own import then fails and the parent runs it itself
+            break
+    reader.join()
+    if job[0] is None:
+        os._exit(0)
+    _quiet_exit(*job[0], None)
+
+
+def _receive_job(receive, job: list) -> None:
+    try:
+        job[0] = receive.recv()
+    except (EOFError, OSError):
+        pass
+
+
+def _quiet_exit(fn, args, _receive) -> None:
     # A failure is reported by the parent's own run of fn, not by a second traceback from the child.
     try:
         fn(*args)
