@@ -273,8 +273,8 @@ def _pid_and_whether_imported(path: Path, module: str) -> None:
 def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_path):
     """tracer.io.forked.prepared forks a child at once that imports modules the parent has not (matplotlib and
     Bokeh in `tracer analyze`) and then runs the one job alongside() sends it; a second job gets a child of its
-    own, a failing job is run again here so its error is raised here, and a child that got no job exits when the
-    block ends."""
+    own, a failing job or one that cannot be sent is run here (so its error is raised here), and a child that got
+    no job exits when the block ends."""
     from tracer.io.forked import alongside, prepared
 
     module = "tabnanny"
@@ -294,6 +294,10 @@ def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_pat
     with pytest.raises(FileNotFoundError), prepared(()) as child:
         with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x", child=child):
             pass
+    with prepared(()) as child:   # a job pickle cannot send (a lambda): run here
+        with alongside(lambda path: path.write_text(str(os.getpid())), tmp_path / "d.txt", child=child):
+            pass
+    assert (tmp_path / "d.txt").read_text() == str(os.getpid()) and child.process.exitcode == 1
 
 
 def test_a_mostly_unmodeled_trace_says_so_in_summary_and_report(tmp_path):

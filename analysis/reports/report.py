@@ -315,8 +315,9 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str, c
     out, children = Path(out_dir), children or {}
     figures = {k: result[k] for k in ("kernels", "peaks", "wall")}
     with output_folder(out) as tmp:
-        with alongside(_figures, figures, tmp, title, child=children.get("drawing")), \
-                alongside(_html_page, result, tmp, title, child=children.get("page")):
+        # report.html first: the longest of the three lines of work
+        with alongside(_html_page, result, tmp, title, child=children.get("page")), \
+                alongside(_figures, figures, tmp, title, child=children.get("drawing")):
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())

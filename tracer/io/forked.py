@@ -39,8 +39,8 @@ def prepared(modules: tuple[str, ...]):
     try:
         yield child
     finally:
-        if child is not None:
-            _send(child, None)   # no job (an error, or not used): the child exits
+        if child is not None and not child.busy:
+            _send(child, ("none",))   # no job (an error, or not used): the child exits
             child.process.join(timeout=10)
             if child.process.is_alive():
                 child.process.terminate()
@@ -60,8 +60,11 @@ def alongside(fn, *args, child: PreparedChild | None = None):
     for it when the block ends. Where the child failed, or there is no fork or no second core, fn runs here
     instead, so its error is raised as it would be inline and the output is the same either way. An error inside
     the block stops the child."""
-    if child is not None and not child.busy and _send(child, (fn, args)):
+    if child is not None and not child.busy and child.process.is_alive():
+        # sent from a thread: a big trace's tables take the child a few tenths of a second to read, time the
+        # block's own work goes on meanwhile
         child.busy = True
+        in_background(_send, child, ("run", fn, args))
         process = child.process
     else:
         forked = _forked(_quiet_exit, fn, args)
@@ -74,6 +77,7 @@ def alongside(fn, *args, child: PreparedChild | None = None):
             process.join()
         raise
     if process is not None:
+        wait_background()   # the job sent (or found unsendable: the child then exits without one)
         process.join()
     if process is None or process.exitcode != 0:
         fn(*args)
@@ -96,12 +100,13 @@ def _forked(target, *args) -> PreparedChild | None:
     return PreparedChild(process, send)
 
 
-def _send(child: PreparedChild, job) -> bool:
+def _send(child: PreparedChild, message: tuple) -> None:
+    """("run", fn, args), ("none",) or ("failed",). Not an end of file: forks made later hold the pipe too."""
     try:
-        child.jobs.send(job)
-        return True
-    except Exception:   # the child is gone, or the job cannot be pickled
-        return False
+        child.jobs.send(message)
+    except Exception:   # the job cannot be pickled (nothing of it was written), or the child is gone
+        if message[0] == "run":
+            _send(child, ("failed",))
 
 
 def _prepared_main(modules, receive) -> None:
@@ -111,8 +116,8 @@ def _prepared_main(modules, receive) -> None:
         pass
     # the job is read on a thread from the start: a large one (a big trace's kernel table) would otherwise hold
     # the parent in send() until these imports are done
-    job: list = [None]
-    reader = threading.Thread(target=_receive_job, args=(receive, job))
+    message: list = [("failed",)]
+    reader = threading.Thread(target=_receive, args=(receive, message))
     reader.start()
     for name in modules:
         try:
@@ -120,14 +125,15 @@ def _prepared_main(modules, receive) -> None:
         except BaseException:   # the job's own import then fails and the parent runs it itself
             break
     reader.join()
-    if job[0] is None:
-        os._exit(0)
-    _quiet_exit(*job[0], None)
+    kind, *job = message[0]
+    if kind != "run":
+        os._exit(0 if kind == "none" else 1)
+    _quiet_exit(*job, None)
 
 
-def _receive_job(receive, job: list) -> None:
+def _receive(receive, message: list) -> None:
     try:
-        job[0] = receive.recv()
+        message[0] = receive.recv()
     except (EOFError, OSError):
         pass
 
