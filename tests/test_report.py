@@ -271,15 +271,15 @@ def _pid_and_whether_imported(path: Path, module: str) -> None:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a prepared child needs a second core")
 def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_path):
-    """tracer.io.forked.prepared forks a child at once that imports modules the parent has not (matplotlib and
+    """tracer.io.forked.prepared_child forks a child at once that imports modules the parent has not (matplotlib and
     Bokeh in `tracer analyze`) and then runs the one job alongside() sends it; a second job gets a child of its
     own, a failing job or one that cannot be sent is run here (so its error is raised here), and a child that got
     no job exits when the block ends."""
-    from tracer.io.forked import alongside, prepared
+    from tracer.io.forked import alongside, prepared_child
 
     module = "tabnanny"
     assert module not in sys.modules
-    with prepared((module,)) as child:
+    with prepared_child((module,)) as child:
         with alongside(_pid_and_whether_imported, tmp_path / "a.json", module, child=child):
             pass
         with alongside(_pid_and_whether_imported, tmp_path / "b.json", module, child=child):
@@ -288,13 +288,13 @@ def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_pat
     assert first[0] != os.getpid() and first[1], first          # the prepared child, with the module imported
     assert second[0] not in (os.getpid(), first[0]) and not second[1], second   # a child forked for the second job
     assert module not in sys.modules and child.process.exitcode == 0
-    with prepared(("json",)) as idle:
+    with prepared_child(("json",)) as idle:
         pass
     assert idle.process.exitcode == 0
-    with pytest.raises(FileNotFoundError), prepared(()) as child:
+    with pytest.raises(FileNotFoundError), prepared_child(()) as child:
         with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x", child=child):
             pass
-    with prepared(()) as child:   # a job pickle cannot send (a lambda): run here
+    with prepared_child(()) as child:   # a job pickle cannot send (a lambda): run here
         with alongside(lambda path: path.write_text(str(os.getpid())), tmp_path / "d.txt", child=child):
             pass
     assert (tmp_path / "d.txt").read_text() == str(os.getpid()) and child.process.exitcode == 1

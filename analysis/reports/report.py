@@ -298,9 +298,9 @@ def output_children():
     """Children for write_outputs, forked now (before the parse) so that they import matplotlib and Bokeh on the
     core the parse's table building and the analysis leave idle. Yields {"drawing": child, "page": child}, None
     each where no child can be had."""
-    from tracer.io.forked import prepared
+    from tracer.io.forked import prepared_child
 
-    with prepared(DRAWING_MODULES) as drawing, prepared(PAGE_MODULES) as page:
+    with prepared_child(DRAWING_MODULES) as drawing, prepared_child(PAGE_MODULES) as page:
         yield {"drawing": drawing, "page": page}
 
 

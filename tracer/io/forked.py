@@ -1,5 +1,6 @@
 """Work done beside the main line, on a second core that is usually idle: outputs written by a forked child
-while the parent writes the others (drawing figures is the slowest output of a small trace's analysis), and work
+while the parent writes the others (drawing figures and report.html are the slowest outputs of a small trace's
+analysis), children forked early that import their libraries while the parent parses, and work
 on a background thread (the parse cache, written while the analysis runs; Arrow encodes and compresses without
 the GIL). Every fork waits for the background threads first: a child forked while a thread holds a lock (the
 allocator's, Arrow's) could wait on it for ever."""
@@ -30,7 +31,7 @@ def wait_background() -> None:
 
 
 @contextlib.contextmanager
-def prepared(modules: tuple[str, ...]):
+def prepared_child(modules: tuple[str, ...]):
     """A child forked now that imports `modules` at a low priority and then waits for one job from `alongside`:
     the imports (matplotlib's, Bokeh's: 0.4-0.5 s each) take the core that the parse's table building and the
     analysis leave idle, instead of delaying the outputs. Yields None where there is no fork or no second core;
@@ -56,7 +57,7 @@ class PreparedChild:
 
 @contextlib.contextmanager
 def alongside(fn, *args, child: PreparedChild | None = None):
-    """Run fn(*args) in a child while the block runs (a `prepared` one when given, else one forked now), and wait
+    """Run fn(*args) in a child while the block runs (a `prepared_child` when given, else one forked now), and wait
     for it when the block ends. Where the child failed, or there is no fork or no second core, fn runs here
     instead, so its error is raised as it would be inline and the output is the same either way. An error inside
     the block stops the child."""
