@@ -90,14 +90,16 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     for p in paths:
         check_regular_file(p)
     out = check_out_dir(Path(out_dir) if out_dir else Path("traces") / "compare", COMPARE_FILES, force)
-    runs = []
-    for p in paths:
-        _, result = analyze_one(p, peaks_file, work_model=work_model)
-        runs.append((run_label(p), result))
-    runs = _unique_labels(runs)
-    comparison = compare_results(runs)
-    broken = check(list(fail_if), comparison["rows"]) if fail_if else []
-    written = write_comparison(comparison, runs, out)
+    from analysis.reports.report import output_children
+    with output_children() as children:
+        runs = []
+        for p in paths:
+            _, result = analyze_one(p, peaks_file, work_model=work_model)
+            runs.append((run_label(p), result))
+        runs = _unique_labels(runs)
+        comparison = compare_results(runs)
+        broken = check(list(fail_if), comparison["rows"]) if fail_if else []
+        written = write_comparison(comparison, runs, out, children)
     if as_json:
         sys.stdout.write(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:

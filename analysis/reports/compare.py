@@ -91,23 +91,37 @@ def comparison_text(comparison: dict, markdown: bool) -> str:
         "\n\n" + comparison["deployment"] if comparison.get("deployment") else "")
 
 
-def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path) -> list[Path]:
-    """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs)."""
-    from analysis.reports.plots import breakdown_plot, roofline_plot
+def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path,
+                     children: dict | None = None) -> list[Path]:
+    """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs): the figures and
+    report.html in children (`children` from analysis.reports.report.output_children, or forked here), while this
+    process writes comparison.json and report.md."""
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
-    out = Path(out)
+    out, children = Path(out), children or {}
+    figures = [(label, {k: r[k] for k in ("kernels", "peaks", "wall")}) for label, r in runs]
     with output_folder(out) as tmp:
-        with alongside(roofline_plot, [(label, r["kernels"], r["peaks"]) for label, r in runs], tmp / "roofline.png",
-                       "Roofline: " + " vs ".join(label for label, _ in runs), "run"):
-            breakdown_plot([(label, r["wall"]) for label, r in runs], tmp / "breakdown.png",
-                           "Wall time per step: GPU busy per class and GPU idle")
+        with alongside(_html_page, comparison, runs, tmp, child=children.get("page")), \
+                alongside(_figures, figures, tmp, child=children.get("drawing")):
             (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
                                                                | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(comparison_text(comparison, markdown=True).encode())
-            from analysis.reports.html_report import comparison_html
-            from analysis.reports.report import source_lines
-            lines = [line for label, r in runs for line in source_lines(r["summary"], label)]
-            (tmp / "report.html").write_bytes(comparison_html(comparison, runs, lines).encode())
     return [out / n for n in ("roofline.png", "breakdown.png", "comparison.json", "report.md", "report.html")]
+
+
+def _figures(runs: list[tuple[str, dict]], tmp: Path) -> None:
+    from analysis.reports.plots import breakdown_plot, roofline_plot
+
+    roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], tmp / "roofline.png",
+                  "Roofline: " + " vs ".join(label for label, _ in runs), "run")
+    breakdown_plot([(label, r["wall"]) for label, r in runs], tmp / "breakdown.png",
+                   "Wall time per step: GPU busy per class and GPU idle")
+
+
+def _html_page(comparison: dict, runs: list[tuple[str, dict]], tmp: Path) -> None:
+    from analysis.reports.html_report import comparison_html
+    from analysis.reports.report import source_lines
+
+    lines = [line for label, r in runs for line in source_lines(r["summary"], label)]
+    (tmp / "report.html").write_bytes(comparison_html(comparison, runs, lines).encode())
