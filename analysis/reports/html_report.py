@@ -59,6 +59,14 @@ def _div(text: str, **kw):
     return m.Div(text=text, stylesheets=[m.InlineStyleSheet(css=CSS)], **kw)
 
 
+def _lean(renderer):
+    """A renderer without the glyphs shown when unselected or muted: nothing here selects or mutes (legends
+    hide), and each is one more model to serialise (a tenth of a small trace's report.html time)."""
+    renderer.nonselection_glyph = None
+    renderer.muted_glyph = None
+    return renderer
+
+
 def _phases(values) -> list[str]:
     seen = {str(v) for v in values}
     return [p for p in PHASE_ORDER if p in seen] + sorted(seen - set(PHASE_ORDER))
@@ -106,7 +114,8 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
                x_axis_label="arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)",
                y_axis_label="attained TFLOP/s")
     for label, xs, ys, dash, ink in roofs:
-        p.line(xs, ys, line_color=ink, line_dash=dash, line_width=1.6 if dash == "solid" else 1.3, legend_label=label)
+        _lean(p.line(xs, ys, line_color=ink, line_dash=dash, line_width=1.6 if dash == "solid" else 1.3,
+                     legend_label=label))
     size_max = float(pts["time_us"].max())
     pts = pts.assign(time_ms=pts["time_us"] / 1e3, size=6 + 18 * np.sqrt(pts["time_us"] / size_max),
                      fill=np.where(pts["hollow"], 0.0, 0.55),
@@ -118,8 +127,9 @@ def roofline_figure(phase: str, pts: pd.DataFrame, peaks_by_run: list[tuple[str,
     for cls, g in sorted(pts.groupby("kernel_class"), key=lambda t: list(CLASS_COLORS).index(t[0])
                          if t[0] in CLASS_COLORS else 99):
         src = source(g.drop(columns=["hollow"]))
-        points.append(p.scatter("intensity", "tflops", source=src, size="size", marker="marker", fill_color="color",
-                                fill_alpha="fill", line_color="line", line_width=1.3, legend_label=cls))
+        points.append(_lean(p.scatter("intensity", "tflops", source=src, size="size", marker="marker",
+                                      fill_color="color", fill_alpha="fill", line_color="line", line_width=1.3,
+                                      legend_label=cls)))
     p.add_tools(m.HoverTool(renderers=points, tooltips=HOVER))
     p.legend.click_policy = "hide"
     p.legend.label_text_font_size = "8pt"
@@ -159,23 +169,25 @@ def step_figure(run: str, phase: str, sc: pd.DataFrame, y_max: float, max_width:
     m, _, _, figure = _bokeh()
     wide = sc.pivot_table(index="step", columns="component", values="us", aggfunc="sum").fillna(0.0) / 1e3
     comps = _component_order(wide.columns)
-    cols = {c: f"c{i}" for i, c in enumerate(comps)}
+    tops = wide[comps].cumsum(axis=1)
     # bars side by side in the phase's order: vLLM numbers engine steps across phases, so a phase's own steps
-    # would stand apart by the others' numbers; the step number is in the hover and the chooser below
-    data = {"pos": np.arange(len(wide)), "step": wide.index.to_numpy(dtype=int),
-            "total": wide[comps].sum(axis=1).to_numpy(), **{cols[c]: wide[c].to_numpy() for c in comps}}
+    # would stand apart by the others' numbers; the step number is in the hover and the chooser below. Each
+    # component's column is named by the component (the hover reads the bar's own through "@$name"), its
+    # bottom and top precomputed (vbar_stack's stacking expressions are two models per bar)
+    data = {"pos": np.arange(len(wide)), "step": wide.index.to_numpy(dtype=int), "total": tops[comps[-1]].to_numpy()}
+    for i, c in enumerate(comps):
+        data |= {c: wide[c].to_numpy(), f"bottom{i}": (tops[c] - wide[c]).to_numpy(), f"top{i}": tops[c].to_numpy()}
     src = m.ColumnDataSource(data)
     p = figure(title=f"{run + ': ' if run else ''}{phase}: wall time per step",
                x_range=(-0.6, len(wide) - 0.4),
                y_range=(0, y_max * 1.05), width=max(460, min(max_width, 260 + 14 * len(wide))), height=330,
                tools="xpan,xwheel_zoom,box_zoom,reset,save", x_axis_label=f"{phase} steps in order (hover: step)",
                y_axis_label="ms")
-    bars = p.vbar_stack([cols[c] for c in comps], x="pos", source=src, width=0.85,
-                        color=[_component_color(c) for c in comps], line_color="#bbbbbb", line_width=0.3,
-                        legend_label=comps)
-    for c, r in zip(comps, bars):
-        p.add_tools(m.HoverTool(renderers=[r], tooltips=[("step", "@step"), (c, f"@{cols[c]}{{0.000}} ms"),
-                                                         ("step period", "@total{0.000} ms")]))
+    bars = [_lean(p.vbar(x="pos", bottom=f"bottom{i}", top=f"top{i}", source=src, width=0.85,
+                         color=_component_color(c), line_color="#bbbbbb", line_width=0.3, legend_label=c, name=c))
+            for i, c in enumerate(comps)]
+    p.add_tools(m.HoverTool(renderers=bars, tooltips=[("step", "@step"), ("part", "$name: @$name{0.000} ms"),
+                                                      ("step period", "@total{0.000} ms")]))
     p.xaxis.ticker = m.BasicTicker(min_interval=1)
     p.legend.label_text_font_size = "7pt"
     p.legend.click_policy = "hide"
