@@ -174,7 +174,8 @@ def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) 
     # fixed margins (the legend in the right fifth; room for slanted run names), not tight_layout(), which draws
     # the figure once more to measure its texts
     width = fig.get_figwidth()
-    fig.subplots_adjust(left=(1.3 if len(runs) > 1 else 0.6) / width, right=0.78, top=0.88, bottom=0.22 if len(runs) > 1 else 0.08,
+    several = len(runs) > 1
+    fig.subplots_adjust(left=(1.3 if several else 0.6) / width, right=0.78, top=0.88, bottom=0.22 if several else 0.08,
                         wspace=0.75 / (0.78 * width / max(len(phases), 1) - 0.75) if len(phases) > 1 else 0.2)
     fig.savefig(out, dpi=110)
     return out

@@ -304,7 +304,8 @@ def output_children():
         yield {"drawing": drawing, "page": page}
 
 
-def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str, children: dict | None = None) -> list[Path]:
+def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
+                  children: dict | None = None) -> list[Path]:
     """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). One child draws
     the roofline and the breakdown (matplotlib is imported by it alone), another writes report.html, while this
     process writes the summary, report.md and the Parquet tables (tracer.io.forked): `children` from

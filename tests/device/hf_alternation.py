@@ -41,7 +41,8 @@ def main():
     def alone(label):
         generate_runs(lm, config, wl, dev, repeats=0, warmup=1)
         runs = [r["decode_ms_per_token"] for r in generate_runs(lm, config, wl, dev, repeats=args.runs, warmup=0)]
-        print(f"{label}: generate() alone, decode ms/token {med(runs)} per run {[round(x, 1) for x in runs]}", flush=True)
+        print(f"{label}: generate() alone, decode ms/token {med(runs)} per run {[round(x, 1) for x in runs]}",
+              flush=True)
 
     def alternating(label):
         run_hf(lm, config, wl, dev, warmup=1)
