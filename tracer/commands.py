@@ -82,6 +82,7 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     each on stderr)."""
     from analysis.reports.compare import comparison_text, compare_results, write_comparison
     from analysis.reports.gates import check, parse_condition
+    from analysis.reports.report import output_children
 
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")
@@ -90,7 +91,6 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     for p in paths:
         check_regular_file(p)
     out = check_out_dir(Path(out_dir) if out_dir else Path("traces") / "compare", COMPARE_FILES, force)
-    from analysis.reports.report import output_children
     with output_children() as children:
         runs = []
         for p in paths:

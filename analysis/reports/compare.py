@@ -96,11 +96,12 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
     """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs): the figures and
     report.html in children (`children` from analysis.reports.report.output_children, or forked here), while this
     process writes comparison.json and report.md."""
+    from analysis.reports.report import figure_inputs
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
     out, children = Path(out), children or {}
-    figures = [(label, {k: r[k] for k in ("kernels", "peaks", "wall")}) for label, r in runs]
+    figures = [(label, figure_inputs(r)) for label, r in runs]
     with output_folder(out) as tmp:
         with alongside(_html_page, comparison, runs, tmp, child=children.get("page")), \
                 alongside(_figures, figures, tmp, child=children.get("drawing")):

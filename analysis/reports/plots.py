@@ -172,7 +172,8 @@ def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) 
         fig.legend(handles, labels, fontsize=7, loc="center right")
     fig.suptitle(title, fontsize=10)
     # fixed margins (the legend in the right fifth; room for slanted run names), not tight_layout(), which draws
-    # the figure once more to measure its texts
+    # the figure once more to measure its texts; 0.75 in between panels for the next one's y labels (wspace is a
+    # fraction of a panel's width)
     width = fig.get_figwidth()
     several = len(runs) > 1
     fig.subplots_adjust(left=(1.3 if several else 0.6) / width, right=0.78, top=0.88, bottom=0.22 if several else 0.08,

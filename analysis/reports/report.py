@@ -314,7 +314,7 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     from tracer.io.outputs import output_folder
 
     out, children = Path(out_dir), children or {}
-    figures = {k: result[k] for k in ("kernels", "peaks", "wall")}
+    figures = figure_inputs(result)
     with output_folder(out) as tmp:
         # report.html first: the longest of the three lines of work
         with alongside(_html_page, result, tmp, title, child=children.get("page")), \
@@ -328,6 +328,11 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
+
+
+def figure_inputs(result: dict) -> dict:
+    """What the PNGs are drawn from (a child gets this, not the whole analysis)."""
+    return {k: result[k] for k in ("kernels", "peaks", "wall")}
 
 
 def _figures(figures: dict, tmp: Path, title: str) -> None:

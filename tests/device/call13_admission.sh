@@ -12,7 +12,7 @@ D=${D:-traces/gpu/c13}
 MODEL=${MODEL:-gpt2}
 mkdir -p $D
 # the sidecars, logs and tables only: a Llama-8B record's traces would not fit in what comes back from $OUT
-snapshot() { find $D -name '*.meta.json' -o -name '*.std*' -o -name 'independent*' | tar czf $OUT/$1.tgz -T -; }
+sidecar_snapshot() { find $D -name '*.meta.json' -o -name '*.std*' -o -name 'independent*' | tar czf $OUT/$1.tgz -T -; }
 t_all=$(date +%s)
 if [ "$1" = records ] || [ "$1" = all ]; then
   for r in ${RECORDS:-r1 r2}; do
@@ -23,7 +23,7 @@ if [ "$1" = records ] || [ "$1" = all ]; then
     echo "=== record $r rc=$? $(( $(date +%s) - t0 ))s"
     grep -E "^(hf|vllm):|warning|Profiler inflation|without the profiler" $D/$r.stdout | cut -c1-400
     grep -E "^tracer: (error|internal)" $D/$r.stderr
-    snapshot c13$r
+    sidecar_snapshot c13$r
   done
 fi
 if [ "$1" != records ]; then
@@ -31,6 +31,6 @@ if [ "$1" != records ]; then
     2> $D/independent.stderr | tee $D/independent.txt
   echo "=== independent rc=${PIPESTATUS[0]}"
   tail -3 $D/independent.stderr | grep -iE "error|Traceback"
-  snapshot c13ind
+  sidecar_snapshot c13ind
 fi
 echo "=== call $(( $(date +%s) - t_all ))s"

@@ -20,6 +20,7 @@ import pandas as pd
 from tracer.errors import TracerError
 from tracer.recording.nvml_sampler import NvmlSampler
 from workloads.spec import Workload
+from workloads.vllm_engine import VllmOptions
 
 SWEEP_FILES = ("sweep.parquet", "sweep.csv", "sweep.json", "nvml_timeline.parquet")
 
@@ -38,7 +39,7 @@ class SweepPlan:
     dtype: str | None = None
     hf_batch: int = 16
     trace_dir: str | None = None   # keep a torch.profiler trace per point (first repeat)
-    vllm: object | None = None     # workloads.vllm_engine.VllmOptions (eager, quantization, KV dtype, ...); None: defaults
+    vllm: VllmOptions | None = None   # the engine's options (eager, quantization, KV dtype, ...); None: defaults
 
     def points(self) -> list[dict]:
         if self.requests:
@@ -194,7 +195,7 @@ class _HfRunner:
 class _VllmRunner:
     def __init__(self, plan: SweepPlan, points: list[dict]):
         from workloads.models import model_config, saved_checkpoint
-        from workloads.vllm_engine import VllmOptions, build_engine, engine_max_len
+        from workloads.vllm_engine import build_engine, engine_max_len
 
         self.plan = plan
         self.config = model_config(plan.model, plan.layers)
