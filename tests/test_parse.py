@@ -212,6 +212,31 @@ def test_piecewise_parallel_decoding_equals_whole_decoding(monkeypatch):
         pd.testing.assert_frame_equal(a, b, check_dtype=False)
 
 
+@pytest.mark.parametrize("cores", [1, 2])
+def test_spans_decoded_in_place_give_the_same_frames_and_leave_the_buffer_as_it_was(monkeypatch, tmp_path, cores):
+    """A writable buffer (a plain file's private mapping, a gunzipped bytearray) is decoded in place, each span
+    framed by bytes written around it: the same frames as from read-only bytes, and every byte put back (one core:
+    in this process; two: in forked workers)."""
+    from tracer.io.inputs import read_buffer
+    from tracer.parse import chrome
+
+    monkeypatch.setattr(chrome, "CHUNK_BYTES", 1_000_000)
+    monkeypatch.setattr(chrome.os, "cpu_count", lambda: cores)
+    gz = DATA / "h100_hf_gpt2_decode_b16.json.gz"
+    text = gzip.decompress(gz.read_bytes())
+    plain = tmp_path / "trace.json"
+    plain.write_bytes(text)
+    expected = chrome.chrome_trace_frames(text, "bytes")
+    for path in (plain, gz):
+        buf = read_buffer(path)
+        assert not memoryview(buf).readonly
+        got = chrome.chrome_trace_frames(buf, str(path))
+        assert bytes(buf) == text
+        for kind in ("kernels", "runtime", "ops", "annotations", "memcpy", "memset"):
+            pd.testing.assert_frame_equal(expected[kind], got[kind])
+        assert got["meta"] == expected["meta"]
+
+
 def test_cutlass_wrapper_kernels_are_named_by_the_operation_they_run():
     """FA3's kernels all launch through `cutlass::device_kernel<...>`: the short name says which operation runs
     (the main kernel, the split-KV combine), the full name stays in `name`."""

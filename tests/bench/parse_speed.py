@@ -22,9 +22,9 @@ from pathlib import Path
 CHILD = {
     "tracer (raw frames)": """
 from tracer.parse.chrome import chrome_frames, decode_chrome
-from tracer.parse.load import read_bytes
+from tracer.parse.load import read_buffer
 t0 = time.perf_counter()
-data = read_bytes(Path(PATH))
+data = read_buffer(Path(PATH))
 decoded = decode_chrome(data, PATH)
 del data   # as tracer.parse.load does: the text freed before the frames are built
 frames = chrome_frames(decoded)

@@ -3,6 +3,7 @@ when gzip, and at most TRACER_MAX_BYTES (default 8 GiB) once decompressed, so a 
 memory. Every refusal is a one-line TracerError naming the file."""
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import stat
@@ -82,7 +83,36 @@ def read_bytes(path: str | Path) -> bytes:
     return data
 
 
-def _gunzip(f, head: bytes, path: Path, cap: int) -> bytes:
+def read_buffer(path: str | Path) -> mmap.mmap | bytearray:
+    """The file's bytes (gunzipped when gzip) in a buffer its reader may write into: a private copy-on-write
+    mapping of an uncompressed file (no copy up front: each page is read on first touch, by whichever process
+    touches it, and a write changes this process's page only), a bytearray for gzip. The same one-line errors
+    as read_bytes."""
+    path = Path(path)
+    st = check_regular_file(path)
+    cap = max_bytes()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            head = f.read(2)
+            if head == GZIP_MAGIC:
+                data = _gunzip(f, head, path, cap, joined=bytearray)
+                if not data:
+                    raise TracerError(f"{path}: empty after gunzip")
+                return data
+            if not head:
+                raise TracerError(f"{path}: empty file")
+            if st.st_size > cap:
+                raise _too_big(path, cap, "is")
+            try:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            except (OSError, ValueError):   # a file system that cannot map files
+                f.seek(0)
+                return bytearray(f.readall())
+    except OSError as e:
+        raise TracerError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def _gunzip(f, head: bytes, path: Path, cap: int, joined=bytes) -> bytes | bytearray:
     """Streamed gunzip (every member of a multi-member file) that stops as soon as the output passes `cap`."""
     pieces, total = [], 0
     d = zlib.decompressobj(wbits=31)
@@ -106,7 +136,7 @@ def _gunzip(f, head: bytes, path: Path, cap: int) -> bytes:
                 if not rest.strip(b"\x00"):
                     rest = f.read(_READ)
                     if not rest.strip(b"\x00"):   # the end, or zero padding after the last member
-                        return b"".join(pieces)
+                        return joined().join(pieces)
                 d, buf = zlib.decompressobj(wbits=31), rest
                 continue
             buf = b""

@@ -48,11 +48,11 @@ _FIELDS = {
 _TOP = ("name", "ts", "dur", "pid", "tid")
 
 
-def _event_spans(data: bytes):
+def _event_spans(data):
     """Byte spans of the traceEvents array, each holding whole events (about CHUNK_BYTES), so the decoded objects
     of only one span are alive at a time; None when the events cannot be cut apart safely (decode it whole)."""
     key = data.find(b'"traceEvents"')
-    if len(data) <= CHUNK_BYTES or key < 0 or not data.lstrip().startswith(b"{"):
+    if len(data) <= CHUNK_BYTES or key < 0 or not bytes(data[:4096]).lstrip().startswith(b"{"):
         return None
     first = data.find(b"[", key) + 1
     cuts = [first - 1]
@@ -63,33 +63,51 @@ def _event_spans(data: bytes):
         cuts.append(m.start())
     if len(cuts) == 1:
         return None
-    starts = [first] + [data.index(b"{", c + 1) for c in cuts[1:]]
+    starts = [first] + [data.find(b"{", c + 1) for c in cuts[1:]]
     ends = [c + 1 for c in cuts[1:]] + [None]  # the last span runs to the end of the document
     return list(zip(starts, ends))
 
 
-def _piece_bytes(data: bytes, span) -> tuple[bool, bytes]:
+# What turns a span into a JSON document: its events as an array; the last span (to the end of the file) as the
+# document's tail, whose keys after traceEvents are read too
+_ARRAY = (b"[", b"]")
+_TAIL = (b'{"traceEvents":[', b"")
+
+
+def _decode_span_events(data, span, decoder):
+    """decoder.decode of one span framed as a document. In a writable buffer the frame is written over the bytes
+    just outside the span (a separator; for the last span, the end of the span before it) and put back after:
+    no copy of the span. Safe because one process decodes one span at a time, and forked workers write into
+    their own copy-on-write pages. A read-only buffer gets a framed copy."""
     start, end = span
-    if end is None:  # decoded as a document whose other keys are ignored
-        return True, b'{"traceEvents":[' + data[start:]
-    return False, b"[" + data[start:end] + b"]"
+    head, tail = _TAIL if end is None else _ARRAY
+    end = len(data) if end is None else end
+    view = memoryview(data)
+    if view.readonly:
+        return decoder.decode(head + data[start:end] + tail)
+    lo, hi = start - len(head), end + len(tail)
+    saved_head, saved_tail = bytes(view[lo:start]), bytes(view[end:hi])
+    view[lo:start], view[end:hi] = head, tail
+    try:
+        return decoder.decode(view[lo:hi])
+    finally:
+        view[lo:start], view[end:hi] = saved_head, saved_tail
 
 
-_DATA: bytes = b""  # the trace, inherited by forked workers instead of being sent to them
+_DATA = b""  # the trace, inherited by forked workers instead of being sent to them
 
 
 def _decode_span(span):
     from tracer.parse.chrome_events import DOCUMENT, EVENTS
 
-    is_last, piece = _piece_bytes(_DATA, span)
     trailer = {}
-    if is_last:
-        doc = DOCUMENT.decode(piece)
+    if span[1] is None:
+        doc = _decode_span_events(_DATA, span, DOCUMENT)
         events = doc.traceEvents
         trailer = _trailer(doc)
+        del doc
     else:
-        events = EVENTS.decode(piece)
-    del piece
+        events = _decode_span_events(_DATA, span, EVENTS)
     cols = _new_columns()
     no_ph = _collect_typed(events, cols)
     return len(events), cols, no_ph, trailer
@@ -109,7 +127,7 @@ def _trailer(doc) -> dict:
     return out
 
 
-def _decode_spans(data: bytes, spans: list):
+def _decode_spans(data, spans: list):
     """Decode the spans in order, on every core where the platform can fork (workers read the trace from the
     parent's memory), else one after another."""
     global _DATA
@@ -130,7 +148,7 @@ def _decode_spans(data: bytes, spans: list):
         _DATA = b""
 
 
-def _header(data: bytes) -> dict:
+def _header(data) -> dict:
     """The document's keys before traceEvents (device properties, versions) without decoding the events."""
     key = data.find(b'"traceEvents"')
     try:
@@ -139,13 +157,14 @@ def _header(data: bytes) -> dict:
         return {}
 
 
-def chrome_trace_frames(data: bytes, source: str) -> dict:
-    """Decode a Chrome trace and return {"kernels", "memcpy", "memset", "runtime", "ops", "annotations",
-    "gpu_annotations"} DataFrames of raw columns plus "meta" (device properties, distributed info)."""
+def chrome_trace_frames(data, source: str) -> dict:
+    """Decode a Chrome trace (bytes, or the writable buffer of tracer.io.inputs.read_buffer, decoded in place)
+    and return {"kernels", "memcpy", "memset", "runtime", "ops", "annotations", "gpu_annotations"} DataFrames of
+    raw columns plus "meta" (device properties, distributed info)."""
     return chrome_frames(decode_chrome(data, source))
 
 
-def decode_chrome(data: bytes, source: str) -> tuple:
+def decode_chrome(data, source: str) -> tuple:
     """The events of a Chrome trace as compact columns (Arrow arrays where the types are Kineto's), for
     chrome_frames: in two steps so that the caller can free the trace's text between them."""
     with _collector_off():
@@ -183,7 +202,7 @@ def _new_columns() -> dict:
     return {kind: {f: [] for f in names} for kind, names in _FIELDS.items()}
 
 
-def _decode(data: bytes, source: str):
+def _decode(data, source: str):
     """Typed decoding (msgspec) first, piece by piece for large files; the generic dict path where a trace's
     field types differ from Kineto's (old or foreign writers)."""
     import msgspec
@@ -194,7 +213,7 @@ def _decode(data: bytes, source: str):
     try:
         cols, n, no_ph = _new_columns(), 0, {}
         if spans is None:
-            doc = orjson.loads(data)
+            doc = orjson.loads(memoryview(data))
             if isinstance(doc, list):
                 events = EVENTS.decode(data)
                 doc = {}
@@ -336,8 +355,8 @@ def _frames_from_arrow(cols: dict) -> dict:
     return frames
 
 
-def _whole(data: bytes, source: str):
-    doc = orjson.loads(data)
+def _whole(data, source: str):
+    doc = orjson.loads(memoryview(data))
     if isinstance(doc, list):  # the JSON Array Format of the Trace Event spec
         return {}, doc
     if isinstance(doc, dict) and isinstance(doc.get("traceEvents"), list):

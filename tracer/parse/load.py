@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from tracer.errors import TracerError
-from tracer.io.inputs import check_regular_file, read_bytes  # noqa: F401  (read_bytes: used by check and ncu)
+from tracer.io.inputs import check_regular_file, read_buffer, read_bytes  # noqa: F401  (read_bytes: used by check and ncu)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -64,8 +64,8 @@ def _build(raw: dict, path: Path) -> dict:
 def _parse(path: Path) -> dict:
     if path.name.endswith(".nsys-rep"):
         return _parse_nsys_rep(path)
-    data = read_bytes(path)
-    fmt = detect_format(data[:64])
+    data = read_buffer(path)
+    fmt = detect_format(bytes(data[:64]))
     if fmt == "chrome":
         from tracer.parse.chrome import chrome_frames, decode_chrome
         decoded = decode_chrome(data, str(path))
@@ -81,7 +81,7 @@ def _parse(path: Path) -> dict:
     return _build(raw, path)
 
 
-def _nsys_frames_from_bytes(data: bytes, path: Path) -> dict:
+def _nsys_frames_from_bytes(data, path: Path) -> dict:
     from tracer.parse.nsys import nsys_frames
 
     if path.suffix == ".sqlite" and not path.name.endswith(".gz"):
