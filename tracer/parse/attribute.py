@@ -29,6 +29,11 @@ def build_tables(raw: dict) -> dict:
             "runtime": runtime_table(raw["runtime"]), "meta": raw["meta"]}
 
 
+def _field(raw: pd.DataFrame, name: str) -> pd.Series:
+    """A raw frame's column, or all missing where the trace's events lack that field."""
+    return raw[name] if name in raw else pd.Series(np.nan, index=raw.index)
+
+
 def _num(series, dtype="Int64"):
     return pd.to_numeric(series, errors="coerce").astype(dtype) if len(series) else pd.Series(dtype=dtype)
 
@@ -38,8 +43,8 @@ def ranges_table(ann: pd.DataFrame, source: str) -> pd.DataFrame:
         return schema.empty("ranges")
     df = pd.DataFrame({"name": ann["name"].astype("string").fillna(""),
                        "start_us": pd.to_numeric(ann["ts"], errors="coerce").astype(float),
-                       "pid": _num(ann.get("pid", pd.Series([pd.NA] * len(ann)))),
-                       "tid": _num(ann.get("tid", pd.Series([pd.NA] * len(ann))))})
+                       "pid": _num(_field(ann, "pid")),
+                       "tid": _num(_field(ann, "tid"))})
     df["end_us"] = df["start_us"] + pd.to_numeric(ann["dur"], errors="coerce").fillna(0).astype(float)
     df = df.sort_values(["start_us", "end_us"], ascending=[True, False], kind="stable").reset_index(drop=True)
     df["depth"] = _depths(df)
@@ -134,7 +139,7 @@ def _runtime(rt: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame({"correlation": _num(rt["correlation"]), "launch_api": as_text_category(rt["name"]),
                        "launch_start_us": pd.to_numeric(rt["ts"], errors="coerce").astype(float),
                        "launch_tid": _num(rt["tid"]),
-                       "launch_external_id": _num(rt.get("External id", pd.Series([pd.NA] * len(rt))))})
+                       "launch_external_id": _num(_field(rt, "External id"))})
     return df.dropna(subset=["correlation"]).drop_duplicates("correlation")
 
 
@@ -155,10 +160,10 @@ def ops_table(raw_ops: pd.DataFrame, ranges: pd.DataFrame) -> pd.DataFrame:
                        "start_us": pd.to_numeric(raw_ops["ts"], errors="coerce").astype(float),
                        "dur_us": pd.to_numeric(raw_ops["dur"], errors="coerce").astype(float),
                        "pid": _num(raw_ops["pid"]), "tid": _num(raw_ops["tid"]),
-                       "external_id": _num(raw_ops.get("External id", pd.Series([pd.NA] * len(raw_ops))))})
+                       "external_id": _num(_field(raw_ops, "External id"))})
     df["input_shapes"] = _text_column(raw_ops.get("Input Dims"), len(df), _as_json)
     df["input_dtypes"] = _text_column(raw_ops.get("Input type"), len(df), _as_json)
-    df["profiler_flops"] = pd.to_numeric(raw_ops.get("flops", pd.Series([None] * len(df))), errors="coerce")
+    df["profiler_flops"] = pd.to_numeric(_field(raw_ops, "flops"), errors="coerce")
     phase, step, _ = _phase_of(df["start_us"].to_numpy(), df["tid"], ranges)
     df["phase"], df["step"] = phase, step
     return schema.conform(df, "ops")
@@ -239,12 +244,12 @@ def kernels_table(raw: pd.DataFrame, runtime: pd.DataFrame, ops: pd.DataFrame, r
     df = pd.DataFrame({"name": as_text_category(raw["name"]),
                        "start_us": pd.to_numeric(raw["ts"], errors="coerce").astype(float),
                        "dur_us": pd.to_numeric(raw["dur"], errors="coerce").astype(float),
-                       "device": _num(raw.get("device", pd.Series([pd.NA] * len(raw)))),
-                       "stream": _num(raw.get("stream", pd.Series([pd.NA] * len(raw)))),
+                       "device": _num(_field(raw, "device")),
+                       "stream": _num(_field(raw, "stream")),
                        "correlation": _num(raw["correlation"]),
-                       "external_id": _num(raw.get("External id", pd.Series([pd.NA] * len(raw)))),
-                       "registers_per_thread": _num(raw.get("registers per thread", pd.Series([pd.NA] * len(raw)))),
-                       "shared_mem_bytes": _num(raw.get("shared memory", pd.Series([pd.NA] * len(raw))))})
+                       "external_id": _num(_field(raw, "External id")),
+                       "registers_per_thread": _num(_field(raw, "registers per thread")),
+                       "shared_mem_bytes": _num(_field(raw, "shared memory"))})
     df["grid"] = _text_column(raw.get("grid"), len(df), _joined_dims)
     df["block"] = _text_column(raw.get("block"), len(df), _joined_dims)
     # sort before the wide text columns are attached: a left merge keeps this order
@@ -273,10 +278,11 @@ def _attach_ops(df: pd.DataFrame, ops: pd.DataFrame) -> None:
     op_idx = np.full(n, -1, dtype=np.int64)
     if not ops.empty:
         ext = df["external_id"].fillna(df["launch_external_id"])
-        by_ext = pd.Series(np.arange(len(ops)), index=ops["external_id"]).loc[lambda s: ~s.index.duplicated()]
-        by_ext = by_ext[by_ext.index.notna()]
-        m = ext.map(by_ext)
-        op_idx = m.fillna(-1).to_numpy(dtype=np.int64)
+        has_ext = ext.notna().to_numpy()
+        first = (ops["external_id"].notna() & ~ops["external_id"].duplicated()).to_numpy()   # an id's first op
+        ids = pd.Index(ops["external_id"].to_numpy(dtype=np.int64, na_value=-1)[first])
+        at = ids.get_indexer(ext.to_numpy(dtype=np.int64, na_value=-1)[has_ext])
+        op_idx[has_ext] = np.where(at >= 0, np.flatnonzero(first)[at], -1)
         missing = (op_idx < 0) & df["launch_start_us"].notna().to_numpy()
         if missing.any():
             ends = (ops["start_us"] + ops["dur_us"]).to_numpy()
@@ -304,10 +310,10 @@ def memops_table(memcpy: pd.DataFrame, memset: pd.DataFrame, runtime: pd.DataFra
         parts.append(pd.DataFrame({"kind": kind, "name": raw["name"].astype("string"),
                                    "start_us": pd.to_numeric(raw["ts"], errors="coerce").astype(float),
                                    "dur_us": pd.to_numeric(raw["dur"], errors="coerce").astype(float),
-                                   "bytes": _num(raw.get("bytes", pd.Series([pd.NA] * len(raw)))),
-                                   "device": _num(raw.get("device", pd.Series([pd.NA] * len(raw)))),
-                                   "stream": _num(raw.get("stream", pd.Series([pd.NA] * len(raw)))),
-                                   "correlation": _num(raw.get("correlation", pd.Series([pd.NA] * len(raw))))}))
+                                   "bytes": _num(_field(raw, "bytes")),
+                                   "device": _num(_field(raw, "device")),
+                                   "stream": _num(_field(raw, "stream")),
+                                   "correlation": _num(_field(raw, "correlation"))}))
     if not parts:
         return schema.empty("memops")
     df = pd.concat(parts, ignore_index=True).merge(runtime, on="correlation", how="left")
