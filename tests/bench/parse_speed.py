@@ -105,7 +105,8 @@ def uncompressed_size(path: Path) -> int:
 
 
 def _child(body: str, trace: Path, sample_pss: bool = False) -> dict:
-    env = dict(os.environ, SAMPLE_PSS="1" if sample_pss else "")
+    # every parser under the `tracer` command's NumPy setting (tracer/cli/__init__.py), HTA's included
+    env = dict(os.environ, SAMPLE_PSS="1" if sample_pss else "", NUMPY_MADVISE_HUGEPAGE="0")
     proc = subprocess.run([sys.executable, "-c", PRELUDE + body + EPILOGUE, str(trace)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
