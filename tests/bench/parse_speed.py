@@ -3,7 +3,7 @@
     python tests/bench/parse_speed.py TRACE [--skip-hta]
 
 Each parser runs in its own child process (so each peak RSS is its own) on the same file, from a cold start
-of the parse (imports excluded). tracer decodes large traces on every core through forked workers, so besides
+of the parse (imports excluded: each child imports its parser's modules before the clock starts). tracer decodes large traces on every core through forked workers, so besides
 the parent's peak RSS the script prints the peak summed PSS of the process and its workers (shared pages
 counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time. HTA is taken
 as it ships (holistictraceanalysis 0.5.0, its default JSON backend); install it with
@@ -21,6 +21,7 @@ from pathlib import Path
 
 CHILD = {
     "tracer (raw frames)": """
+import tracer.parse.chrome_events, pyarrow, pandas   # what the parse imports, like HTA's child: outside the time
 from tracer.parse.chrome import chrome_frames, decode_chrome
 from tracer.parse.load import read_buffer
 t0 = time.perf_counter()
@@ -32,6 +33,7 @@ elapsed = time.perf_counter() - t0
 rows = sum(len(v) for k, v in frames.items() if k != "meta")
 """,
     "tracer (full tables)": """
+import tracer.parse.attribute, tracer.parse.chrome, tracer.parse.chrome_events, pyarrow, pandas
 from tracer.parse import load_tables
 t0 = time.perf_counter()
 tables = load_tables(PATH, use_cache=False)

@@ -30,7 +30,10 @@ _CATEGORY = {
 _FRAME_KEEP = b"execute_model"
 
 
-CHUNK_BYTES = 64 * 2**20
+# Spans of 4 MB: a worker's objects stay small enough to reuse freed memory and caches, the cores finish
+# together, and traces from 4 MB up are decoded on every core (a 36 MB trace: 0.95 -> 0.25 s; the 623 MB one:
+# 3.1 -> 2.65 s, against 64 MB spans)
+CHUNK_BYTES = 4 * 2**20
 # Where one event ends and the next begins, for Kineto's writers (compact or pretty): `},` then `{"ph"`
 _EVENT_BOUNDARY = re.compile(rb'\}\s*,\s*\{\s*"ph"')
 
@@ -129,7 +132,8 @@ def _trailer(doc) -> dict:
 
 def _decode_spans(data, spans: list):
     """Decode the spans in order, on every core where the platform can fork (workers read the trace from the
-    parent's memory), else one after another."""
+    parent's memory), else one after another: also in a process that multiprocessing started (a rank of
+    `tracer analyze DIR`, whose pool already runs a trace per core)."""
     global _DATA
     import multiprocessing
 
@@ -137,7 +141,7 @@ def _decode_spans(data, spans: list):
 
     wait_background()   # no fork while a background thread may hold a lock
     _DATA = data
-    workers = min(len(spans), os.cpu_count() or 1, 8)
+    workers = min(len(spans), os.cpu_count() or 1, 8) if multiprocessing.parent_process() is None else 1
     try:
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(workers) as pool:
