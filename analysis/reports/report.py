@@ -310,6 +310,8 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     the roofline and the breakdown (matplotlib is imported by it alone), another writes report.html, while this
     process writes the summary, report.md and the Parquet tables (tracer.io.forked): `children` from
     output_children, or children forked here."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
@@ -318,16 +320,23 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     with output_folder(out) as tmp:
         # report.html first: the longest of the three lines of work
         with alongside(_html_page, result, tmp, title, child=children.get("page")), \
-                alongside(_figures, figures, tmp, title, child=children.get("drawing")):
+                alongside(_figures, figures, tmp, title, child=children.get("drawing")), \
+                ThreadPoolExecutor(1) as thread:
+            # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
+            parquet = thread.submit(_parquet_tables, result["kernels"], tables["ops"], tmp)
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
-            result["kernels"].to_parquet(tmp / "kernels.parquet", index=False)
-            if not tables["ops"].empty:
-                tables["ops"].to_parquet(tmp / "ops.parquet", index=False)
+            parquet.result()
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
+
+
+def _parquet_tables(kernels: pd.DataFrame, ops: pd.DataFrame, tmp: Path) -> None:
+    kernels.to_parquet(tmp / "kernels.parquet", index=False)
+    if not ops.empty:
+        ops.to_parquet(tmp / "ops.parquet", index=False)
 
 
 def figure_inputs(result: dict) -> dict:
