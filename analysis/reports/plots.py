@@ -98,6 +98,7 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
                     key=lambda p: list(PHASE_MARKERS).index(p) if p in PHASE_MARKERS else 9)
     panels = phases if len(runs) > 1 and len(phases) > 1 else [None]
     from matplotlib.figure import Figure   # here: report.html takes this module's colours without matplotlib
+    from matplotlib.ticker import LogLocator
 
     fig = Figure(figsize=(7 * len(panels), 6))
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)
@@ -132,6 +133,8 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
         ax.set_yscale("log")
         ax.xaxis.set_major_formatter(power_of_ten)   # (minor ticks keep matplotlib's labels: spans under a decade)
         ax.yaxis.set_major_formatter(power_of_ten)
+        for axis in (ax.xaxis, ax.yaxis):   # minor grid lines at 2 and 5 only: every tick is an artist to draw
+            axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
         if len(shown):
             ax.set_xlim(*x_span)
         if len(every):   # the panels share their y axis: fit it to every panel's points
