@@ -300,6 +300,19 @@ def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_pat
     assert (tmp_path / "d.txt").read_text() == str(os.getpid()) and child.process.exitcode == 1
 
 
+def test_output_children_are_prepared_for_small_traces_only():
+    """Up to PREPARED_CHILDREN_MAX_BYTES of trace the drawing and page children are forked before the parse (their
+    imports hide behind it); above it none are (write_outputs forks them when it writes), since importing beside a
+    decode on every core slowed it."""
+    from analysis.reports.report import PREPARED_CHILDREN_MAX_BYTES, output_children
+
+    with output_children(PREPARED_CHILDREN_MAX_BYTES) as small:
+        assert set(small) == {"drawing", "page"} and all(c.process.is_alive() for c in small.values())
+    assert all(c.process.exitcode == 0 for c in small.values())
+    with output_children(PREPARED_CHILDREN_MAX_BYTES + 1) as large:
+        assert large == {}
+
+
 def test_a_mostly_unmodeled_trace_says_so_in_summary_and_report(tmp_path):
     """A CUDA-graph trace without its sidecar (no model named) leaves most kernel time unmodeled: the summary and
     report.md say how much, which kernels, and the options that would model them; a fixture analysed with its

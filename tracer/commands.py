@@ -2,6 +2,7 @@
 The one place where the parsing and analysis layers meet."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
 
     check_regular_file(trace)
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
-    with output_children() as children:
+    with output_children(os.path.getsize(trace)) as children:
         tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
         written = write_outputs(result, tables, out, Path(trace).name, children)
     if as_json:
@@ -48,7 +49,7 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
 
 def terminal_summary(result: dict, tables: dict) -> str:
     from analysis.reports.headline import headline
-    from analysis.reports.report import peaks_line
+    from analysis.reports.headline import peaks_line
     from analysis.reports.tables import render, topic_tables
 
     s = result["summary"]
@@ -91,7 +92,7 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     for p in paths:
         check_regular_file(p)
     out = check_out_dir(Path(out_dir) if out_dir else Path("traces") / "compare", COMPARE_FILES, force)
-    with output_children() as children:
+    with output_children(sum(os.path.getsize(p) for p in paths)) as children:
         runs = []
         for p in paths:
             _, result = analyze_one(p, peaks_file, work_model=work_model)

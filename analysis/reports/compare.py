@@ -122,7 +122,7 @@ def _figures(runs: list[tuple[str, dict]], tmp: Path) -> None:
 
 def _html_page(comparison: dict, runs: list[tuple[str, dict]], tmp: Path) -> None:
     from analysis.reports.html_report import comparison_html
-    from analysis.reports.report import source_lines
+    from analysis.reports.headline import source_lines
 
     lines = [line for label, r in runs for line in source_lines(r["summary"], label)]
     (tmp / "report.html").write_bytes(comparison_html(comparison, runs, lines).encode())

@@ -147,3 +147,26 @@ def headline(runs) -> list[str]:
             out.append(f"{label} attention: {rf.attention_text(figures_of(r))}.")
         out += [w + "." for w in rf.spread_warnings(label, figures_of(r))]
     return out
+
+
+def source_lines(summary: dict, label: str = "") -> list[str]:
+    """What was read, on which device, with which peaks: the lines under a report's headline."""
+    src, prefix = summary["source"], f"{label}: " if label else ""
+    out = [f"{prefix}Source: {src['path']} ({src['format']}), device {src['device'] or 'unknown'}."]
+    return out + ([f"{prefix}{peaks_line(src['peaks'])}."] if src["peaks"] else [])
+
+
+def backend_workload_label(summary: dict, fallback: str) -> str:
+    """backend[-eager]:workload where the sidecar says them, else `fallback`."""
+    run = summary.get("run") or {}
+    if not run.get("backend"):
+        return fallback
+    eager = "-eager" if (run.get("vllm_options") or {}).get("enforce_eager") else ""
+    return f"{run['backend']}{eager}:{(run.get('workload') or {}).get('name', '')}"
+
+
+def peaks_line(p: dict) -> str:
+    l2 = (f", L2 {sig3(p['l2_gbps'])} GB/s ({p.get('l2_source', p['source'])})" if p.get("l2_gbps")
+          else ", L2 unknown (no L2 roof; run `tracer calibrate`)")
+    return (f"Peaks used ({p['source']}): bf16 {sig3(p['bf16'])} TFLOP/s, fp32 {sig3(p['fp32'])} TFLOP/s, "
+            f"DRAM {sig3(p['hbm_gbps'])} GB/s{l2}")

@@ -369,7 +369,7 @@ def _header(title: str, headline: list[str], lines: list[str], notices: list[str
 
 def analysis_html(result: dict, title: str, label: str, source_lines: list[str]) -> str:
     """report.html of one trace's analysis (analysis.reports.report.analyze's result), the run called `label`;
-    `source_lines`: what was read and which peaks were used (analysis.reports.report writes them)."""
+    `source_lines`: what was read and which peaks were used (analysis.reports.headline writes them)."""
     from analysis.reports.headline import headline
     from analysis.reports.tables import topic_tables
 

@@ -23,12 +23,14 @@ summary.json (schema version 1):
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pandas as pd
 
+from analysis.reports.headline import backend_workload_label, peaks_line, source_lines
 from analysis.work.architecture import (NO_QUANTIZATION, Quantization, elem_bytes_of, kv_cache_bytes_from_kernels,
                                    model_shape, quantization_from_config, quantization_from_kernels,
                                    quantization_named)
@@ -293,12 +295,21 @@ PAGE_MODULES = ("bokeh.models", "bokeh.layouts", "bokeh.plotting", "bokeh.embed"
                 "analysis.reports.html_report")
 
 
+# Above this much trace on disk the children are forked when the outputs are written: imported beside a decode
+# that keeps both cores busy they slowed it by a third (623 MB: 2.4 -> 3.3 s), low priority or not
+PREPARED_CHILDREN_MAX_BYTES = 16 * 2**20
+
+
 @contextlib.contextmanager
-def output_children():
-    """Children for write_outputs, forked now (before the parse) so that they import matplotlib and Bokeh on the
-    core the parse's table building and the analysis leave idle. Yields {"drawing": child, "page": child}, None
-    each where no child can be had."""
+def output_children(trace_bytes: int = 0):
+    """Children for write_outputs, forked now (before the parse of traces of `trace_bytes` in all) so that they
+    import matplotlib and Bokeh on the core the parent's imports, table building and analysis leave idle. Yields
+    {"drawing": child, "page": child}, None each where no child can be had; {} for large traces."""
     from tracer.io.forked import prepared_child
+
+    if trace_bytes > PREPARED_CHILDREN_MAX_BYTES:
+        yield {}
+        return
 
     with prepared_child(DRAWING_MODULES) as drawing, prepared_child(PAGE_MODULES) as page:
         yield {"drawing": drawing, "page": page}
@@ -310,8 +321,6 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     the roofline and the breakdown (matplotlib is imported by it alone), another writes report.html, while this
     process writes the summary, report.md and the Parquet tables (tracer.io.forked): `children` from
     output_children, or children forked here."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
@@ -323,20 +332,15 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
                 alongside(_figures, figures, tmp, title, child=children.get("drawing")), \
                 ThreadPoolExecutor(1) as thread:
             # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
-            parquet = thread.submit(_parquet_tables, result["kernels"], tables["ops"], tmp)
+            parquet = [thread.submit(df.to_parquet, tmp / f"{name}.parquet", index=False) for name, df
+                       in (("kernels", result["kernels"]), ("ops", tables["ops"])) if name == "kernels" or len(df)]
             (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                             | orjson.OPT_SERIALIZE_NUMPY, default=str))
             (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
-            parquet.result()
+            [job.result() for job in parquet]   # (a failed write raises here)
         names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                              "report.md", "report.html") if (tmp / n).exists()]
     return [out / n for n in names]
-
-
-def _parquet_tables(kernels: pd.DataFrame, ops: pd.DataFrame, tmp: Path) -> None:
-    kernels.to_parquet(tmp / "kernels.parquet", index=False)
-    if not ops.empty:
-        ops.to_parquet(tmp / "ops.parquet", index=False)
 
 
 def figure_inputs(result: dict) -> dict:
@@ -354,8 +358,8 @@ def _figures(figures: dict, tmp: Path, title: str) -> None:
 def _html_page(result: dict, tmp: Path, title: str) -> None:
     from analysis.reports.html_report import analysis_html
 
-    (tmp / "report.html").write_bytes(analysis_html(result, title, run_label(result["summary"], title),
-                                                    source_lines(result["summary"])).encode())
+    label = backend_workload_label(result["summary"], title)
+    (tmp / "report.html").write_bytes(analysis_html(result, title, label, source_lines(result["summary"])).encode())
 
 
 def report_markdown(result: dict, title: str) -> str:
@@ -363,7 +367,7 @@ def report_markdown(result: dict, title: str) -> str:
     from analysis.reports.tables import render, topic_tables
 
     s = result["summary"]
-    runs = [(run_label(s, title), result)]
+    runs = [(backend_workload_label(s, title), result)]
     lines = [f"# {title}", "", " ".join(headline(runs)), "",
              f"Source: `{s['source']['path']}` ({s['source']['format']}), device {s['source']['device'] or 'unknown'}."]
     p = s["source"]["peaks"]
@@ -380,27 +384,3 @@ def report_markdown(result: dict, title: str) -> str:
         from analysis.timing.communication import markdown
         lines += ["", markdown(s["communication"])]
     return "\n".join(lines) + "\n"
-
-
-def source_lines(summary: dict, label: str = "") -> list[str]:
-    """What was read, on which device, with which peaks: the lines under a report's headline."""
-    src, prefix = summary["source"], f"{label}: " if label else ""
-    out = [f"{prefix}Source: {src['path']} ({src['format']}), device {src['device'] or 'unknown'}."]
-    return out + ([f"{prefix}{peaks_line(src['peaks'])}."] if src["peaks"] else [])
-
-
-def run_label(summary: dict, fallback: str) -> str:
-    """backend[-eager]:workload where the sidecar says them, else `fallback`."""
-    run = summary.get("run") or {}
-    if not run.get("backend"):
-        return fallback
-    eager = "-eager" if (run.get("vllm_options") or {}).get("enforce_eager") else ""
-    return f"{run['backend']}{eager}:{(run.get('workload') or {}).get('name', '')}"
-
-
-def peaks_line(p: dict) -> str:
-    from analysis.numbers import sig3
-    l2 = (f", L2 {sig3(p['l2_gbps'])} GB/s ({p.get('l2_source', p['source'])})" if p.get("l2_gbps")
-          else ", L2 unknown (no L2 roof; run `tracer calibrate`)")
-    return (f"Peaks used ({p['source']}): bf16 {sig3(p['bf16'])} TFLOP/s, fp32 {sig3(p['fp32'])} TFLOP/s, "
-            f"DRAM {sig3(p['hbm_gbps'])} GB/s{l2}")

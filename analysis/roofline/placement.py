@@ -84,9 +84,9 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         moe_executed, mma_n = executed_expert_flops(str_values(k["grid"]) if "grid" in k else None, ops,
                                                     keys, steps, shape, layer)
         executed = np.where(np.isnan(executed), moe_executed, executed)
-        precision = kernel_precision(names, classes, ops, shape)
+        precision = kernel_precision(k["name"], k["kernel_class"], ops, shape)
     else:
-        precision = kernel_precision(names, classes, ops, None) if n else np.zeros(0, dtype=object)
+        precision = kernel_precision(k["name"], k["kernel_class"], ops, None) if n else np.zeros(0, dtype=object)
         mma_n = np.full(n, np.nan)
     if "ncu_tensor_inst" in k:   # the tile N that turns ncu's tensor instruction counts into FLOPs
         tile_n = cutlass_tile_n(names, classes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 
 from analysis.work.architecture import ModelShape
 from analysis.work.architecture_work import QUANTIZED_PROJECTIONS
@@ -21,16 +22,16 @@ _W4A16 = re.compile(r"marlin|machete|awq|gptq|wna16", re.I)
 TENSOR_CLASSES = ("gemm", "attention")
 
 
-def kernel_precision(names: np.ndarray, classes: np.ndarray, model_ops: np.ndarray,
+def kernel_precision(names: pd.Series, classes: pd.Series, model_ops: np.ndarray,
                      shape: ModelShape | None) -> np.ndarray:
-    """fp8, int8 or "" (the model's dtype, or CUDA cores) per kernel; worked out once per distinct kernel."""
-    import pandas as pd
+    """fp8, int8 or "" (the model's dtype, or CUDA cores) per kernel; worked out once per distinct kernel. The
+    kernels table's name and class columns, categoricals: their codes are their distinct values, where an array
+    of a string per kernel would be hashed string by string."""
     from tracer.schema import as_str, distinct_combinations
     if not len(names):
         return np.zeros(0, dtype=object)
-    # object Series: pandas would otherwise turn every name into an Arrow string first
-    (u_names, u_classes, u_ops), inverse = distinct_combinations(pd.Series(names, dtype=object),
-                                                                pd.Series(classes, dtype=object),
+    (u_names, u_classes, u_ops), inverse = distinct_combinations(names.reset_index(drop=True),
+                                                                classes.reset_index(drop=True),
                                                                 as_str(pd.Series(model_ops, dtype=object)))
     return _precision_of(u_names, u_classes, u_ops, shape)[inverse]
 

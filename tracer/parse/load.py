@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from tracer.errors import TracerError
-from tracer.io.inputs import check_regular_file, read_buffer, read_bytes  # noqa: F401  (read_bytes: used by check and ncu)
+# read_bytes: imported from here by check and ncu
+from tracer.io.inputs import check_regular_file, read_buffer, read_bytes  # noqa: F401
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
