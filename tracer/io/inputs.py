@@ -100,7 +100,7 @@ def read_buffer(path: str | Path) -> mmap.mmap | bytearray:
         with open(path, "rb", buffering=0) as f:
             head = f.read(2)
             if head == GZIP_MAGIC:
-                data = _gunzip(f, head, path, cap, joined=bytearray)
+                data = _gunzip(f, head, path, cap, into=bytearray())
                 if not data:
                     raise TracerError(f"{path}: empty after gunzip")
                 return data
@@ -117,8 +117,10 @@ def read_buffer(path: str | Path) -> mmap.mmap | bytearray:
         raise TracerError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
-def _gunzip(f, head: bytes, path: Path, cap: int, joined=bytes) -> bytes | bytearray:
-    """Streamed gunzip (every member of a multi-member file) that stops as soon as the output passes `cap`."""
+def _gunzip(f, head: bytes, path: Path, cap: int, into: bytearray | None = None) -> bytes | bytearray:
+    """Streamed gunzip (every member of a multi-member file) that stops as soon as the output passes `cap`; into
+    `into` when given, grown in place piece by piece (a large bytearray grows by remapping its pages, not by
+    copying them: the peak is the output and one piece, not twice the output as with a join)."""
     pieces, total = [], 0
     d = _inflate.decompressobj(31)
     buf = head + f.read(_READ)
@@ -128,8 +130,11 @@ def _gunzip(f, head: bytes, path: Path, cap: int, joined=bytes) -> bytes | bytea
                 buf = f.read(_READ)
                 if not buf:
                     break
-            out = d.decompress(buf, cap + 1 - total)
-            pieces.append(out)
+            out = d.decompress(buf, min(cap + 1 - total, _READ))
+            if into is None:
+                pieces.append(out)
+            else:
+                into += out
             total += len(out)
             if total > cap:
                 raise _too_big(path, cap, "decompresses to")
@@ -141,7 +146,7 @@ def _gunzip(f, head: bytes, path: Path, cap: int, joined=bytes) -> bytes | bytea
                 if not rest.strip(b"\x00"):
                     rest = f.read(_READ)
                     if not rest.strip(b"\x00"):   # the end, or zero padding after the last member
-                        return joined().join(pieces)
+                        return b"".join(pieces) if into is None else into
                 d, buf = _inflate.decompressobj(31), rest
                 continue
             buf = b""
