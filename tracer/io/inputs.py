@@ -66,26 +66,7 @@ def _fmt(n: int) -> str:
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes, gunzipped when gzip; one-line errors for special, empty, unreadable, truncated or
     oversized files."""
-    path = Path(path)
-    st = check_regular_file(path)
-    cap = max_bytes()
-    try:
-        # Unbuffered: a buffered reader's read() after seek(0) joins its buffered head to the rest, a second
-        # copy of the whole trace (twice the file's size at the peak); the raw file reads it once, in place.
-        with open(path, "rb", buffering=0) as f:
-            head = f.read(2)
-            if head != GZIP_MAGIC:
-                if st.st_size > cap:
-                    raise _too_big(path, cap, "is")
-                f.seek(0)
-                data = f.readall()
-            else:
-                data = _gunzip(f, head, path, cap)
-    except OSError as e:
-        raise TracerError(f"{path}: cannot read ({e.strerror or e})") from None
-    if not data:
-        raise TracerError(f"{path}: empty file" if head != GZIP_MAGIC else f"{path}: empty after gunzip")
-    return data
+    return _read(Path(path), writable=False)
 
 
 def read_buffer(path: str | Path) -> mmap.mmap | bytearray:
@@ -93,28 +74,39 @@ def read_buffer(path: str | Path) -> mmap.mmap | bytearray:
     mapping of an uncompressed file (no copy up front: each page is read on first touch, by whichever process
     touches it, and a write changes this process's page only), a bytearray for gzip. The same one-line errors
     as read_bytes."""
-    path = Path(path)
+    return _read(Path(path), writable=True)
+
+
+def _read(path: Path, writable: bool):
     st = check_regular_file(path)
     cap = max_bytes()
     try:
+        # Unbuffered: a buffered reader's read() after seek(0) joins its buffered head to the rest, a second
+        # copy of the whole trace (twice the file's size at the peak); the raw file reads it once, in place.
         with open(path, "rb", buffering=0) as f:
             head = f.read(2)
             if head == GZIP_MAGIC:
-                data = _gunzip(f, head, path, cap, into=bytearray())
-                if not data:
-                    raise TracerError(f"{path}: empty after gunzip")
-                return data
-            if not head:
-                raise TracerError(f"{path}: empty file")
-            if st.st_size > cap:
+                data = _gunzip(f, head, path, cap, into=bytearray() if writable else None)
+            elif st.st_size > cap:
                 raise _too_big(path, cap, "is")
-            try:
-                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-            except (OSError, ValueError):   # a file system that cannot map files
+            elif writable and head:
+                data = _mapped(f)
+            else:
                 f.seek(0)
-                return bytearray(f.readall())
+                data = f.readall()
     except OSError as e:
         raise TracerError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not len(data):
+        raise TracerError(f"{path}: empty file" if head != GZIP_MAGIC else f"{path}: empty after gunzip")
+    return data
+
+
+def _mapped(f) -> mmap.mmap | bytearray:
+    try:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    except (OSError, ValueError):   # a file system that cannot map files
+        f.seek(0)
+        return bytearray(f.readall())
 
 
 def _gunzip(f, head: bytes, path: Path, cap: int, into: bytearray | None = None) -> bytes | bytearray:
