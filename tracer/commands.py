@@ -48,8 +48,7 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
 
 
 def terminal_summary(result: dict, tables: dict) -> str:
-    from analysis.reports.headline import headline
-    from analysis.reports.headline import peaks_line
+    from analysis.reports.headline import headline, peaks_line
     from analysis.reports.tables import render, topic_tables
 
     s = result["summary"]

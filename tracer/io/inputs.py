@@ -78,6 +78,7 @@ def read_buffer(path: str | Path) -> mmap.mmap | bytearray:
 
 
 def _read(path: Path, writable: bool):
+    """read_bytes (bytes) or read_buffer (writable): the same checks, gunzip and errors."""
     st = check_regular_file(path)
     cap = max_bytes()
     try:
