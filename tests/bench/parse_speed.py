@@ -3,9 +3,9 @@
     python tests/bench/parse_speed.py TRACE [--skip-hta]
 
 Each parser runs in its own child process (so each peak RSS is its own) on the same file, from a cold start
-of the parse (imports excluded: each child imports its parser's modules before the clock starts). tracer decodes large traces on every core through forked workers, so besides
-the parent's peak RSS the script prints the peak summed PSS of the process and its workers (shared pages
-counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time. HTA is taken
+of the parse (imports excluded: each child imports its parser's modules before the clock starts). tracer
+decodes large traces on every core through forked workers, so besides the parent's peak RSS the script prints
+the peak summed PSS of the process and its workers (shared pages counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time. HTA is taken
 as it ships (holistictraceanalysis 0.5.0, its default JSON backend); install it with
 `pip install --no-deps holistictraceanalysis==0.5.0` (its parser needs only pandas and numpy).
 """
