@@ -237,6 +237,21 @@ def test_spans_decoded_in_place_give_the_same_frames_and_leave_the_buffer_as_it_
         assert got["meta"] == expected["meta"]
 
 
+def test_gunzip_with_and_without_isal_gives_the_same_bytes(monkeypatch, tmp_path):
+    """Intel's igzip (isal) gunzips when installed, zlib otherwise: the same bytes either way, for a file of two
+    gzip members with zero padding after them, as a bytearray (read_buffer) and as bytes (read_bytes)."""
+    import zlib
+
+    from tracer.io import inputs
+
+    p = tmp_path / "t.json.gz"
+    p.write_bytes(gzip.compress(b'{"traceEvents": [') + gzip.compress(b"]}") + b"\0" * 8)
+    first = inputs.read_buffer(p)
+    monkeypatch.setattr(inputs, "_inflate", zlib)
+    assert inputs.read_buffer(p) == first == bytearray(b'{"traceEvents": []}')
+    assert inputs.read_bytes(p) == bytes(first)
+
+
 def test_cutlass_wrapper_kernels_are_named_by_the_operation_they_run():
     """FA3's kernels all launch through `cutlass::device_kernel<...>`: the short name says which operation runs
     (the main kernel, the split-KV combine), the full name stays in `name`."""
