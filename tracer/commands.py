@@ -2,7 +2,6 @@
 The one place where the parsing and analysis layers meet."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -34,9 +33,9 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
     from analysis.reports.report import output_children, write_outputs
 
-    check_regular_file(trace)
+    size = check_regular_file(trace).st_size
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
-    with output_children(os.path.getsize(trace)) as children:
+    with output_children(size) as children:
         tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
         written = write_outputs(result, tables, out, Path(trace).name, children)
     if as_json:
@@ -88,10 +87,9 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
         raise TracerError("tracer compare needs at least two traces")
     for c in fail_if:
         parse_condition(c)   # a malformed gate fails before minutes of analysis
-    for p in paths:
-        check_regular_file(p)
+    size = sum(check_regular_file(p).st_size for p in paths)
     out = check_out_dir(Path(out_dir) if out_dir else Path("traces") / "compare", COMPARE_FILES, force)
-    with output_children(sum(os.path.getsize(p) for p in paths)) as children:
+    with output_children(size) as children:
         runs = []
         for p in paths:
             _, result = analyze_one(p, peaks_file, work_model=work_model)
