@@ -271,8 +271,8 @@ def _pid_and_whether_imported(path: Path, module: str) -> None:
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a prepared child needs a second core")
 def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_path):
-    """tracer.io.forked.prepared_child forks a child at once that imports modules the parent has not (matplotlib and
-    Bokeh in `tracer analyze`) and then runs the one job alongside() sends it; a second job gets a child of its
+    """tracer.io.forked.prepared_child forks a child at once that imports modules the parent has not (matplotlib in
+    `tracer analyze`) and then runs the one job alongside() sends it; a second job gets a child of its
     own, a failing job or one that cannot be sent is run here (so its error is raised here), and a child that got
     no job exits when the block ends."""
     from tracer.io.forked import alongside, prepared_child
@@ -301,13 +301,13 @@ def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_pat
 
 
 def test_output_children_are_prepared_for_small_traces_only():
-    """Up to PREPARED_CHILDREN_MAX_BYTES of trace the drawing and page children are forked before the parse (their
-    imports hide behind it); above it none are (write_outputs forks them when it writes), since importing beside a
-    decode on every core slowed it."""
+    """Up to PREPARED_CHILDREN_MAX_BYTES of trace the drawing child is forked before the parse (its matplotlib import
+    hides behind it); above it none is (write_outputs forks it when it writes), since importing beside a decode on
+    every core slowed it."""
     from analysis.reports.report import PREPARED_CHILDREN_MAX_BYTES, output_children
 
     with output_children(PREPARED_CHILDREN_MAX_BYTES) as small:
-        assert set(small) == {"drawing", "page"} and all(c.process.is_alive() for c in small.values())
+        assert set(small) == {"drawing"} and all(c.process.is_alive() for c in small.values())
     assert all(c.process.exitcode == 0 for c in small.values())
     with output_children(PREPARED_CHILDREN_MAX_BYTES + 1) as large:
         assert large == {}

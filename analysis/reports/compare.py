@@ -103,7 +103,7 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
     out, children = Path(out), children or {}
     figures = [(label, figure_inputs(r)) for label, r in runs]
     with output_folder(out) as tmp:
-        with alongside(_html_page, comparison, runs, tmp, child=children.get("page")), \
+        with alongside(_html_page, comparison, runs, tmp), \
                 alongside(_figures, figures, tmp, child=children.get("drawing")):
             (tmp / "comparison.json").write_bytes(orjson.dumps(comparison["json"], option=orjson.OPT_INDENT_2
                                                                | orjson.OPT_SERIALIZE_NUMPY, default=str))
@@ -121,7 +121,7 @@ def _figures(runs: list[tuple[str, dict]], tmp: Path) -> None:
 
 
 def _html_page(comparison: dict, runs: list[tuple[str, dict]], tmp: Path) -> None:
-    from analysis.reports.html_report import comparison_html
+    from analysis.reports.html.analysis_page import comparison_html
     from analysis.reports.headline import source_lines
 
     lines = [line for label, r in runs for line in source_lines(r["summary"], label)]

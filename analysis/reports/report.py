@@ -288,11 +288,10 @@ def _records(df: pd.DataFrame) -> list:
                                      option=orjson.OPT_SERIALIZE_NUMPY))
 
 
-# What the children of write_outputs import before they draw (`output_children`): matplotlib for the PNGs, Bokeh
-# for report.html; each about half a second that otherwise lands after the analysis.
+# What the drawing child of write_outputs imports before it draws (`output_children`): matplotlib for the PNGs,
+# about half a second that otherwise lands after the analysis. (report.html needs no such child: it is JSON that
+# the browser draws, its child forked when the outputs are written.)
 DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "adjustText")
-PAGE_MODULES = ("bokeh.models", "bokeh.layouts", "bokeh.plotting", "bokeh.embed", "bokeh.resources",
-                "analysis.reports.html_report")
 
 
 # Above this much trace on disk the children are forked when the outputs are written: imported beside a decode
@@ -302,17 +301,17 @@ PREPARED_CHILDREN_MAX_BYTES = 16 * 2**20
 
 @contextlib.contextmanager
 def output_children(trace_bytes: int = 0):
-    """Children for write_outputs, forked now (before the parse of traces of `trace_bytes` in all) so that they
-    import matplotlib and Bokeh on the core the parent's imports, table building and analysis leave idle. Yields
-    {"drawing": child, "page": child}, None each where no child can be had; {} for large traces."""
+    """The drawing child of write_outputs, forked now (before the parse of traces of `trace_bytes` in all) so that
+    it imports matplotlib on the core the parent's imports, table building and analysis leave idle. Yields
+    {"drawing": child}, None where no child can be had; {} for large traces."""
     from tracer.io.forked import prepared_child
 
     if trace_bytes > PREPARED_CHILDREN_MAX_BYTES:
         yield {}
         return
 
-    with prepared_child(DRAWING_MODULES) as drawing, prepared_child(PAGE_MODULES) as page:
-        yield {"drawing": drawing, "page": page}
+    with prepared_child(DRAWING_MODULES) as drawing:
+        yield {"drawing": drawing}
 
 
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
@@ -327,8 +326,8 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     out, children = Path(out_dir), children or {}
     figures = figure_inputs(result)
     with output_folder(out) as tmp:
-        # report.html first: the longest of the three lines of work
-        with alongside(_html_page, result, tmp, title, child=children.get("page")), \
+        # report.html's child forked first: a fork waits for the drawing child's job to be sent
+        with alongside(_html_page, result, tmp, title), \
                 alongside(_figures, figures, tmp, title, child=children.get("drawing")), \
                 ThreadPoolExecutor(1) as thread:
             # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
@@ -356,7 +355,7 @@ def _figures(figures: dict, tmp: Path, title: str) -> None:
 
 
 def _html_page(result: dict, tmp: Path, title: str) -> None:
-    from analysis.reports.html_report import analysis_html
+    from analysis.reports.html.analysis_page import analysis_html
 
     label = backend_workload_label(result["summary"], title)
     (tmp / "report.html").write_bytes(analysis_html(result, title, label, source_lines(result["summary"])).encode())

@@ -1,4 +1,4 @@
-"""The numbers the interactive report (analysis.reports.html_report) draws and lists, as plain numeric frames: roofline
+"""The numbers the interactive report (analysis.reports.html.analysis_page) draws and lists, as plain numeric frames: roofline
 points with everything a hover shows, the roofs the kernels use, kernels per step, and the kernel and model
 operation tables. One row per kernel name (and model operation and layer) rather than per launch, so a report
 of a million launches stays small; the per-launch rows are kernels.parquet."""

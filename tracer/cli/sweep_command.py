@@ -62,7 +62,7 @@ def sweep(**kw):
         from analysis.reports.sweep_plots import plot_sweep
         for path in plot_sweep(out):
             click.echo(f"wrote {path}", err=True)
-        from analysis.reports.html_sweeps import sweep_html
+        from analysis.reports.html.sweep_pages import sweep_html
         from tracer.io.atomic import write_atomic
         click.echo(f"wrote {write_atomic(Path(out) / 'report.html', sweep_html(out).encode())}", err=True)
     click.echo(f"wrote {out}/sweep.parquet {out}/sweep.csv {out}/sweep.json", err=True)

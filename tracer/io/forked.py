@@ -33,7 +33,7 @@ def wait_background() -> None:
 @contextlib.contextmanager
 def prepared_child(modules: tuple[str, ...]):
     """A child forked now that imports `modules` at a low priority and then waits for one job from `alongside`:
-    the imports (matplotlib's, Bokeh's: 0.4-0.5 s each) take the core that the parse's table building and the
+    the imports (matplotlib's: about half a second) take the core that the parse's table building and the
     analysis leave idle, instead of delaying the outputs. Yields None where there is no fork or no second core;
     a child that got no job is stopped when the block ends."""
     child = _forked(_prepared_main, modules)

@@ -121,7 +121,7 @@ def load_command(**kw) -> None:
         paths = write_table(out, "sweep", table)
         from analysis.reports.load_plots import plot_load
         png = plot_load([out, *kw["plot_with"]], out / "load.png")
-        from analysis.reports.html_sweeps import load_html
+        from analysis.reports.html.sweep_pages import load_html
         from tracer.io.atomic import write_atomic
         page = write_atomic(out / "report.html", load_html([out, *kw["plot_with"]]).encode())
         print(f"wrote {' '.join(map(str, paths))} {png} {page}", file=sys.stderr)
