@@ -79,7 +79,11 @@ def check_poisson_run(url, out, requests=12, prompt=16, output=8, *extra):
     ok = rows[rows.status == "ok"]
     assert len(ok) == requests, rows.error.tolist()
     assert (ok.output_tokens == output).all() and (ok.prompt_tokens == prompt).all()
-    assert (ok.itl_ms.map(len) == output - 1).all()  # one streamed event per token
+    # one streamed event per token, or fewer: vLLM's server merges the tokens of a stream whose reader lags into
+    # one event (seen once in a suite on two loaded cores: 4 events for 8 tokens); ITL is per event, as in vLLM's
+    # own benchmark
+    events = ok.itl_ms.map(len)
+    assert (events <= output - 1).all() and (events >= 1).all() and (events == output - 1).mean() >= 0.5, events
     assert (ok.ttft_ms > 0).all() and (ok.e2e_ms >= ok.ttft_ms).all()
     assert summary["output_tokens"] == requests * output
     assert summary["goodput_requests_per_s"] == pytest.approx(summary["request_throughput_per_s"])

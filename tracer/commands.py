@@ -31,12 +31,16 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
-    from analysis.reports.report import output_children, write_outputs
+    from analysis.reports.drawing_child import output_children, parsed
+    from analysis.reports.report import write_outputs
+    from tracer.api import analysis_of, load
 
     size = check_regular_file(trace).st_size
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
     with output_children(size) as children:
-        tables, result = analyze_one(trace, peaks_file, ncu_file, ncu_phase, work_model)
+        parsed_trace = load(trace)
+        parsed(children)
+        tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model)
         written = write_outputs(result, tables, out, Path(trace).name, children)
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
@@ -81,7 +85,7 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
     each on stderr)."""
     from analysis.reports.compare import comparison_text, compare_results, write_comparison
     from analysis.reports.gates import check, parse_condition
-    from analysis.reports.report import output_children
+    from analysis.reports.drawing_child import output_children, parsed
 
     if len(paths) < 2:
         raise TracerError("tracer compare needs at least two traces")
@@ -94,6 +98,7 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
         for p in paths:
             _, result = analyze_one(p, peaks_file, work_model=work_model)
             runs.append((run_label(p), result))
+        parsed(children)
         runs = _unique_labels(runs)
         comparison = compare_results(runs)
         broken = check(list(fail_if), comparison["rows"]) if fail_if else []

@@ -94,7 +94,7 @@ def comparison_text(comparison: dict, markdown: bool) -> str:
 def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | Path,
                      children: dict | None = None) -> list[Path]:
     """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs): the figures and
-    report.html in children (`children` from analysis.reports.report.output_children, or forked here), while this
+    report.html in children (`children` from analysis.reports.drawing_child.output_children, or forked here), while this
     process writes comparison.json and report.md."""
     from analysis.reports.report import figure_inputs
     from tracer.io.forked import alongside

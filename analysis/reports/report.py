@@ -22,7 +22,6 @@ summary.json (schema version 1):
 """
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -288,38 +287,12 @@ def _records(df: pd.DataFrame) -> list:
                                      option=orjson.OPT_SERIALIZE_NUMPY))
 
 
-# What the drawing child of write_outputs imports before it draws (`output_children`): matplotlib for the PNGs,
-# about half a second that otherwise lands after the analysis. (report.html needs no such child: it is JSON that
-# the browser draws, its child forked when the outputs are written.)
-DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "adjustText")
-
-
-# Above this much trace on disk the children are forked when the outputs are written: imported beside a decode
-# that keeps both cores busy they slowed it by a third (623 MB: 2.4 -> 3.3 s), low priority or not
-PREPARED_CHILDREN_MAX_BYTES = 16 * 2**20
-
-
-@contextlib.contextmanager
-def output_children(trace_bytes: int = 0):
-    """The drawing child of write_outputs, forked now (before the parse of traces of `trace_bytes` in all) so that
-    it imports matplotlib on the core the parent's imports, table building and analysis leave idle. Yields
-    {"drawing": child}, None where no child can be had; {} for large traces."""
-    from tracer.io.forked import prepared_child
-
-    if trace_bytes > PREPARED_CHILDREN_MAX_BYTES:
-        yield {}
-        return
-
-    with prepared_child(DRAWING_MODULES) as drawing:
-        yield {"drawing": drawing}
-
-
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
                   children: dict | None = None) -> list[Path]:
     """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). One child draws
     the roofline and the breakdown (matplotlib is imported by it alone), another writes report.html, while this
     process writes the summary, report.md and the Parquet tables (tracer.io.forked): `children` from
-    output_children, or children forked here."""
+    analysis.reports.drawing_child.output_children, or children forked here."""
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 
@@ -343,8 +316,11 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
 
 
 def figure_inputs(result: dict) -> dict:
-    """What the PNGs are drawn from (a child gets this, not the whole analysis)."""
-    return {k: result[k] for k in ("kernels", "peaks", "wall")}
+    """What the PNGs are drawn from: a child gets this, not the whole analysis, and a child forked before the
+    analysis gets it through a pipe (the kernels summed per point: analysis.reports.plots.plotted_kernels)."""
+    from analysis.reports.plots import plotted_kernels
+
+    return {"kernels": plotted_kernels(result["kernels"]), "peaks": result["peaks"], "wall": result["wall"]}
 
 
 def _figures(figures: dict, tmp: Path, title: str) -> None:

@@ -31,12 +31,15 @@ def wait_background() -> None:
 
 
 @contextlib.contextmanager
-def prepared_child(modules: tuple[str, ...]):
+def prepared_child(modules: tuple[str, ...], held: bool = False):
     """A child forked now that imports `modules` at a low priority and then waits for one job from `alongside`:
     the imports (matplotlib's: about half a second) take the core that the parse's table building and the
-    analysis leave idle, instead of delaying the outputs. Yields None where there is no fork or no second core;
-    a child that got no job is stopped when the block ends."""
-    child = _forked(_prepared_main, modules)
+    analysis leave idle, instead of delaying the outputs. `held`: the child imports only once `release`d (forked
+    now, before the parse starts its threads, it would otherwise take cores from a decode on every core). Yields
+    None where there is no fork or no second core; a child that got no job is stopped when the block ends."""
+    child = _forked(_prepared_main, modules, held)
+    if child is not None:
+        child.held = held
     try:
         yield child
     finally:
@@ -48,11 +51,19 @@ def prepared_child(modules: tuple[str, ...]):
                 child.process.join()
 
 
+def release(child: PreparedChild | None) -> None:
+    """Let a held prepared_child start its imports."""
+    if child is not None and child.held and not child.busy:
+        child.held = False
+        _send(child, ("import",))
+
+
 @dataclass
 class PreparedChild:
     process: multiprocessing.process.BaseProcess
     jobs: object   # the sending end of the job pipe
     busy: bool = False
+    held: bool = False   # waiting for `release` before it imports
 
 
 @contextlib.contextmanager
@@ -110,11 +121,21 @@ def _send(child: PreparedChild, message: tuple) -> None:
             _send(child, ("failed",))
 
 
-def _prepared_main(modules, receive) -> None:
+def _prepared_main(modules, held, receive) -> None:
     try:
         os.nice(10)   # the parent's own work first: this child should only take a core left idle
     except OSError:
         pass
+    if held:   # wait for the release (or a job, run with its imports on its way; or a stop)
+        try:
+            first = receive.recv()
+        except (EOFError, OSError):
+            first = ("failed",)
+        if first[0] == "run":
+            _quiet_exit(*first[1:], None)
+            return
+        if first[0] != "import":
+            os._exit(0 if first[0] == "none" else 1)
     # the job is read on a thread from the start: a large one (a big trace's kernel table) would otherwise hold
     # the parent in send() until these imports are done
     message: list = [("failed",)]

@@ -1,0 +1,30 @@
+"""The child that draws the PNGs of `tracer analyze` and `compare` (roofline.png, breakdown.png), forked before the
+parse so that it imports matplotlib on the core that the parent's table building and analysis leave idle."""
+from __future__ import annotations
+
+import contextlib
+
+# what the child imports before it draws: about 0.6 s that otherwise lands after the analysis
+DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "adjustText")
+
+# Above this much trace on disk the child is held until the parse is done (`parsed`): imported beside a decode
+# that keeps both cores busy, the imports slowed it by a third (623 MB: 2.4 -> 3.3 s), low priority or not
+PREPARED_CHILDREN_MAX_BYTES = 16 * 2**20
+
+
+@contextlib.contextmanager
+def output_children(trace_bytes: int = 0):
+    """The drawing child of write_outputs, forked now (before any thread of the parse exists). For traces over
+    PREPARED_CHILDREN_MAX_BYTES in all it imports only once released by `parsed`, on the core that the analysis
+    and the parse cache's writing leave. Yields {"drawing": child}, None where no child can be had."""
+    from tracer.io.forked import prepared_child
+
+    with prepared_child(DRAWING_MODULES, held=trace_bytes > PREPARED_CHILDREN_MAX_BYTES) as drawing:
+        yield {"drawing": drawing}
+
+
+def parsed(children: dict) -> None:
+    """The traces are parsed: a held drawing child may import now."""
+    from tracer.io.forked import release
+
+    release(children.get("drawing"))
