@@ -370,7 +370,7 @@ def architecture_work(kernels: pd.DataFrame, ops: np.ndarray, layer: np.ndarray,
     if len(att):
         main_attention[att.sort_values("dur", ascending=False, kind="stable")
                        .drop_duplicates(["key", "layer"]).index.to_numpy()] = True
-    rows = {key: row for key, row in steps.iterrows()}
+    rows = steps.to_dict("index")   # plain dicts: a Series' item access cost more than the work formulas
     # whether each step and layer's FA3 kernel split its keys (its combine kernel's work follows)
     kv_split = {}
     for i in np.flatnonzero(main_attention):

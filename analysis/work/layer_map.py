@@ -19,6 +19,7 @@ the one taken. A standalone quantization kernel is named after the projection wh
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -29,6 +30,12 @@ from tracer.schema import str_values
 
 # cuBLAS's split-K reduction finishes the GEMM before it; it is no projection of its own
 GEMM_HELPER = re.compile(r"splitK.*reduce|splitKreduce|reduce_kernel.*cublas", re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def _gemm_helper(name: str) -> bool:
+    # a step's kernels repeat the names of every other step's: each name is searched once
+    return bool(GEMM_HELPER.search(name))
 
 
 ROUTED = ("moe.router", "moe.experts.gate_up", "moe.experts.down")
@@ -106,7 +113,7 @@ def map_step(classes: np.ndarray, names: np.ndarray, shape: ModelShape,
     """model_op and layer (-1: outside the layers) of one step's kernels in launch order, or None. `partial`: the
     step may be cut short (a profiler's kernel limit); its GEMMs are then at most a whole step's."""
     is_gemm = classes == "gemm"
-    helper = np.array([bool(GEMM_HELPER.search(n)) for n in names], dtype=bool) & is_gemm
+    helper = np.array([bool(g and _gemm_helper(n)) for g, n in zip(is_gemm, names)], dtype=bool)
     main = is_gemm & ~helper
     n_main = int(main.sum())
     found = _layout_from_structure(main, classes, names, shape)
