@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 # what the child imports before it draws: about 0.6 s that otherwise lands after the analysis
-DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "adjustText")
+DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "textalloc")
 
 # Above this much trace on disk the child is held until the parse is done (`parsed`): imported beside a decode
 # that keeps both cores busy, the imports slowed it by a third (623 MB: 2.4 -> 3.3 s), low priority or not

@@ -20,7 +20,6 @@ IDLE_COLORS = {"GPU idle in steps (launch gaps)": "#d9d9d9", "GPU idle between s
 PHASE_MARKERS = {"prefill": "s", "mixed": "D", "decode": "o", "none": "^"}
 RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LABELLED = 5   # heaviest kernels named on a roofline panel
-LABEL_MOVES = 150   # adjustText iterations moving those names apart
 
 
 def _roof(ax, peaks: dict, label_prefix: str = "", color="black", x_span=(1e-6, 1e4), precisions=()):
@@ -116,6 +115,9 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
 
     fig = Figure(figsize=(7 * len(panels), 6))
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)
+    # fixed margins, not tight_layout(): that measures every text by drawing the figure once more (0.25 s); set
+    # first, since the names are placed in display space
+    fig.subplots_adjust(left=0.09 / len(panels), right=1 - 0.02 / len(panels), bottom=0.09, top=0.95, wspace=0.04)
     size_max = max([g["dur_us"].max() for _, g, _ in pts if len(g)] + [1e-9])
     every = pd.concat([g for _, g, _ in pts if len(g)] or [pd.DataFrame()], ignore_index=True)
     for ax, panel in zip(axes[0], panels):
@@ -124,7 +126,6 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
         parts = [g if panel is None else g[g["phase"].astype(str) == panel] for _, g, _ in pts if len(g)]
         shown = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         x_span = (shown["intensity"].min() / 3, shown["intensity"].max() * 3) if len(shown) else (1e-6, 1e4)
-        texts = []
         for r, (label, g, peaks) in enumerate(pts):
             if peaks and str(peaks) not in drawn_peaks:
                 used = set().union(*(set(k["precision"].astype(str).unique()) for _, k, _ in runs if "precision" in k))
@@ -139,10 +140,7 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
                 marker = PHASE_MARKERS.get(key, "o") if len(runs) == 1 else RUN_MARKERS[r % len(RUN_MARKERS)]
                 _scatter(ax, h.reset_index(drop=True), marker, size_max, key, seen)
                 ax.scatter([], [], marker=marker, color="black", facecolors="none", label=f"{key} (marker)")
-        # the heaviest points of the panel (all runs) named once each, moved apart so that no two overlap
         named = shown.nlargest(LABELLED, "dur_us").drop_duplicates("short_name") if len(shown) else shown
-        for row in named.itertuples():
-            texts.append(ax.text(row.intensity, row.tflops, str(row.short_name)[:36], fontsize=6.5, alpha=0.9))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_major_formatter(power_of_ten)   # (minor ticks keep matplotlib's labels: spans under a decade)
@@ -153,20 +151,24 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
             ax.set_xlim(*x_span)
         if len(every):   # the panels share their y axis: fit it to every panel's points
             ax.set_ylim(every["tflops"].min() / 3, max(every["tflops"].max(), *(p["bf16"] for _, _, p in pts if p)) * 2)
-        if texts:
-            from adjustText import adjust_text
-            # a fixed number of moves, not adjustText's default of 1 s of them: where labels cannot clear every
-            # point it used the whole second (1.3 s of a 2 s roofline), and the figure depended on the machine
-            adjust_text(texts, ax=ax, x=shown["intensity"].to_numpy(float), y=shown["tflops"].to_numpy(float),
-                        iter_lim=LABEL_MOVES, arrowprops=dict(arrowstyle="-", color="#555555", lw=0.5))
+        if len(named):
+            # the heaviest points of the panel (all runs) named once each, placed (textalloc: greedy, in display
+            # space) where no name overlaps another, a point, a roof or the axes' edge, a line to its point
+            import textalloc
+
+            roofs = [line for line in ax.get_lines() if len(line.get_xdata())]
+            textalloc.allocate(ax, named["intensity"].to_numpy(float), named["tflops"].to_numpy(float),
+                               [str(n)[:36] for n in named["short_name"]], x_scatter=shown["intensity"].to_numpy(float),
+                               y_scatter=shown["tflops"].to_numpy(float),
+                               x_lines=[np.asarray(r.get_xdata(), float) for r in roofs],
+                               y_lines=[np.asarray(r.get_ydata(), float) for r in roofs], textsize=6.5,
+                               linecolor="#555555", linewidth=0.5, textcolor="#222222", nbr_candidates=100)
         ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)")
         ax.set_title(title if panel is None else f"{title}: {panel}", fontsize=9)
         ax.grid(True, which="both", alpha=0.2)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="lower right")
     axes[0][0].set_ylabel("attained TFLOP/s")
-    # fixed margins, not tight_layout(): that measures every text by drawing the figure once more (0.25 s)
-    fig.subplots_adjust(left=0.09 / len(panels), right=1 - 0.02 / len(panels), bottom=0.09, top=0.95, wspace=0.04)
     fig.savefig(out, dpi=110)
     return out
 
