@@ -10,12 +10,14 @@ from tests.conftest import DATA, ROOT
 
 HEAVY = ("torch", "transformers", "vllm", "matplotlib")
 
-# Runs tracer.cli as `python -m` would, then prints which heavy modules the run left in sys.modules.
+# Runs the command as `python -m tracer.cli` would (its main(), without the quick exit that ends the process), then
+# prints which heavy modules the run left in sys.modules.
 _PROBE = """
-import json, runpy, sys
+import json, sys
 sys.argv = ["tracer"] + json.loads(sys.argv[1])
+from tracer.cli import main
 try:
-    runpy.run_module("tracer.cli", run_name="__main__", alter_sys=True)
+    main(sys.argv[1:])
 except SystemExit as e:
     code = e.code
 else:

@@ -348,3 +348,21 @@ def test_a_mostly_unmodeled_trace_says_so_in_summary_and_report(tmp_path):
     assert with_sidecar.returncode == 0, with_sidecar.stderr
     summary = orjson.loads((tmp_path / "out2" / "summary.json").read_bytes())
     assert not any("of kernel time is unmodeled" in n for n in summary["notices"])
+
+
+def test_the_quick_exit_of_analyze_leaves_stdout_the_outputs_and_the_cache_complete(tmp_path):
+    """`tracer analyze` ends its process without the interpreter's teardown (tracer.cli.quick_exit): what it
+    printed (summary.json on stdout, a large one), its outputs and the parse cache (written on a background thread)
+    are all there, whole, and a failing command still exits 2 with its one line."""
+    cache = tmp_path / "cache"
+    proc = run_cli("analyze", DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz", "--out", tmp_path / "out", "--json",
+                   env={"TRACER_CACHE_DIR": str(cache)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    printed = json.loads(proc.stdout)
+    assert printed == json.loads((tmp_path / "out" / "summary.json").read_text()) and len(proc.stdout) > 40_000
+    assert all((tmp_path / "out" / n).stat().st_size > 0 for n in ("kernels.parquet", "report.html", "roofline.png"))
+    entries = list((cache / "tables").iterdir())
+    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} >= {"kernels.parquet", "ops.parquet",
+                                                                            "meta.json"}
+    bad = run_cli("analyze", tmp_path / "missing.json", "--out", tmp_path / "x")
+    assert bad.returncode == 2 and assert_one_line_error(bad)

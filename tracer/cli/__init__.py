@@ -2,8 +2,10 @@
 its own module here (tracer/cli/<command>_command.py), shared options in tracer/cli/options.py."""
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
 
 # NumPy asks the kernel for transparent huge pages for each array of 4 MB or more. Where THP defrag is "madvise"
 # (a common default) such an allocation may stall in direct compaction, and tracer's large arrays live briefly:
@@ -76,3 +78,43 @@ def _is_oom(e: Exception) -> bool:
     text = f"{type(e).__name__} {e}".lower()
     return "outofmemory" in text or "out of memory" in text or "can't allocate memory" in text
 
+
+
+# Commands that read traces and write their outputs through tracer's own code. Once their work is written, their
+# process ends without the interpreter's teardown (freeing every module's objects, Arrow's and NumPy's included):
+# 0.1-0.3 s of a small trace's 1.8 s `tracer analyze`, measured on two cores.
+QUICK_EXIT_COMMANDS = ("analyze", "compare", "check")
+
+
+def command_line() -> None:
+    """The `tracer` command and `python -m tracer.cli`: main(), then quick_exit for QUICK_EXIT_COMMANDS."""
+    args = sys.argv[1:]
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    if next((a for a in args if not a.startswith("-")), None) in QUICK_EXIT_COMMANDS:
+        quick_exit(code)
+    sys.exit(code)
+
+
+def quick_exit(code) -> None:
+    """End the process with `code` (sys.exit's) after tracer's background writes, the atexit handlers and a flush
+    of stdout and stderr, skipping only the teardown of modules; returns where a thread not of tracer's still
+    runs (a normal exit then waits for it)."""
+    from tracer.io.forked import wait_background
+
+    wait_background()
+    if threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe: a normal exit could not have written it either
+            pass
+    os._exit(code or 0)

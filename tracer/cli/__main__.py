@@ -1,4 +1,4 @@
 """`python -m tracer.cli`: the same as the `tracer` command."""
-from tracer.cli import main
+from tracer.cli import command_line
 
-main()
+command_line()
