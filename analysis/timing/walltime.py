@@ -166,6 +166,8 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     sampler_ops = set(kernels.loc[as_str(kernels["kernel_class"]) == "sampling", "op_id"].dropna().astype(int)) \
         if len(kernels) else set()
     is_sampler = np.isin(np.arange(len(ops)), list(sampler_ops)) if len(ops) else np.zeros(0, bool)
+    rt_s, rt_e = _starts_ends(runtime)
+    op_s, op_e = _starts_ends(ops)
     for phase, w in windows.items():
         ws, we = w["window"]
         ss, se = w["steps"]
@@ -173,13 +175,13 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
         wall = _length(ws, we)
         on_rt = runtime["tid"].isin(w["tids"]).to_numpy(dtype=bool) if len(runtime) else np.zeros(0, bool)
         on_op = ops["tid"].isin(w["tids"]).to_numpy(dtype=bool) if len(ops) else np.zeros(0, bool)
-        layers = [(f, runtime[on_rt & (rt_family == f)]) for f in HOST_FAMILIES[:4]]
-        layers += [(HOST_FAMILIES[4], ops[on_op & is_sampler]), (HOST_FAMILIES[5], ops[on_op])]
+        # (family, its API calls or ops: start and end arrays, selected by mask, not frames copied whole)
+        layers = [(f, rt_s, rt_e, on_rt & (rt_family == f)) for f in HOST_FAMILIES[:4]]
+        layers += [(HOST_FAMILIES[4], op_s, op_e, on_op & is_sampler), (HOST_FAMILIES[5], op_s, op_e, on_op)]
         acc_s, acc_e = np.zeros(0), np.zeros(0)
         before = 0.0
-        for family, df in layers:
-            acc_s, acc_e = union(np.r_[acc_s, df["start_us"].to_numpy(dtype=float)],
-                                 np.r_[acc_e, (df["start_us"] + df["dur_us"]).to_numpy(dtype=float)])
+        for family, starts, ends, sel in layers:
+            acc_s, acc_e = union(np.r_[acc_s, starts[sel]], np.r_[acc_e, ends[sel]])
             now = measure_within(acc_s, acc_e, ws, we)
             rows.append({"phase": phase, "family": family, "us": now - before, "steps": n})
             before = now
@@ -189,6 +191,11 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     df = pd.DataFrame(rows, columns=["phase", "family", "us", "steps"])
     df["us_per_step"] = df["us"] / df["steps"]
     return df
+
+
+def _starts_ends(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    start = df["start_us"].to_numpy(dtype=float)
+    return start, start + df["dur_us"].to_numpy(dtype=float)
 
 
 def _host_family(names: pd.Series) -> pd.Series:
