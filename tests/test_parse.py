@@ -263,3 +263,40 @@ def test_cutlass_wrapper_kernels_are_named_by_the_operation_they_run():
     assert not (k["short_name"].astype(str) == "device_kernel").any()
     combine = wrapped[wrapped["short_name"] == "FlashAttnFwdCombine"]["name"].astype(str)
     assert combine.str.startswith("void cutlass::device_kernel<flash::FlashAttnFwdCombine<").all()
+
+
+# As PyTorch's profiler wrote it in a vLLM CPU trace of this suite (the TP 2 test): the quotes inside the name
+# unescaped, so the file is not JSON.
+BARE_QUOTES = b'"name": "torch/_inductor/kernel_template_choice.py(0): "pre_grad"",'
+
+
+@pytest.mark.parametrize("spaced", [False, True])
+def test_a_trace_with_unescaped_quotes_in_a_name_is_read_with_a_notice(tmp_path, spaced):
+    """The committed H200 vLLM trace (compact JSON) with one Python-function event named as above added, compact
+    and as Kineto writes it (a key per line): the same kernels and ops as the trace itself, the name read with its
+    quotes, and a notice that says so. Other invalid JSON is still the one-line error."""
+    from tracer.parse.chrome import name_quotes_escaped
+
+    source = DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz"
+    text = gzip.decompress(source.read_bytes())
+    name = BARE_QUOTES if spaced else BARE_QUOTES.replace(b'": "', b'":"', 1)
+    sep = b",\n    " if spaced else b","
+    event = sep.join([b'{"ph": "X"', b'"cat": "python_function"', name[:-1], b'"pid": 1087', b'"tid": 1087',
+                      b'"ts": 5304018427219.0', b'"dur": 42.553}'])
+    key = b'"traceEvents":['
+    broken = text.replace(key, key + event + b",", 1)
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(broken)
+    fixed, names = name_quotes_escaped(broken)
+    assert names == 1
+    assert orjson.loads(fixed)["traceEvents"][0]["name"] == 'torch/_inductor/kernel_template_choice.py(0): "pre_grad"'
+    trace = tmp_path / "quoted.json.gz"
+    trace.write_bytes(gzip.compress(broken, 1))
+    tables, reference = load_tables(trace, use_cache=False), load_tables(source, use_cache=False)
+    for t in ("kernels", "ops"):
+        pd.testing.assert_frame_equal(tables[t], reference[t])
+    assert any("unescaped quotes" in n for n in tables["meta"]["notices"])
+    truncated = tmp_path / "truncated.json"
+    truncated.write_bytes(broken[: len(broken) // 2])
+    with pytest.raises(TracerError, match="not valid JSON"):
+        load_tables(truncated, use_cache=False)
