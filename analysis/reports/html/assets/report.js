@@ -50,15 +50,16 @@
       s.afterBuildTicks = (ax) => { ax.ticks = a.ticks.filter((v) => v >= ax.min && v <= ax.max).map((v) => ({ value: v })); };
       s.ticks = { callback: (v) => fmt(v, "int") };
     } else if (a.log) {
-      // powers of ten; over three decades or less, their 2x and 5x too
-      s.ticks = { callback: function (v) {
-        const m = v / 10 ** Math.floor(Math.log10(v) + 1e-9), near = (x) => Math.abs(m - x) < 1e-6;
-        return near(1) || (Math.log10(this.max / this.min) <= 3 && (near(2) || near(5))) ? logLabel(v) : "";
+      // over more than three decades, the powers of ten as 10ⁿ; over fewer, 1, 2 and 5 times them as numbers
+      s.ticks = { maxRotation: 0, callback: function (v) {
+        const e = Math.floor(Math.log10(v) + 1e-9), m = v / 10 ** e, near = (x) => Math.abs(m - x) < 1e-6;
+        if (Math.log10(this.max / this.min) > 3) return near(1) ? "10" + superscript(e) : "";
+        return near(1) || near(2) || near(5) ? String(+v.toPrecision(6)) : "";
       } };
     }
     return s;
   }
-  const logLabel = (v) => (v >= 1e-2 && v < 1e5 ? String(+v.toPrecision(6)) : v.toExponential(0));
+  const superscript = (n) => String(n).replace(/[-0-9]/g, (c) => "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"[c === "-" ? 0 : Number(c) + 1]);
 
   function scatterDataset(d) {
     const xs = d.data.x, ys = d.data.y;
