@@ -275,7 +275,7 @@ def test_a_trace_with_unescaped_quotes_in_a_name_is_read_with_a_notice(tmp_path,
     """The committed H200 vLLM trace (compact JSON) with one Python-function event named as above added, compact
     and as Kineto writes it (a key per line): the same kernels and ops as the trace itself, the name read with its
     quotes, and a notice that says so. Other invalid JSON is still the one-line error."""
-    from tracer.parse.chrome import name_quotes_escaped
+    from tracer.parse.unescaped_quotes import name_quotes_escaped
 
     source = DATA / "h200_vllm_gpt2_decode_b16_graphs.json.gz"
     text = gzip.decompress(source.read_bytes())

@@ -2,8 +2,7 @@
 
 One pass over the events splits them by category into column lists; no per-row objects are kept beyond the
 decoded JSON. Old Kineto category names (2021: Operator, Runtime, Kernel, Memcpy, Memset) map to today's.
-Attribution (phases, launching ops) happens in attribute.py, on the frames this returns.
-"""
+Attribution (phases, launching ops) happens in attribute.py, on the frames this returns."""
 from __future__ import annotations
 
 import contextlib
@@ -15,6 +14,7 @@ import orjson
 import pandas as pd
 
 from tracer.errors import TracerError
+from tracer.parse.unescaped_quotes import NOTICES, NotJSON, decoded_with_name_quotes_escaped
 
 _CATEGORY = {
     "kernel": "kernel", "Kernel": "kernel",
@@ -28,7 +28,6 @@ _CATEGORY = {
 # Of the Python frames (traces recorded with stacks) only vLLM's execute_model ones are kept: they mark the engine
 # steps of vLLM versions that write no step annotations (tracer/parse/frame_steps.py)
 _FRAME_KEEP = b"execute_model"
-
 
 # Spans of 4 MB: a worker's objects stay small enough to reuse freed memory and caches, the cores finish
 # together, and traces from 4 MB up are decoded on every core (a 36 MB trace: 0.95 -> 0.25 s; the 623 MB one:
@@ -170,54 +169,12 @@ def chrome_trace_frames(data, source: str) -> dict:
 
 def decode_chrome(data, source: str) -> tuple:
     """The events of a Chrome trace as compact columns (Arrow arrays where the types are Kineto's), for
-    chrome_frames: in two steps so that the caller can free the trace's text between them. A trace that is not
-    JSON only because of PyTorch's unescaped quotes in names is decoded with them escaped (name_quotes_escaped)."""
+    chrome_frames: in two steps so that the caller can free the trace's text between them."""
     with _collector_off():
         try:
             return _decode(data, source)
-        except _NotJSON as e:
-            error = e
-        escaped = name_quotes_escaped(data)
-        if escaped is None:
-            raise TracerError(f"{source}: not valid JSON ({error}); is the file complete?") from None
-        fixed, names = escaped
-        try:
-            doc, *rest = _decode(fixed, source)
-        except _NotJSON:
-            raise TracerError(f"{source}: not valid JSON ({error}); is the file complete?") from None
-        doc[_REPAIRED] = names
-        return (doc, *rest)
-
-
-class _NotJSON(Exception):
-    pass
-
-
-# PyTorch's profiler writes some names without escaping the quotes in them (a Python function named after a string
-# literal, in a vLLM trace: `"name": "torch/_inductor/kernel_template_choice.py(0): "pre_grad"",`), and such a
-# trace is not JSON. Kineto writes each event's "pid" right after its name (on the same line or the next, spaced or
-# compact): a name with bare quotes runs from `"name": "` to the `", "pid":` after it, and a quote inside it is one
-# that JSON's structure does not follow (a comma, colon or bracket), which keeps other events' names out.
-_END_OF_NAME = rb'"\s*,\s*"pid"\s*:'
-_INNER_QUOTE = rb'"(?!\s*[,:}\]])'
-_NAME_WITH_BARE_QUOTE = re.compile(rb'("name":\s*")((?:[^"\\\n]|\\.)*' + _INNER_QUOTE + rb'(?:(?!' + _END_OF_NAME
-                                   + rb')(?:[^"\n]|' + _INNER_QUOTE + rb'))*?)(' + _END_OF_NAME + rb')')
-_BARE_QUOTE = re.compile(rb'(?<!\\)"')
-_REPAIRED = "tracer_names_with_bare_quotes"
-
-
-def name_quotes_escaped(data) -> tuple[bytes, int] | None:
-    """(the trace with the bare quotes inside event names escaped, how many names had them), or None where no
-    name has one."""
-    count = 0
-
-    def escape(m):
-        nonlocal count
-        count += 1
-        return m.group(1) + _BARE_QUOTE.sub(lambda _: b'\\"', m.group(2)) + m.group(3)
-
-    fixed = _NAME_WITH_BARE_QUOTE.sub(escape, data)
-    return (fixed, count) if count else None
+        except NotJSON as e:   # PyTorch's unescaped quotes in names, or a broken file
+            return decoded_with_name_quotes_escaped(_decode, data, source, e)
 
 
 def chrome_frames(decoded: tuple) -> dict:
@@ -229,9 +186,7 @@ def chrome_frames(decoded: tuple) -> dict:
             "distributed": doc.get("distributedInfo"), "trace_metadata": _small(doc.get("metadata")),
             "schema_version": doc.get("schemaVersion"), "events": n_events,
             "notices": [f"{n} {kind} events without ph 'X' (complete event) dropped: their start and duration "
-                        "are not known" for kind, n in no_ph.items() if n]
-            + ([f"{doc[_REPAIRED]} event names held unescaped quotes (a PyTorch profiler bug: the file is not JSON "
-                "as written); read with those quotes escaped"] if doc.get(_REPAIRED) else [])}
+                        "are not known" for kind, n in no_ph.items() if n] + doc.get(NOTICES, [])}
     return {"kernels": frames["kernel"], "memcpy": frames["memcpy"], "memset": frames["memset"],
             "runtime": frames["runtime"], "ops": frames["op"], "annotations": frames["annotation"],
             "gpu_annotations": frames["gpu_annotation"], "frames": frames["frame"], "meta": meta}
@@ -289,12 +244,12 @@ def _decode(data, source: str):
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass
     except orjson.JSONDecodeError as e:
-        raise _NotJSON(str(e)) from None
+        raise NotJSON(str(e)) from None
     cols = _new_columns()
     try:
         doc, events = _whole(data, source)
     except orjson.JSONDecodeError as e:
-        raise _NotJSON(str(e)) from None
+        raise NotJSON(str(e)) from None
     no_ph = _collect(events, cols)
     return doc, cols, len(events), False, no_ph
 
