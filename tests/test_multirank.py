@@ -140,7 +140,8 @@ if __name__ == "__main__":
                    tensor_parallel_size=2, distributed_executor_backend="mp",
                    profiler_config={{"profiler": "torch", "torch_profiler_dir": {out!r},
                                     "torch_profiler_record_shapes": True,
-                                    "torch_profiler_dump_cuda_time_total": False}})
+                                    "torch_profiler_dump_cuda_time_total": False,
+                                    "torch_profiler_with_stack": False}})
     sp = SamplingParams(max_tokens=4, temperature=0.0, ignore_eos=True, detokenize=False)
     prompts = [{{"prompt_token_ids": list(range(10, 26))}} for _ in range(2)]
     llm.generate(prompts, sp)
