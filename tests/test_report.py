@@ -302,10 +302,10 @@ def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_pat
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a prepared child needs a second core")
 def test_the_drawing_child_of_a_large_trace_imports_only_once_the_parse_is_done(tmp_path):
-    """Up to PREPARED_CHILDREN_MAX_BYTES of trace the drawing child imports matplotlib as soon as it is forked,
+    """Up to IMPORT_AT_ONCE_MAX_BYTES of trace the drawing child imports matplotlib as soon as it is forked,
     beside the parent's imports and parse; above it the child is held until `parsed` (imports beside a decode on
     every core slowed it by a third). A held child never released still runs its job, its imports on the way."""
-    from analysis.reports.drawing_child import PREPARED_CHILDREN_MAX_BYTES, output_children, parsed
+    from analysis.reports.drawing_child import IMPORT_AT_ONCE_MAX_BYTES, output_children, parsed
     from tracer.io.forked import alongside, prepared_child, release
 
     module = "tabnanny"
@@ -321,9 +321,9 @@ def test_the_drawing_child_of_a_large_trace_imports_only_once_the_parse_is_done(
         json.loads((tmp_path / n).read_text()) for n in ("held.json", "released.json"))
     assert held_pid == held.process.pid and not held_imported and held.process.exitcode == 0
     assert released_pid == released.process.pid and released_imported and released.process.exitcode == 0
-    with output_children(PREPARED_CHILDREN_MAX_BYTES) as small:
+    with output_children(IMPORT_AT_ONCE_MAX_BYTES) as small:
         assert not small["drawing"].held and small["drawing"].process.is_alive()
-    with output_children(PREPARED_CHILDREN_MAX_BYTES + 1) as large:
+    with output_children(IMPORT_AT_ONCE_MAX_BYTES + 1) as large:
         assert large["drawing"].held
         parsed(large)
         assert not large["drawing"].held

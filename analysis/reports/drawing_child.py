@@ -9,17 +9,17 @@ DRAWING_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", "text
 
 # Above this much trace on disk the child is held until the parse is done (`parsed`): imported beside a decode
 # that keeps both cores busy, the imports slowed it by a third (623 MB: 2.4 -> 3.3 s), low priority or not
-PREPARED_CHILDREN_MAX_BYTES = 16 * 2**20
+IMPORT_AT_ONCE_MAX_BYTES = 16 * 2**20
 
 
 @contextlib.contextmanager
 def output_children(trace_bytes: int = 0):
     """The drawing child of write_outputs, forked now (before any thread of the parse exists). For traces over
-    PREPARED_CHILDREN_MAX_BYTES in all it imports only once released by `parsed`, on the core that the analysis
+    IMPORT_AT_ONCE_MAX_BYTES in all it imports only once released by `parsed`, on the core that the analysis
     and the parse cache's writing leave. Yields {"drawing": child}, None where no child can be had."""
     from tracer.io.forked import prepared_child
 
-    with prepared_child(DRAWING_MODULES, held=trace_bytes > PREPARED_CHILDREN_MAX_BYTES) as drawing:
+    with prepared_child(DRAWING_MODULES, held=trace_bytes > IMPORT_AT_ONCE_MAX_BYTES) as drawing:
         yield {"drawing": drawing}
 
 
