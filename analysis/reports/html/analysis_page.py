@@ -11,8 +11,8 @@ import html
 import numpy as np
 import pandas as pd
 
-from analysis.reports.html.page import (bar_chart, chart, charts_section, html_section, line, page_html, points,
-                                        rgba, table_section)
+from analysis.reports.html.page import (ZOOM_NOTE, bar_chart, chart, charts_section, html_section, line, page_html,
+                                        points, rgba, table_section)
 from analysis.reports.plots import CLASS_COLORS, IDLE_COLORS
 from analysis.reports.report_data import (compute_roofs, kernel_table, memory_roofs, operation_table, roofline_points,
                                           step_kernels, steps_per_phase)
@@ -96,9 +96,7 @@ def roofline_sections(points_: pd.DataFrame, peaks_by_run, runs: list[str]) -> l
     marks = ", ".join(f"{r}: {RUN_MARKERS[i % len(RUN_MARKERS)]}" for i, r in enumerate(runs)) if len(runs) > 1 else ""
     note = ("Points: one per kernel name, model operation and layer, summed over the phase's launches; area: time; "
             "colour: kernel class; hollow: placed by L2 bytes (no DRAM traffic modeled); red edge: above its roof. "
-            + (f"Markers by run ({marks}). " if marks else "")
-            + "Hover a point; drag to pan, wheel or shift-drag to zoom, double-click to reset; click a legend entry "
-              "to hide it.")
+            + (f"Markers by run ({marks}). " if marks else "") + ZOOM_NOTE)
     return [html_section(f"<h2>Roofline per phase</h2><p class='small'>{html.escape(note)}</p>"),
             charts_section(charts)]
 

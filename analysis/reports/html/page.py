@@ -15,6 +15,9 @@ import orjson
 import pandas as pd
 
 ASSETS = Path(__file__).with_name("assets")
+# how report.js's charts are explored, for the pages' notes
+ZOOM_NOTE = ("Hover a point; drag to pan, wheel or shift-drag to zoom, double-click to reset; click a legend entry "
+             "to hide it.")
 SCRIPTS = ("chart.umd.min.js", "hammer.min.js", "chartjs-plugin-zoom.min.js")   # in this order: each needs the last
 CSS = """
 body { font-family: system-ui, sans-serif; font-size: 13px; margin: 10px 16px; }

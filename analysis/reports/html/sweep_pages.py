@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.reports.html.page import chart, charts_section, html_section, line, page_html, points, table_section
+from analysis.reports.html.page import (ZOOM_NOTE, chart, charts_section, html_section, line, page_html, points,
+                                        table_section)
 
 SWEEP_COLORS = {"hf": "#d1495b", "vllm": "#00798c"}          # analysis.reports.sweep_plots.COLORS
 LOAD_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")   # matplotlib's cycle, as load.png
-ZOOM_NOTE = ("Hover a point; drag to pan, wheel or shift-drag to zoom, double-click to reset; click a legend entry "
-             "to hide it.")
 
 
 def _spec(df: pd.DataFrame, cols: list[str]) -> list[tuple]:
