@@ -31,14 +31,16 @@ FIELDS = ("ts", "dur", "ph", "cat", "name", "args", "pid", "tid")
 
 
 def _mutated(kind: str, field: str, value, every: int = 3) -> dict:
-    doc = orjson.loads(orjson.dumps(_DOC))
-    hits = [e for e in doc["traceEvents"] if e.get("cat") == KINDS[kind]][::every]
-    for e in hits:
+    """The base trace with every `every`-th event of `kind` changed (copies of those events; the rest shared)."""
+    events = list(_DOC["traceEvents"])
+    hits = [i for i, e in enumerate(events) if e.get("cat") == KINDS[kind]][::every]
+    for i in hits:
+        e = events[i] = dict(events[i])
         if value is KeyError:
             e.pop(field, None)
         else:
             e[field] = value
-    return doc
+    return {**_DOC, "traceEvents": events}
 
 
 def _sane(summary: dict) -> None:
@@ -97,8 +99,10 @@ VALUE_CASES = [(k, f, v) for k in KINDS for f in FIELDS for v in VALUES]
 
 @pytest.mark.parametrize("kind,field,value", VALUE_CASES, ids=[f"analyze-chrome-{k}-{f}-{v}" for k, f, v in VALUE_CASES])
 def test_mutated_event_values(kind, field, value, tmp_path):
-    p = tmp_path / "t.json.gz"
-    p.write_bytes(gzip.compress(json.dumps(_mutated(kind, field, VALUES[value])).encode()))  # json: ints > 64 bit
+    # plain JSON (gzip has its own cases: test_mutated_files); json for integers past 64 bits, which orjson refuses
+    p = tmp_path / "t.json"
+    doc = _mutated(kind, field, VALUES[value])
+    p.write_bytes(json.dumps(doc).encode() if value == "bigint" else orjson.dumps(doc))
     result = _analyze_lib(p)
     # a negative timestamp is a valid clock value alone, and a JSON true reads as 1: both stay (sane) figures
     if result is not None and kind == "kernel" and field in ("ts", "dur", "ph") and value not in (

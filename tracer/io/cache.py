@@ -1,12 +1,13 @@
 """Where tracer keeps what it can rebuild (parsed tables, nsys exports of .nsys-rep reports): the user cache
 folder, `$TRACER_CACHE_DIR`, else `$XDG_CACHE_HOME/tracer`, else `~/.cache/tracer`; never beside an input.
-Entries are keyed on the input's content (xxh3-128 of every byte, about 0.7 GB/s here; blake2b when xxhash is
+Entries are keyed on the input's content (xxh3-128 of every byte, about 4.8 GB/s here; blake2b when xxhash is
 missing), so a same-size rewrite with its mtime preserved (`cp -p`) is never served stale tables. The full hash is
 taken on a file's first sight only (`known_content_key`): a small index remembers it under the file's identity
 (device, inode, size, mtime and ctime: any write sets the ctime, which no user tool can set back) and a hash of
 sampled blocks, so the next run of a large trace reads 1 MB of it instead of all of it."""
 from __future__ import annotations
 
+import mmap
 import os
 import shutil
 from pathlib import Path
@@ -46,13 +47,15 @@ def _hasher():
 
 
 def content_key(path: str | Path) -> str:
-    """A hash of the file's bytes and size."""
+    """A hash of the file's bytes and size. Hashed through a read-only mapping: read() copies every byte out of the
+    page cache first (a 623 MB trace: 0.32 s read and hashed, 0.13 s mapped)."""
     h = _hasher()
-    size = 0
     with open(path, "rb") as f:
-        while chunk := f.read(8 * 2**20):
-            h.update(chunk)
-            size += len(chunk)
+        size = 0
+        if os.fstat(f.fileno()).st_size:   # an empty file cannot be mapped
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                h.update(view)
+                size = len(view)
     return f"{h.hexdigest()}-{size}"
 
 
