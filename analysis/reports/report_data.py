@@ -13,18 +13,19 @@ MAX_POINTS_PER_PHASE = 2000   # above this, a phase's points are kernel names on
 NAME_CHARS = 300              # full kernel names in hovers, cut here (CUTLASS names run to kilobytes)
 
 
-def _text(s: pd.Series) -> pd.Series:
-    """The column as text, "" for "nan" and "<NA>"."""
-    return _per_distinct(s, lambda u: u.astype(str).replace({"nan": "", "<NA>": ""}))
-
-
-def _per_distinct(s: pd.Series, fn) -> pd.Series:
-    """fn, an elementwise conversion, of each distinct value of `s` (missing ones too) spread back over the rows:
-    a column of a million launches holds a few hundred distinct names, and text made row by row costs seconds."""
+def _text(s: pd.Series, empty: str = "") -> pd.Series:
+    """The column as text (`empty` for "", "nan" and "<NA>"), categorical: grouped by, it is grouped on integer
+    codes (a million launches' Arrow strings hashed once per group-by cost a tenth of a second each)."""
     codes, uniques = pd.factorize(s, use_na_sentinel=False)
-    out = fn(pd.Series(uniques)).take(codes)
-    out.index = s.index
-    return out
+    text = _as_text(pd.Series(uniques, dtype=object))
+    # categories in text order: a group-by then orders its groups as it would the text itself
+    text_codes, texts = pd.factorize(text.replace({"": empty}) if empty else text, sort=True)
+    return pd.Series(pd.Categorical.from_codes(text_codes[codes], categories=texts), index=s.index)
+
+
+def _keys_as_str(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Grouped keys back from categorical to text (a few hundred rows)."""
+    return frame.assign(**{c: frame[c].astype(str) for c in columns})
 
 
 def roofline_points(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
@@ -208,10 +209,10 @@ def step_kernels(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
         return pd.DataFrame()
     s["phase"] = _text(s["phase"])
     s["kernel"] = _text(s["short_name"])
-    s["model_op"] = _text(s["model_op"]).replace({"": "-"}) if "model_op" in s else "-"
+    s["model_op"] = _text(s["model_op"], empty="-") if "model_op" in s else "-"
     g = s.groupby(["phase", "step", "kernel", "kernel_class", "model_op"], observed=True).agg(
         calls=("dur_us", "size"), time_us=("dur_us", "sum")).reset_index()
-    g["kernel_class"] = g["kernel_class"].astype(str)
+    g = _keys_as_str(g, ["phase", "kernel", "kernel_class", "model_op"])
     g["pct_of_step"] = 100 * g["time_us"] / g.groupby(["phase", "step"])["time_us"].transform("sum")
     g.insert(0, "step_key", step_key(run, g["phase"], g["step"]))
     g.insert(0, "run", run)
@@ -233,7 +234,7 @@ def kernel_table(k: pd.DataFrame, steps_per_phase: dict, run: str = "") -> pd.Da
     k = k[[c for c in ("phase", "short_name", "kernel_class", "model_op", "roof_flag", "bound", "work_source",
                        "roof_pct", "dur_us") if c in k]]   # the columns it needs, not every column copied
     d = k.assign(phase=_text(k["phase"]), kernel=_text(k["short_name"]), kernel_class=_text(k["kernel_class"]),
-                 model_op=_text(k["model_op"]).replace({"": "-"}) if "model_op" in k else "-",
+                 model_op=_text(k["model_op"], empty="-") if "model_op" in k else "-",
                  flagged=(_text(k["roof_flag"]) != "") if "roof_flag" in k else False,
                  bound_s=_text(k["bound"]) if "bound" in k else "",
                  work=_text(k["work_source"]) if "work_source" in k else "",
@@ -248,6 +249,7 @@ def kernel_table(k: pd.DataFrame, steps_per_phase: dict, run: str = "") -> pd.Da
     work = d.groupby(keys + ["work"], observed=True)["dur_us"].sum().reset_index() \
         .sort_values("dur_us", ascending=False).drop_duplicates(keys)
     g = g.merge(bound[keys + ["bound_s"]], on=keys, how="left").merge(work[keys + ["work"]], on=keys, how="left")
+    g = _keys_as_str(g, keys + ["bound_s", "work"])
     g["mean_us"] = g["time_us"] / g["calls"]
     g["ms_per_step"] = g["time_us"] / 1e3 / g["phase"].map(lambda p: steps_per_phase.get(p) or 1)
     g["pct_of_phase"] = 100 * g["time_us"] / g.groupby("phase")["time_us"].transform("sum")
