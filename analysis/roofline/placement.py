@@ -28,7 +28,7 @@ from analysis.roofline.precision import cutlass_tile_n, kernel_precision
 from analysis.roofline.memory_traffic import dram_bytes, l2_capacity_bytes, writes_persistent_state
 from analysis.steps.step_tokens import step_keys
 from analysis.work.op_work import op_work
-from tracer.schema import distinct_combinations, str_values
+from tracer.schema import distinct_combinations, str_values, text_column
 
 LATENCY_ROOF_PCT = 30.0
 LATENCY_MAX_US = 10.0
@@ -48,7 +48,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
     k = kernels.copy()
     n = len(k)
     flops, dram, written = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    source = np.full(n, "unmodeled", dtype=object)
+    source = np.full(n, UNMODELED, dtype=np.int8)   # codes into WORK_SOURCES
     has_op = (k["op_id"].notna() & (k["op_input_shapes"] != "")).to_numpy(dtype=bool) if n else np.zeros(0, bool)
     if has_op.any():
         pos = np.flatnonzero(has_op)
@@ -65,7 +65,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         modeled = ~np.isnan(per_main[:, 0])
         flops[main[modeled]], dram[main[modeled]] = per_main[modeled, 0], per_main[modeled, 1]
         written[main[modeled]] = per_main[modeled, 2]
-        source[main[modeled]] = "analytic"
+        source[main[modeled]] = ANALYTIC
     ops, layer = np.full(n, "", dtype=object), np.full(n, -1, dtype=np.int64)
     executed = np.full(n, np.nan)
     names, classes = str_values(k["name"]), str_values(k["kernel_class"])   # once, not once per use
@@ -73,11 +73,11 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         shape, steps = architecture
         keys = step_keys(k)
         ops, layer = map_kernels(k, keys, shape, partial="ncu_flops" in k, failures=failures)
-        unmodeled = source == "unmodeled"
+        unmodeled = source == UNMODELED
         a = architecture_work(k, ops, layer, keys, steps, shape, unmodeled)
         filled = unmodeled & ~np.isnan(a[:, 0])
         flops[filled], dram[filled], written[filled] = a[filled, 0], a[filled, 1], a[filled, 2]
-        source[filled] = "architecture"
+        source[filled] = ARCHITECTURE
         # tile padding of FA3, beside the useful FLOPs
         executed = executed_attention_flops(names, classes, keys, steps, shape.heads, shape.kv_heads, shape.head_dim)
         # grouped expert GEMMs execute whole row blocks per expert
@@ -93,7 +93,7 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         k["mma_n"] = np.where(np.isnan(mma_n), tile_n, mma_n)
     k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()
     k["precision"] = pd.Categorical(precision)
-    k["work_source"] = source
+    k["work_source"] = text_column(WORK_SOURCES, source)
     k["executed_flops"] = executed
     k["model_op"] = pd.Categorical(ops)
     k["layer"] = pd.array(np.where(ops != "", layer, -1), dtype="Int64")
@@ -175,19 +175,20 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
     shares = np.nan_to_num(shares, nan=0.0, posinf=np.inf)
     which = np.argmax(shares, axis=1)
     pct = 100 * shares[np.arange(len(k)), which]
-    roof = np.array(ROOFS)[which]
     latency = (pct < LATENCY_ROOF_PCT) & (k["dur_us"].to_numpy() < LATENCY_MAX_US)
-    bound_of_roof = np.array([BOUND_OF_ROOF[r] for r in ROOFS], dtype=object)[which]
-    flag_of_roof = np.array([ROOF_FLAGS[r] for r in ROOFS], dtype=object)[which]
+    none = len(ROOFS)   # the code of "" after each roof's own text
     k["peak_tflops"] = pf / 1e12
-    k["roof"] = np.where(modeled, roof, "")
+    k["roof"] = text_column(ROOFS + ("",), np.where(modeled, which, none))
     k["roof_pct"] = np.where(modeled, pct, np.nan)
-    k["roof_flag"] = np.where(modeled & (pct > 100), flag_of_roof, "")
-    k["bound"] = np.where(modeled, np.where(latency, "latency", bound_of_roof), bound)
+    k["roof_flag"] = text_column([ROOF_FLAGS[r] for r in ROOFS] + [""], np.where(modeled & (pct > 100), which, none))
+    k["bound"] = text_column([BOUND_OF_ROOF[r] for r in ROOFS] + ["latency", "unmodeled"],
+                             np.where(modeled, np.where(latency, none, which), none + 1))
     return k
 
 
 ROOFS = ("compute", "dram", "l2")
+WORK_SOURCES = ("unmodeled", "analytic", "architecture")
+UNMODELED, ANALYTIC, ARCHITECTURE = range(3)
 BOUND_OF_ROOF = {"compute": "compute", "dram": "memory", "l2": "l2"}
 ROOF_FLAGS = {
     "compute": "above the compute roof: FLOPs over-counted for this kernel, or the peak is low for this card",
