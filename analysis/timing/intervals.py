@@ -53,6 +53,14 @@ def measure_within(seg_s, seg_e, win_s, win_e) -> float:
     return float((covered_before(seg_s, seg_e, win_e) - covered_before(seg_s, seg_e, win_s)).sum())
 
 
+def overlapping(starts, ends, win_s, win_e) -> np.ndarray:
+    """Whether each [start, end) interval overlaps one of the (sorted, disjoint) windows."""
+    if len(win_s) == 0:
+        return np.zeros(len(starts), dtype=bool)
+    i = np.searchsorted(win_e, starts, side="right")   # the first window that ends after the interval starts
+    return (i < len(win_e)) & (np.asarray(win_s)[np.minimum(i, len(win_s) - 1)] < ends)
+
+
 def intersect(a_s, a_e, b_s, b_e) -> tuple[np.ndarray, np.ndarray]:
     """Intersection of two sets of sorted, disjoint segments."""
     if len(a_s) == 0 or len(b_s) == 0:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.timing.intervals import covered_before, first_cover, intersect, measure_within, union
+from analysis.timing.intervals import covered_before, first_cover, intersect, measure_within, overlapping, union
 from tracer.schema import as_str, per_distinct, str_values
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
@@ -173,8 +173,12 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
         ss, se = w["steps"]
         n = max(w["n_steps"], 1)
         wall = _length(ws, we)
-        on_rt = runtime["tid"].isin(w["tids"]).to_numpy(dtype=bool) if len(runtime) else np.zeros(0, bool)
-        on_op = ops["tid"].isin(w["tids"]).to_numpy(dtype=bool) if len(ops) else np.zeros(0, bool)
+        # only calls and ops that overlap the phase's windows: the others change nothing inside them, and the
+        # unions below need not sort them (a trace's other phases hold most of its ops)
+        on_rt = (runtime["tid"].isin(w["tids"]).to_numpy(dtype=bool) & overlapping(rt_s, rt_e, ws, we)) \
+            if len(runtime) else np.zeros(0, bool)
+        on_op = (ops["tid"].isin(w["tids"]).to_numpy(dtype=bool) & overlapping(op_s, op_e, ws, we)) \
+            if len(ops) else np.zeros(0, bool)
         # (family, its API calls or ops: start and end arrays, selected by mask, not frames copied whole)
         layers = [(f, rt_s, rt_e, on_rt & (rt_family == f)) for f in HOST_FAMILIES[:4]]
         layers += [(HOST_FAMILIES[4], op_s, op_e, on_op & is_sampler), (HOST_FAMILIES[5], op_s, op_e, on_op)]
