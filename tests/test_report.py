@@ -36,6 +36,32 @@ def test_sig3_and_absent():
         ["15,900", "13.8", "0.369", "10.0", "-", "-", "0"]
 
 
+@pytest.mark.parametrize("path", [DATA / "h100_hf_gpt2_decode_b16_s128_o16.json.gz",
+                                  DATA / "h100_vllm_gpt2_decode_b16_s128_o16_eager.json.gz"], ids=lambda p: p.name)
+def test_ops_overlapping_a_phase_are_those_a_pairwise_check_finds(path):
+    """The host decomposition unions only the ops that overlap a phase's windows (intervals.overlapping): the
+    same ops as testing every op against every window, including ops that end where a window starts."""
+    import numpy as np
+
+    from analysis.timing.intervals import overlapping
+    from analysis.timing.walltime import phase_windows
+    from tracer.api import load
+
+    tables = load(str(path)).tables
+    s = tables["ops"]["start_us"].to_numpy(dtype=float)
+    e = s + tables["ops"]["dur_us"].to_numpy(dtype=float)
+    windows = phase_windows(tables["ranges"])
+    assert windows
+    for phase, w in windows.items():
+        ws, we = (np.asarray(x, dtype=float) for x in w["window"])
+        # the trace's ops, and ones that end where a window starts or start where one ends
+        starts, ends = np.concatenate([s, ws - 1.0, we]), np.concatenate([e, ws, we + 1.0])
+        pairwise = ((starts[:, None] < we[None, :]) & (ends[:, None] > ws[None, :])).any(axis=1)
+        found = overlapping(starts, ends, ws, we)
+        assert (found == pairwise).all(), phase
+        assert 0 < found[: len(s)].sum() < len(s), phase   # each phase holds some of the ops, not all
+
+
 @pytest.mark.parametrize("path", TRACE_FIXTURES, ids=lambda p: p.name)
 def test_wall_decomposition_sums_to_wall(path):
     """GPU busy per class + GPU idle in and between steps = each phase's wall time (within 1%); the host families

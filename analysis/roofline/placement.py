@@ -159,13 +159,12 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
     # each column built whole as an array and set once: row-masked assignments into Arrow string columns of a
     # million rows cost a second
     modeled = (k["work_source"] != "unmodeled").to_numpy(dtype=bool)
-    bound = np.where(modeled, "", "unmodeled")
     if peaks is None or k.empty:
         k["peak_tflops"] = np.nan
         k["roof"] = ""
         k["roof_pct"] = np.nan
         k["roof_flag"] = ""
-        k["bound"] = np.where(bound == "", "unknown-device", bound)
+        k["bound"] = np.where(modeled, "unknown-device", "unmodeled")
         return k
     pf = peak_flops(k, peaks, default_dtype)
     # each roof's share of the kernel's time: the time its work needs at that roof's rate over the time it took
@@ -176,13 +175,14 @@ def roofline(kernels: pd.DataFrame, peaks: dict | None, default_dtype: str = "fp
     which = np.argmax(shares, axis=1)
     pct = 100 * shares[np.arange(len(k)), which]
     latency = (pct < LATENCY_ROOF_PCT) & (k["dur_us"].to_numpy() < LATENCY_MAX_US)
-    none = len(ROOFS)   # the code of "" after each roof's own text
+    # codes: 0..2 the roof (ROOFS' order), then the texts that follow each column's per-roof ones
+    after = len(ROOFS)
     k["peak_tflops"] = pf / 1e12
-    k["roof"] = text_column(ROOFS + ("",), np.where(modeled, which, none))
+    k["roof"] = text_column(ROOFS + ("",), np.where(modeled, which, after))
     k["roof_pct"] = np.where(modeled, pct, np.nan)
-    k["roof_flag"] = text_column([ROOF_FLAGS[r] for r in ROOFS] + [""], np.where(modeled & (pct > 100), which, none))
+    k["roof_flag"] = text_column([ROOF_FLAGS[r] for r in ROOFS] + [""], np.where(modeled & (pct > 100), which, after))
     k["bound"] = text_column([BOUND_OF_ROOF[r] for r in ROOFS] + ["latency", "unmodeled"],
-                             np.where(modeled, np.where(latency, none, which), none + 1))
+                             np.where(modeled, np.where(latency, after, which), after + 1))
     return k
 
 
