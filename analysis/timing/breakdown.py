@@ -27,7 +27,9 @@ def phase_summary(kernels: pd.DataFrame, wall_gpu: pd.DataFrame | None = None,
     verdicts under the profiler and without it."""
     wall_gpu = wall_gpu if wall_gpu is not None else pd.DataFrame(columns=["phase", "kind", "us", "steps"])
     rows = []
-    for phase, g in kernels.groupby("phase", observed=True):
+    # the columns it reads: each phase's group would otherwise copy every column of every launch
+    used = kernels[[c for c in ("phase", "start_us", "dur_us", "work_source", "bound", "step") if c in kernels]]
+    for phase, g in used.groupby("phase", observed=True):
         w = wall_gpu[wall_gpu["phase"] == phase]
         has_wall = bool((w["kind"] == "wall").any())
         wall = float(w.loc[w["kind"] == "wall", "us"].sum()) if has_wall else None
