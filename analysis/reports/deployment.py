@@ -31,7 +31,9 @@ def deployment_by_phase(k: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     ops = as_str(k["model_op"])
     rows = []
-    for phase, g in k.groupby("phase", observed=True):
+    # the columns it reads: each phase's group would otherwise copy every column of every launch
+    used = k[[c for c in ("phase", "dur_us", "kernel_class", "bound", "precision", "dram_bytes") if c in k]]
+    for phase, g in used.groupby("phase", observed=True):
         o = ops.loc[g.index]
         total = float(g["dur_us"].sum())
         if not total:
