@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tracer.schema import categorical_of
+
 # peaks keys that are not compute roofs (TFLOP/s): bandwidths, sizes, counts, and the text fields
 NOT_COMPUTE = {"hbm_gbps", "l2_gbps", "l2_mb", "sms"}
 MAX_POINTS_PER_PHASE = 2000   # above this, a phase's points are kernel names only, without the layer
@@ -18,9 +20,8 @@ def _text(s: pd.Series, empty: str = "") -> pd.Series:
     codes (a million launches' Arrow strings hashed once per group-by cost a tenth of a second each)."""
     codes, uniques = pd.factorize(s, use_na_sentinel=False)
     text = _as_text(pd.Series(uniques, dtype=object))
-    # categories in text order: a group-by then orders its groups as it would the text itself
-    text_codes, texts = pd.factorize(text.replace({"": empty}) if empty else text, sort=True)
-    return pd.Series(pd.Categorical.from_codes(text_codes[codes], categories=texts), index=s.index)
+    # categories in text order (categorical_of's): a group-by then orders its groups as it would the text itself
+    return pd.Series(categorical_of(text.replace({"": empty}) if empty else text, codes), index=s.index)
 
 
 def _keys_as_str(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
