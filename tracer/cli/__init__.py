@@ -79,7 +79,6 @@ def _is_oom(e: Exception) -> bool:
     return "outofmemory" in text or "out of memory" in text or "can't allocate memory" in text
 
 
-
 # Commands that read traces and write their outputs through tracer's own code. Once their work is written, their
 # process ends without the interpreter's teardown (freeing every module's objects, Arrow's and NumPy's included):
 # 0.1-0.3 s of a small trace's 1.8 s `tracer analyze`, measured on two cores.
