@@ -260,6 +260,34 @@ def test_roofline_points_fall_back_to_l2_bytes(analysed, tmp_path):
     assert out.stat().st_size > 10_000
 
 
+def test_roofline_names_sit_inside_the_axes_apart_and_tied_to_their_points(analysed):
+    """The heaviest kernels' names are placed in the axes' data units (textalloc is given them, so that it does
+    not draw the figure to settle the layout): each name lies inside the axes, no two overlap, and each name's
+    line ends at its kernel's point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from analysis.reports.plots import LABELLED, roofline_figure, roofline_points
+
+    kernels, peaks = analysed[VLLM][1]["kernels"], analysed[VLLM][1]["peaks"]
+    fig = roofline_figure([("vllm", kernels, peaks)], "r")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    names = [t for t in ax.texts if t.get_fontsize() == 6.5]
+    assert len(names) == LABELLED
+    boxes = [t.get_window_extent(renderer) for t in names]
+    inside = ax.get_window_extent(renderer)
+    for b in boxes:
+        assert inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    pts = roofline_points(kernels)
+    points = {(round(x, 9), round(y, 9)) for x, y in zip(pts["intensity"], pts["tflops"])}
+    ties = [line for line in ax.get_lines() if line.get_linewidth() == 0.5]
+    assert len(ties) == LABELLED
+    for line in ties:
+        ends = {(round(float(x), 9), round(float(y), 9)) for x, y in zip(line.get_xdata(), line.get_ydata())}
+        assert ends & points
+
+
 def test_top_operations_of_hf_and_vllm_graphs(tmp_path):
     """The comparison names the model operations taking the most kernel time per phase, for HF (ops with shapes)
     and vLLM CUDA graphs (replays mapped by the architecture), each with its share and roof %; a phase's

@@ -22,26 +22,36 @@ RUN_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
 LABELLED = 5   # heaviest kernels named on a roofline panel
 
 
-def _roof(ax, peaks: dict, label_prefix: str = "", color="black", x_span=(1e-6, 1e4), precisions=()):
-    """Compute roofs (bf16 tensor cores, fp32, and the 8-bit tensor paths the kernels use), the DRAM roof, the L2
-    roof where the peaks carry it, and the bf16 ridge point, over the panel's span of intensities."""
+def _roof(ax, peaks: dict, label_prefix: str = "", color="black", x_span=(1e-6, 1e4), precisions=()) -> list:
+    """Draw the compute roofs (bf16 tensor cores, fp32, and the 8-bit tensor paths the kernels use) under the DRAM
+    roof, the L2 roof where the peaks carry it, and the bf16 ridge point, over the panel's span of intensities;
+    return the roofs' (x, y) vertices in data units."""
     bw = peaks["hbm_gbps"] * 1e9
-    x = np.logspace(np.log10(x_span[0]), np.log10(x_span[1]), 300)
+    drawn = []
+
+    def roof(flop_s: float, byte_s: float, *style, **kw):
+        # two straight pieces on log-log axes, so the span's ends and the knee draw it exactly (300 points made every
+        # draw and the names' placement transform and test 300 segments)
+        knee = flop_s / byte_s
+        x = np.array([x_span[0], *([knee] if x_span[0] < knee < x_span[1] else []), x_span[1]])
+        y = np.minimum(flop_s, x * byte_s) / 1e12
+        ax.plot(x, y, *style, **kw)
+        drawn.append((x, y))
+
     for key, style in (("bf16", "-"), ("fp32", ":")) + tuple((p, "-.") for p in ("fp8", "int8") if p in precisions):
         if not peaks.get(key):
             continue
-        p = peaks[key] * 1e12
-        ax.plot(x, np.minimum(p, x * bw) / 1e12, style, color=color, lw=1.2,
-                label=f"{label_prefix}{key} roof {peaks[key]:.0f} TFLOP/s, DRAM {peaks['hbm_gbps']:.0f} GB/s")
+        roof(peaks[key] * 1e12, bw, style, color=color, lw=1.2,
+             label=f"{label_prefix}{key} roof {peaks[key]:.0f} TFLOP/s, DRAM {peaks['hbm_gbps']:.0f} GB/s")
     if peaks.get("l2_gbps"):
-        l2 = peaks["l2_gbps"] * 1e9
-        ax.plot(x, np.minimum(peaks["bf16"] * 1e12, x * l2) / 1e12, "--", color=color, lw=0.9, alpha=0.7,
-                label=f"{label_prefix}L2 roof {peaks['l2_gbps']:.0f} GB/s")
+        roof(peaks["bf16"] * 1e12, peaks["l2_gbps"] * 1e9, "--", color=color, lw=0.9, alpha=0.7,
+             label=f"{label_prefix}L2 roof {peaks['l2_gbps']:.0f} GB/s")
     ridge = peaks["bf16"] * 1e12 / bw
     if x_span[0] < ridge < x_span[1]:
         ax.axvline(ridge, color=color, lw=0.7, ls="-.", alpha=0.5)
         ax.annotate(f"ridge {ridge:.0f} FLOP/B", (ridge, peaks["bf16"]), fontsize=7, rotation=90, va="top",
                     ha="right", color=color, alpha=0.7)
+    return drawn
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -102,7 +112,22 @@ def _scatter(ax, pts: pd.DataFrame, marker: str, size_max: float, label_suffix: 
             ax.scatter(flagged["intensity"], flagged["tflops"], s=60, marker="x", color="red", lw=1.0)
 
 
-def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: str, by: str = "phase") -> Path:
+class _DataUnits:
+    """An axes' data coordinates, named through matplotlib's `_as_mpl_transform` hook. textalloc draws the whole
+    figure once to settle the layout unless it is given a transform (a fifth of a roofline's time); the margins and
+    limits here are fixed before it runs, so there is nothing to settle."""
+
+    def _as_mpl_transform(self, ax):
+        return ax.transData
+
+
+def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: str) -> Path:
+    """roofline_figure written to `out` as a PNG."""
+    roofline_figure(runs, title).savefig(out, dpi=110)
+    return out
+
+
+def roofline_figure(runs: list[tuple[str, pd.DataFrame, dict]], title: str):
     """Kernels aggregated by name as points (area: time) on log-log axes, coloured by kernel class, marker by
     phase (one run) or by run (comparison, one panel per phase); hollow: placed by L2 bytes (no DRAM traffic
     modelled); red x: above its roof. Roofs, ridge and the heaviest kernels' names drawn."""
@@ -122,15 +147,15 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
     every = pd.concat([g for _, g, _ in pts if len(g)] or [pd.DataFrame()], ignore_index=True)
     for ax, panel in zip(axes[0], panels):
         seen: set = set()
-        drawn_peaks = []
+        drawn_peaks, roofs = [], []
         parts = [g if panel is None else g[g["phase"].astype(str) == panel] for _, g, _ in pts if len(g)]
         shown = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         x_span = (shown["intensity"].min() / 3, shown["intensity"].max() * 3) if len(shown) else (1e-6, 1e4)
         for r, (label, g, peaks) in enumerate(pts):
             if peaks and str(peaks) not in drawn_peaks:
                 used = set().union(*(set(k["precision"].astype(str).unique()) for _, k, _ in runs if "precision" in k))
-                _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ", color="black" if not drawn_peaks else "grey",
-                      x_span=x_span, precisions=used)
+                roofs += _roof(ax, peaks, "" if not drawn_peaks else f"{label}: ",
+                               color="black" if not drawn_peaks else "grey", x_span=x_span, precisions=used)
                 drawn_peaks.append(str(peaks))
             if g.empty:
                 continue
@@ -156,21 +181,19 @@ def roofline_plot(runs: list[tuple[str, pd.DataFrame, dict]], out: Path, title: 
             # space) where no name overlaps another, a point, a roof or the axes' edge, a line to its point
             import textalloc
 
-            roofs = [line for line in ax.get_lines() if len(line.get_xdata())]
             textalloc.allocate(ax, named["intensity"].to_numpy(float), named["tflops"].to_numpy(float),
                                [str(n)[:36] for n in named["short_name"]], x_scatter=shown["intensity"].to_numpy(float),
                                y_scatter=shown["tflops"].to_numpy(float),
-                               x_lines=[np.asarray(r.get_xdata(), float) for r in roofs],
-                               y_lines=[np.asarray(r.get_ydata(), float) for r in roofs], textsize=6.5,
-                               linecolor="#555555", linewidth=0.5, textcolor="#222222", nbr_candidates=100)
+                               x_lines=[x for x, _ in roofs], y_lines=[y for _, y in roofs], textsize=6.5,
+                               linecolor="#555555", linewidth=0.5, textcolor="#222222", nbr_candidates=100,
+                               transform=_DataUnits())
         ax.set_xlabel("arithmetic intensity (FLOP / DRAM byte; hollow: per L2 byte)")
         ax.set_title(title if panel is None else f"{title}: {panel}", fontsize=9)
         ax.grid(True, which="both", alpha=0.2)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="lower right")
     axes[0][0].set_ylabel("attained TFLOP/s")
-    fig.savefig(out, dpi=110)
-    return out
+    return fig
 
 
 def breakdown_plot(runs: list[tuple[str, pd.DataFrame]], out: Path, title: str) -> Path:
