@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA, EXTERNAL, assert_one_line_error, run_cli
+from tracer import schema
 from tracer.errors import TracerError
 from tracer.parse import load_tables
 
@@ -66,9 +67,11 @@ def test_cache_is_used_and_rebuilt(tmp_path, user_cache):
     from tracer.parse.cache import cache_dir
     wait_background()   # the entry is written on a background thread while the caller goes on
     assert sorted(x.name for x in tmp_path.iterdir()) == [p.name]   # nothing written beside the trace
-    assert (cache_dir(p) / "kernels.parquet").exists() and cache_dir(p).parent.parent == user_cache
+    assert (cache_dir(p) / "kernels.arrow").exists() and cache_dir(p).parent.parent == user_cache
     again = load_tables(p)
-    assert again["kernels"]["dur_us"].sum() == first["kernels"]["dur_us"].sum()
+    for name in schema.TABLES:   # read back as parsed: values, column order and dtypes (categoricals included)
+        pd.testing.assert_frame_equal(again[name], first[name], check_exact=True)
+    assert again["meta"] == first["meta"]
     p.write_bytes(gzip.compress(gzip.decompress(src.read_bytes())))  # same content, new mtime and size
     assert len(load_tables(p)["kernels"]) == len(first["kernels"])
 

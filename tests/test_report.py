@@ -416,7 +416,6 @@ def test_the_quick_exit_of_analyze_leaves_stdout_the_outputs_and_the_cache_compl
     assert printed == json.loads((tmp_path / "out" / "summary.json").read_text()) and len(proc.stdout) > 40_000
     assert all((tmp_path / "out" / n).stat().st_size > 0 for n in ("kernels.parquet", "report.html", "roofline.png"))
     entries = list((cache / "tables").iterdir())
-    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} >= {"kernels.parquet", "ops.parquet",
-                                                                            "meta.json"}
+    assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} >= {"kernels.arrow", "ops.arrow", "meta.json"}
     bad = run_cli("analyze", tmp_path / "missing.json", "--out", tmp_path / "x")
     assert bad.returncode == 2 and assert_one_line_error(bad)

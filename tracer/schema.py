@@ -149,6 +149,8 @@ def as_text_category(s: pd.Series) -> pd.Series:
     """A text column as a Categorical of strings with missing values as "" (kept categorical when it is one)."""
     if not isinstance(s.dtype, pd.CategoricalDtype):
         s = s.astype("string").fillna("").astype("category")
+        # categories of the default text dtype, as everywhere else (and as read back from the Arrow cache)
+        s = s.cat.rename_categories(s.cat.categories.astype("str"))
     if "" not in s.cat.categories:   # so that fillna("") and reindexing with "" work on it
         s = s.cat.add_categories("")
     return s.fillna("") if s.hasnans else s

@@ -115,7 +115,7 @@ def _figures(runs: list[tuple[str, dict]], tmp: Path) -> None:
     from analysis.reports.plots import breakdown_plot, roofline_plot
 
     roofline_plot([(label, r["kernels"], r["peaks"]) for label, r in runs], tmp / "roofline.png",
-                  "Roofline: " + " vs ".join(label for label, _ in runs), "run")
+                  "Roofline: " + " vs ".join(label for label, _ in runs))
     breakdown_plot([(label, r["wall"]) for label, r in runs], tmp / "breakdown.png",
                    "Wall time per step: GPU busy per class and GPU idle")
 

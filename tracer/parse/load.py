@@ -1,7 +1,7 @@
 """Open any supported trace file, detect its format from its content, and return the schema's tables.
 
 Formats: Chrome/Kineto JSON (plain or gzip), Nsight Systems SQLite exports (plain or gzip), .nsys-rep (exported
-with nsys when it is on PATH, into the user cache). A Parquet cache in the user cache folder, keyed on the
+with nsys when it is on PATH, into the user cache). An Arrow cache in the user cache folder, keyed on the
 file's content, makes a second load fast. Invalid events are dropped with a notice (validate.py).
 """
 from __future__ import annotations
