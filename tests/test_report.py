@@ -419,3 +419,14 @@ def test_the_quick_exit_of_analyze_leaves_stdout_the_outputs_and_the_cache_compl
     assert len(entries) == 1 and {p.name for p in entries[0].iterdir()} >= {"kernels.arrow", "ops.arrow", "meta.json"}
     bad = run_cli("analyze", tmp_path / "missing.json", "--out", tmp_path / "x")
     assert bad.returncode == 2 and assert_one_line_error(bad)
+
+
+def test_an_analysis_that_fails_after_the_parse_leaves_no_output_folder(tmp_path):
+    """A damaged calibration file is found during the analysis, after the parse, while ops.parquet is being
+    written into the temporary output folder: one line, exit 2, and nothing of the outputs left (neither `--out`
+    nor a temporary folder beside it)."""
+    (tmp_path / "peaks.json").write_text("{damaged")
+    proc = run_cli("analyze", DATA / "h100_hf_gpt2_decode_b16.json.gz", "--out", tmp_path / "out", "--peaks",
+                   tmp_path / "peaks.json")
+    assert proc.returncode == 2 and "damaged calibration" in assert_one_line_error(proc)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["peaks.json"]

@@ -32,16 +32,25 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
     from analysis.reports.drawing_child import output_children, parsed
-    from analysis.reports.report import write_outputs
+    from analysis.reports.report import write_ops_parquet, write_outputs_into
     from tracer.api import analysis_of, load
+    from tracer.io.forked import in_background, wait_background
+    from tracer.io.outputs import output_folder
 
     size = check_regular_file(trace).st_size
     out = check_out_dir(Path(out_dir) if out_dir else default_out_dir(trace), ANALYSIS_FILES, force)
-    with output_children(size) as children:
+    with output_children(size) as children, output_folder(out) as folder:
         parsed_trace = load(trace)
         parsed(children)
-        tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model)
-        written = write_outputs(result, tables, out, Path(trace).name, children)
+        # ops.parquet encoded on a thread (Arrow, mostly without the GIL) on the core the analysis leaves
+        ops_written = in_background(write_ops_parquet, parsed_trace.tables["ops"], folder)
+        try:
+            tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model)
+            names = write_outputs_into(folder, result, tables, Path(trace).name, children, ops_written)
+        except BaseException:
+            wait_background()   # the folder is removed whole, never while the thread writes into it
+            raise
+    written = [out / n for n in names]
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:

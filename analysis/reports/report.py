@@ -22,7 +22,7 @@ summary.json (schema version 1):
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -289,30 +289,47 @@ def _records(df: pd.DataFrame) -> list:
 
 def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
                   children: dict | None = None) -> list[Path]:
-    """Every output built in a temporary folder that replaces `out_dir` whole (tracer.io.outputs). One child draws
-    the roofline and the breakdown (matplotlib is imported by it alone), another writes report.html, while this
-    process writes the summary, report.md and the Parquet tables (tracer.io.forked): `children` from
-    analysis.reports.drawing_child.output_children, or children forked here."""
-    from tracer.io.forked import alongside
+    """Every output (write_outputs_into) built in a temporary folder that replaces `out_dir` whole
+    (tracer.io.outputs)."""
     from tracer.io.outputs import output_folder
 
-    out, children = Path(out_dir), children or {}
-    figures = figure_inputs(result)
+    out = Path(out_dir)
     with output_folder(out) as tmp:
-        # report.html's child forked first: a fork waits for the drawing child's job to be sent
-        with alongside(_html_page, result, tmp, title), \
-                alongside(_figures, figures, tmp, title, child=children.get("drawing")), \
-                ThreadPoolExecutor(1) as thread:
-            # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
-            parquet = [thread.submit(df.to_parquet, tmp / f"{name}.parquet", index=False) for name, df
-                       in (("kernels", result["kernels"]), ("ops", tables["ops"])) if name == "kernels" or len(df)]
-            (tmp / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
-                                                            | orjson.OPT_SERIALIZE_NUMPY, default=str))
-            (tmp / "report.md").write_bytes(report_markdown(result, title).encode())
-            [job.result() for job in parquet]   # (a failed write raises here)
-        names = [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
-                             "report.md", "report.html") if (tmp / n).exists()]
+        names = write_outputs_into(tmp, result, tables, title, children)
     return [out / n for n in names]
+
+
+def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
+    """ops.parquet: the parsed CPU ops, which the analysis reads and never changes, so that they can be written
+    while it runs (none for a trace without CPU ops)."""
+    if len(ops):
+        ops.to_parquet(folder / "ops.parquet", index=False)
+
+
+def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, children: dict | None = None,
+                       ops_written: Future | None = None) -> list[str]:
+    """Every output written into `folder`; returns their names. One child draws the roofline and the breakdown
+    (matplotlib is imported by it alone), another writes report.html, while this process writes the summary,
+    report.md and the Parquet tables (tracer.io.forked): `children` from
+    analysis.reports.drawing_child.output_children, or children forked here. `ops_written`: ops.parquet is being
+    written already (write_ops_parquet begun before the analysis); waited for here."""
+    from tracer.io.forked import alongside
+
+    children = children or {}
+    figures = figure_inputs(result)
+    # report.html's child forked first: a fork waits for the drawing child's job to be sent
+    with alongside(_html_page, result, folder, title), \
+            alongside(_figures, figures, folder, title, child=children.get("drawing")), \
+            ThreadPoolExecutor(1) as thread:
+        # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
+        parquet = [thread.submit(result["kernels"].to_parquet, folder / "kernels.parquet", index=False),
+                   ops_written or thread.submit(write_ops_parquet, tables["ops"], folder)]
+        (folder / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
+                                                           | orjson.OPT_SERIALIZE_NUMPY, default=str))
+        (folder / "report.md").write_bytes(report_markdown(result, title).encode())
+        [job.result() for job in parquet]   # (a failed write raises here)
+    return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
+                        "report.md", "report.html") if (folder / n).exists()]
 
 
 def figure_inputs(result: dict) -> dict:

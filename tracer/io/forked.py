@@ -11,17 +11,27 @@ import importlib
 import multiprocessing
 import os
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 _BACKGROUND: list[threading.Thread] = []
 
 
-def in_background(fn, *args) -> None:
-    """Run fn(*args) on a thread and return at once. The thread is not a daemon: the interpreter waits for it at
-    exit, so what it writes is complete."""
-    t = threading.Thread(target=fn, args=args, name=f"tracer-{getattr(fn, '__name__', 'background')}")
+def in_background(fn, *args) -> Future:
+    """Run fn(*args) on a thread and return at once, with a Future of its result (or error). The thread is not a
+    daemon: the interpreter waits for it at exit, so what it writes is complete."""
+    done: Future = Future()
+
+    def run():
+        try:
+            done.set_result(fn(*args))
+        except BaseException as e:
+            done.set_exception(e)
+
+    t = threading.Thread(target=run, name=f"tracer-{getattr(fn, '__name__', 'background')}")
     t.start()
     _BACKGROUND.append(t)
+    return done
 
 
 def wait_background() -> None:
