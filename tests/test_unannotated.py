@@ -150,6 +150,19 @@ def test_report_without_sidecar_says_once_what_is_missing(derived, tmp_path):
     assert proc.stdout.count("no sidecar") == 1
 
 
+def test_ops_parquet_holds_the_steps_the_analysis_inferred(derived, tmp_path):
+    """`tracer analyze` writes ops.parquet while the analysis runs, unless the analysis infers the steps (from
+    the model's kernel pattern here): then ops.parquet holds them, one per step found, with their phases."""
+    import pandas as pd
+
+    proc = run_cli("analyze", derived["bare"], "--out", tmp_path / "out", "--model", "gpt2")
+    assert proc.returncode == 0, proc.stderr
+    written = pd.read_parquet(tmp_path / "out" / "ops.parquet")
+    parsed = tracer.load(derived["bare"]).ops
+    assert len(written) == len(parsed) and parsed["step"].isna().all()
+    assert written["step"].nunique() == 65 and set(written["phase"].astype(str)) >= {"prefill", "decode"}
+
+
 def test_b200_execute_model_frame_is_a_step():
     path = EXTERNAL / "tracelens" / "b200_eager_trace.json.gz"
     if not path.exists():

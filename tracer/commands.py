@@ -43,9 +43,13 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
         parsed_trace = load(trace)
         parsed(children)
         # ops.parquet encoded on a thread (Arrow, mostly without the GIL) on the core the analysis leaves
-        ops_written = in_background(write_ops_parquet, parsed_trace.tables["ops"], folder)
+        ops = parsed_trace.tables["ops"]
+        ops_written = in_background(write_ops_parquet, ops, folder)
         try:
             tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model)
+            if tables["ops"] is not ops:   # steps inferred by the analysis: ops.parquet is written again with them
+                ops_written.result()
+                ops_written = None
             names = write_outputs_into(folder, result, tables, Path(trace).name, children, ops_written)
         except BaseException:
             wait_background()   # the folder is removed whole, never while the thread writes into it

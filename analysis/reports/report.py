@@ -300,8 +300,8 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
 
 
 def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
-    """ops.parquet: the parsed CPU ops, which the analysis reads and never changes, so that they can be written
-    while it runs (none for a trace without CPU ops)."""
+    """ops.parquet (none for a trace without CPU ops). The analysis never changes the parsed ops in place (it
+    gives the tables a new ops frame where it infers steps), so they can be written while it runs."""
     if len(ops):
         ops.to_parquet(folder / "ops.parquet", index=False)
 
