@@ -35,12 +35,13 @@ def first_cover(starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, seg_s, seg_e
 
 
-def covered_before(seg_s: np.ndarray, seg_e: np.ndarray, t) -> np.ndarray:
-    """Measure of the (sorted, disjoint) segments before each time t."""
+def covered_before(seg_s: np.ndarray, seg_e: np.ndarray, t, _cum: np.ndarray | None = None) -> np.ndarray:
+    """Measure of the (sorted, disjoint) segments before each time t. (`_cum`: the segments' running length, when
+    the caller has it.)"""
     t = np.asarray(t, dtype=float)
     if len(seg_s) == 0:
         return np.zeros_like(t)
-    cum = np.r_[0.0, np.cumsum(seg_e - seg_s)]
+    cum = np.r_[0.0, np.cumsum(seg_e - seg_s)] if _cum is None else _cum
     i = np.searchsorted(seg_s, t, side="right")
     over = np.where(i > 0, np.maximum(0.0, seg_e[np.maximum(i - 1, 0)] - t), 0.0)
     return cum[i] - over
@@ -48,9 +49,10 @@ def covered_before(seg_s: np.ndarray, seg_e: np.ndarray, t) -> np.ndarray:
 
 def measure_within(seg_s, seg_e, win_s, win_e) -> float:
     """Total length of the segments inside the (sorted, disjoint) windows."""
-    if len(win_s) == 0:
+    if len(win_s) == 0 or len(seg_s) == 0:
         return 0.0
-    return float((covered_before(seg_s, seg_e, win_e) - covered_before(seg_s, seg_e, win_s)).sum())
+    cum = np.r_[0.0, np.cumsum(seg_e - seg_s)]   # once for both ends of the windows
+    return float((covered_before(seg_s, seg_e, win_e, cum) - covered_before(seg_s, seg_e, win_s, cum)).sum())
 
 
 def overlapping(starts, ends, win_s, win_e) -> np.ndarray:

@@ -161,8 +161,9 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     """Long table: phase, family, us, us_per_step; the families sum to the phase's wall time."""
     rows = []
     runtime = runtime if runtime is not None else pd.DataFrame(columns=["name", "start_us", "dur_us", "tid"])
-    rt_family = per_distinct(runtime["name"], _host_family).to_numpy() if len(runtime) \
-        else np.zeros(0, dtype=object)   # worked out once per distinct API name
+    # each call's family as its index in HOST_FAMILIES, worked out once per distinct API name
+    rt_family = pd.Index(HOST_FAMILIES).get_indexer(per_distinct(runtime["name"], _host_family)) if len(runtime) \
+        else np.zeros(0, dtype=np.int64)
     sampler_ops = set(kernels.loc[as_str(kernels["kernel_class"]) == "sampling", "op_id"].dropna().astype(int)) \
         if len(kernels) else set()
     is_sampler = np.isin(np.arange(len(ops)), list(sampler_ops)) if len(ops) else np.zeros(0, bool)
@@ -180,7 +181,7 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
         on_op = (ops["tid"].isin(w["tids"]).to_numpy(dtype=bool) & overlapping(op_s, op_e, ws, we)) \
             if len(ops) else np.zeros(0, bool)
         # (family, its API calls or ops: start and end arrays, selected by mask, not frames copied whole)
-        layers = [(f, rt_s, rt_e, on_rt & (rt_family == f)) for f in HOST_FAMILIES[:4]]
+        layers = [(f, rt_s, rt_e, on_rt & (rt_family == i)) for i, f in enumerate(HOST_FAMILIES[:4])]
         layers += [(HOST_FAMILIES[4], op_s, op_e, on_op & is_sampler), (HOST_FAMILIES[5], op_s, op_e, on_op)]
         acc_s, acc_e = np.zeros(0), np.zeros(0)
         before = 0.0
