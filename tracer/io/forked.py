@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 _BACKGROUND: list[threading.Thread] = []
+_HELD: list = []   # prepared children waiting for cores_free or their release
 
 
 def in_background(fn, *args) -> Future:
@@ -50,9 +51,13 @@ def prepared_child(modules: tuple[str, ...], held: bool = False):
     child = _forked(_prepared_main, modules, held)
     if child is not None:
         child.held = held
+        if held:
+            _HELD.append(child)
     try:
         yield child
     finally:
+        if child in _HELD:
+            _HELD.remove(child)
         if child is not None and not child.busy:
             _send(child, ("none",))   # no job (an error, or not used): the child exits
             child.process.join(timeout=10)
@@ -66,6 +71,13 @@ def release(child: PreparedChild | None) -> None:
     if child is not None and child.held and not child.busy:
         child.held = False
         _send(child, ("import",))
+
+
+def cores_free() -> None:
+    """The cores are free for the held children's imports (a parse's decode workers are done: the table
+    building after them runs on one core)."""
+    while _HELD:
+        release(_HELD.pop())
 
 
 @dataclass

@@ -136,7 +136,7 @@ def _decode_spans(data, spans: list):
     global _DATA
     import multiprocessing
 
-    from tracer.io.forked import wait_background
+    from tracer.io.forked import cores_free, wait_background
 
     wait_background()   # no fork while a background thread may hold a lock
     _DATA = data
@@ -145,6 +145,7 @@ def _decode_spans(data, spans: list):
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 yield from pool.imap(_decode_span, spans)
+            cores_free()   # what is left of the parse runs on one core
         else:
             yield from map(_decode_span, spans)
     finally:
