@@ -355,12 +355,13 @@ def test_a_prepared_child_imports_first_and_then_runs_the_job_it_is_sent(tmp_pat
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a prepared child needs a second core")
-def test_the_drawing_child_of_a_large_trace_imports_only_once_the_parse_is_done(tmp_path):
+def test_the_drawing_child_of_a_large_trace_imports_only_once_the_decode_is_done(tmp_path):
     """Up to IMPORT_AT_ONCE_MAX_BYTES of trace the drawing child imports matplotlib as soon as it is forked,
-    beside the parent's imports and parse; above it the child is held until `parsed` (imports beside a decode on
-    every core slowed it by a third). A held child never released still runs its job, its imports on the way."""
+    beside the parent's imports and parse; above it the child is held until the decode's workers are done (one
+    trace) or `parsed` (imports beside a decode on every core slowed it by a third). A held child never released
+    still runs its job, its imports on the way."""
     from analysis.reports.drawing_child import IMPORT_AT_ONCE_MAX_BYTES, output_children, parsed
-    from tracer.io.forked import alongside, prepared_child, release
+    from tracer.io.forked import alongside, cores_free, prepared_child, release
 
     module = "tabnanny"
     assert module not in sys.modules
@@ -382,6 +383,15 @@ def test_the_drawing_child_of_a_large_trace_imports_only_once_the_parse_is_done(
         parsed(large)
         assert not large["drawing"].held
     assert small["drawing"].process.exitcode == 0 and large["drawing"].process.exitcode == 0
+    # when a decode's workers are done (the Chrome decoder calls cores_free), one trace's child imports; the child
+    # of a comparison waits for `parsed`, since the next trace's decode takes every core again
+    with output_children(IMPORT_AT_ONCE_MAX_BYTES + 1) as one, \
+            output_children(IMPORT_AT_ONCE_MAX_BYTES + 1, traces=2) as two:
+        cores_free()
+        assert not one["drawing"].held and two["drawing"].held
+        parsed(two)
+        assert not two["drawing"].held
+    assert one["drawing"].process.exitcode == 0 and two["drawing"].process.exitcode == 0
 
 
 def test_a_mostly_unmodeled_trace_says_so_in_summary_and_report(tmp_path):

@@ -106,7 +106,7 @@ def compare_paths(paths: list[str], out_dir: str | None, as_json: bool, peaks_fi
         parse_condition(c)   # a malformed gate fails before minutes of analysis
     size = sum(check_regular_file(p).st_size for p in paths)
     out = check_out_dir(Path(out_dir) if out_dir else Path("traces") / "compare", COMPARE_FILES, force)
-    with output_children(size) as children:
+    with output_children(size, traces=len(paths)) as children:
         runs = []
         for p in paths:
             _, result = analyze_one(p, peaks_file, work_model=work_model)

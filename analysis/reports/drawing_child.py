@@ -13,13 +13,15 @@ IMPORT_AT_ONCE_MAX_BYTES = 16 * 2**20
 
 
 @contextlib.contextmanager
-def output_children(trace_bytes: int = 0):
+def output_children(trace_bytes: int = 0, traces: int = 1):
     """The drawing child of write_outputs, forked now (before any thread of the parse exists). For traces over
-    IMPORT_AT_ONCE_MAX_BYTES in all it imports only once released by `parsed`, on the core that the analysis
-    and the parse cache's writing leave. Yields {"drawing": child}, None where no child can be had."""
+    IMPORT_AT_ONCE_MAX_BYTES in all it imports only once the cores are free: when the decode of a single trace
+    ends (its table building runs on one core), else once released by `parsed`. Yields {"drawing": child},
+    None where no child can be had."""
     from tracer.io.forked import prepared_child
 
-    with prepared_child(DRAWING_MODULES, held=trace_bytes > IMPORT_AT_ONCE_MAX_BYTES) as drawing:
+    held = trace_bytes > IMPORT_AT_ONCE_MAX_BYTES
+    with prepared_child(DRAWING_MODULES, held=held, until_cores_free=held and traces == 1) as drawing:
         yield {"drawing": drawing}
 
 

@@ -42,16 +42,17 @@ def wait_background() -> None:
 
 
 @contextlib.contextmanager
-def prepared_child(modules: tuple[str, ...], held: bool = False):
+def prepared_child(modules: tuple[str, ...], held: bool = False, until_cores_free: bool = False):
     """A child forked now that imports `modules` at a low priority and then waits for one job from `alongside`:
     the imports (matplotlib's: about half a second) take the core that the parse's table building and the
     analysis leave idle, instead of delaying the outputs. `held`: the child imports only once `release`d (forked
-    now, before the parse starts its threads, it would otherwise take cores from a decode on every core). Yields
-    None where there is no fork or no second core; a child that got no job is stopped when the block ends."""
+    now, before the parse starts its threads, it would otherwise take cores from a decode on every core);
+    `until_cores_free`: released by `cores_free` too. Yields None where there is no fork or no second core; a
+    child that got no job is stopped when the block ends."""
     child = _forked(_prepared_main, modules, held)
     if child is not None:
         child.held = held
-        if held:
+        if held and until_cores_free:
             _HELD.append(child)
     try:
         yield child
