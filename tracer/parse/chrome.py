@@ -22,8 +22,7 @@ _CATEGORY = {
     "gpu_memset": "memset", "Memset": "memset",
     "cuda_runtime": "runtime", "Runtime": "runtime", "cuda_driver": "runtime",
     "cpu_op": "op", "Operator": "op",
-    "user_annotation": "annotation", "gpu_user_annotation": "gpu_annotation",
-    "python_function": "frame",
+    "user_annotation": "annotation", "gpu_user_annotation": "gpu_annotation", "python_function": "frame",
 }
 # Of the Python frames (traces recorded with stacks) only vLLM's execute_model ones are kept: they mark the engine
 # steps of vLLM versions that write no step annotations (tracer/parse/frame_steps.py)
