@@ -54,6 +54,23 @@ def test_analyze_writes_all_outputs(path, tmp_path):
     assert summary["totals"]["kernels"] > 0
 
 
+@pytest.mark.parametrize("name", ["h100_hf_gpt2_decode_b16.json.gz", "h200_vllm_gpt2_decode_b16_graphs.json.gz"])
+def test_the_tables_written_during_the_analysis_are_those_it_ends_with(name, tmp_path):
+    """`tracer analyze` writes ops.parquet and kernels.parquet on threads while the analysis goes on (the kernels
+    as soon as their table is final, before the summaries): both hold what the analysis ends with."""
+    import pandas as pd
+
+    from tracer.api import analysis_of, load
+
+    proc = run_cli("analyze", DATA / name, "--out", tmp_path / "out", "--peaks", PEAKS)
+    assert proc.returncode == 0, proc.stderr
+    tables, result = analysis_of(load(DATA / name), PEAKS)
+    for file, df in (("kernels.parquet", result["kernels"]), ("ops.parquet", tables["ops"])):
+        df.to_parquet(tmp_path / file, index=False)   # the same frame through the same writer and reader
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / file), pd.read_parquet(tmp_path / file),
+                                      check_exact=True)
+
+
 def test_decode_is_launch_bound_and_prefill_gemms_compute_bound():
     t = load_tables(DATA / "h100_hf_gpt2_decode_b16.json.gz")
     from analysis.roofline.peaks import measured_peaks

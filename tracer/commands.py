@@ -32,7 +32,7 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
     from analysis.reports.drawing_child import output_children, parsed
-    from analysis.reports.report import write_ops_parquet, write_outputs_into
+    from analysis.reports.report import write_kernels_parquet, write_ops_parquet, write_outputs_into
     from tracer.api import analysis_of, load
     from tracer.io.forked import in_background, wait_background
     from tracer.io.outputs import output_folder
@@ -42,15 +42,18 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
     with output_children(size) as children, output_folder(out) as folder:
         parsed_trace = load(trace)
         parsed(children)
-        # ops.parquet encoded on a thread (Arrow, mostly without the GIL) on the core the analysis leaves
+        # the Parquet tables encoded on threads (Arrow, mostly without the GIL) on the core the analysis leaves:
+        # ops.parquet at once, kernels.parquet as soon as the kernel table is final
         ops = parsed_trace.tables["ops"]
-        ops_written = in_background(write_ops_parquet, ops, folder)
+        early = {"ops.parquet": in_background(write_ops_parquet, ops, folder)}
+
+        def kernels_final(kernels):
+            early["kernels.parquet"] = in_background(write_kernels_parquet, kernels, folder)
         try:
-            tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model)
+            tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model, kernels_final)
             if tables["ops"] is not ops:   # steps inferred by the analysis: ops.parquet is written again with them
-                ops_written.result()
-                ops_written = None
-            names = write_outputs_into(folder, result, tables, Path(trace).name, children, ops_written)
+                early.pop("ops.parquet").result()
+            names = write_outputs_into(folder, result, tables, Path(trace).name, children, early)
         except BaseException:
             wait_background()   # the folder is removed whole, never while the thread writes into it
             raise

@@ -141,8 +141,10 @@ def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
 def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.DataFrame | None = None,
             ncu_phase: str | None = None, model_config: dict | None = None, workload: dict | None = None,
             dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
-            tp: int | None = None) -> dict:
-    """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}."""
+            tp: int | None = None, on_kernels=None) -> dict:
+    """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}. `on_kernels` is
+    called with the per-launch kernel table as soon as it is final (work, roofline, bounds), before the summaries:
+    a caller may write it meanwhile."""
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     props = (tables["meta"].get("device_properties") or [None])[0]
     peaks = resolve_peaks(dev, peaks_file, props) if dev or props else None
@@ -163,6 +165,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     cold_l2 = tables["meta"].get("source_format") == "ncu"
     failures: list = []   # steps whose GEMMs fit no layout of the model
     k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
+    if on_kernels is not None:
+        on_kernels(k)
     unmapped = layout_failure_notice(failures, architecture[0]) if architecture else None
     if unmapped:
         notices.append(unmapped)
@@ -299,6 +303,10 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     return [out / n for n in names]
 
 
+def write_kernels_parquet(kernels: pd.DataFrame, folder: Path) -> None:
+    kernels.to_parquet(folder / "kernels.parquet", index=False)
+
+
 def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
     """ops.parquet (none for a trace without CPU ops). The analysis never changes the parsed ops in place (it
     gives the tables a new ops frame where it infers steps), so they can be written while it runs."""
@@ -307,12 +315,13 @@ def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
 
 
 def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, children: dict | None = None,
-                       ops_written: Future | None = None) -> list[str]:
+                       written_early: dict[str, Future] | None = None) -> list[str]:
     """Every output written into `folder`; returns their names. One child draws the roofline and the breakdown
     (matplotlib is imported by it alone), another writes report.html, while this process writes the summary,
     report.md and the Parquet tables (tracer.io.forked): `children` from
-    analysis.reports.drawing_child.output_children, or children forked here. `ops_written`: ops.parquet is being
-    written already (write_ops_parquet begun before the analysis); waited for here."""
+    analysis.reports.drawing_child.output_children, or children forked here. `written_early`: the Parquet tables
+    being written already (file name: its job, write_kernels_parquet or write_ops_parquet begun during the
+    analysis), waited for here."""
     from tracer.io.forked import alongside
 
     children = children or {}
@@ -322,8 +331,9 @@ def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, chi
             alongside(_figures, figures, folder, title, child=children.get("drawing")), \
             ThreadPoolExecutor(1) as thread:
         # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
-        parquet = [thread.submit(result["kernels"].to_parquet, folder / "kernels.parquet", index=False),
-                   ops_written or thread.submit(write_ops_parquet, tables["ops"], folder)]
+        early = written_early or {}
+        parquet = [early.get("kernels.parquet") or thread.submit(write_kernels_parquet, result["kernels"], folder),
+                   early.get("ops.parquet") or thread.submit(write_ops_parquet, tables["ops"], folder)]
         (folder / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                            | orjson.OPT_SERIALIZE_NUMPY, default=str))
         (folder / "report.md").write_bytes(report_markdown(result, title).encode())
