@@ -1,11 +1,13 @@
 """Parse throughput and peak memory: tracer against Holistic Trace Analysis's parser, same trace, same run.
 
-    python tests/bench/parse_speed.py TRACE [--skip-hta]
+    python tests/bench/parse_speed.py TRACE [--skip-hta] [--runs N] [--hta-runs N]
 
 Each parser runs in its own child process (so each peak RSS is its own) on the same file, from a cold start
 of the parse (imports excluded: each child imports its parser's modules before the clock starts). tracer
 decodes large traces on every core through forked workers, so besides the parent's peak RSS the script prints
-the peak summed PSS of the process and its workers (shared pages counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time. HTA is taken
+the peak summed PSS of the process and its workers (shared pages counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time (the median time with
+--runs: rounds in turn, since this machine's speed drifts; `tracer analyze` over the full tables is then each
+round's ratio, their median). HTA is taken
 as it ships (holistictraceanalysis 0.5.0, its default JSON backend); install it with
 `pip install --no-deps holistictraceanalysis==0.5.0` (its parser needs only pandas and numpy).
 """
@@ -15,6 +17,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -121,33 +124,51 @@ def main():
     ap.add_argument("trace", type=Path)
     ap.add_argument("--skip-hta", action="store_true")
     ap.add_argument("--skip-pss", action="store_true", help="time each parser once, without the PSS-sampled run")
+    ap.add_argument("--runs", type=int, default=1, help="rounds of tracer's children (each round runs each once, "
+                    "in turn): medians, their spread, and the median of each round's analyze / tables")
+    ap.add_argument("--hta-runs", type=int, default=1, help="rounds that also run HTA (a minute each at 600 MB)")
     args = ap.parse_args()
     size = uncompressed_size(args.trace)
     print(f"trace: {args.trace} ({size / 1e6:.1f} MB uncompressed)")
-    results = {}
-    for name, body in CHILD.items():
-        if args.skip_hta and name.startswith("HTA"):
+    names = [n for n in CHILD if not (args.skip_hta and n.startswith("HTA"))]
+    results, seconds, failed = {}, {n: [] for n in names}, set()
+    for round_ in range(max(args.runs, 0 if args.skip_hta else args.hta_runs)):
+        for name in names:
+            if name in failed or round_ >= (args.hta_runs if name.startswith("HTA") else args.runs):
+                continue
+            try:
+                results[name] = _child(CHILD[name], args.trace)
+            except RuntimeError as e:
+                print(f"{name}: failed: {e}")
+                failed.add(name)
+                continue
+            seconds[name].append(results[name]["seconds"])
+    for name, r in results.items():
+        if name in failed:
             continue
-        try:
-            r = _child(body, args.trace)
-            if not args.skip_pss:
-                r["peak_pss_tree_bytes"] = _child(body, args.trace, sample_pss=True)["peak_pss_tree_bytes"]
-        except RuntimeError as e:
-            print(f"{name}: failed: {e}")
-            continue
-        results[name] = r
+        if not args.skip_pss:
+            r["peak_pss_tree_bytes"] = _child(CHILD[name], args.trace, sample_pss=True)["peak_pss_tree_bytes"]
+        t = seconds[name]
+        r["seconds"] = statistics.median(t)
         pss = r["peak_pss_tree_bytes"]
-        print(f"{name:28s} {r['seconds']:8.2f} s  {size / 1e6 / r['seconds']:8.1f} MB/s  "
+        print(f"{name:28s} {r['seconds']:8.2f} s" + (f" (median of {len(t)}: {min(t):.2f}-{max(t):.2f})"
+                                                      if len(t) > 1 else "")
+              + f"  {size / 1e6 / r['seconds']:8.1f} MB/s  "
               f"peak RSS {r['peak_rss_bytes'] / 1e9:5.2f} GB ({r['peak_rss_bytes'] / size:4.2f}x the JSON); "
               + (f"peak PSS of process + workers {pss / 1e9:5.2f} GB ({pss / size:4.2f}x)" if pss else "PSS not sampled")
               + f"  rows {r['rows']}"
               + (f"; largest worker RSS {r['worker_peak_rss_bytes'] / 1e9:.2f} GB" if r.get("worker_peak_rss_bytes")
                  else ""))
-    hta = results.get("HTA parse_trace_dataframe")
+    hta = results.get("HTA parse_trace_dataframe") if "HTA parse_trace_dataframe" not in failed else None
     if hta:
         for name, r in results.items():
-            if name.startswith("tracer"):
+            if name.startswith("tracer") and name not in failed:
                 print(f"{name}: {hta['seconds'] / r['seconds']:.1f}x HTA's throughput")
+    tables, whole = seconds.get("tracer (full tables)"), seconds.get("tracer analyze, all outputs")
+    if tables and whole and len(tables) == len(whole):
+        ratios = [w / t for w, t in zip(whole, tables)]   # each round's: the machine's speed drifts between rounds
+        print(f"tracer analyze / full tables: {statistics.median(ratios):.2f}x"
+              + (f" (median of {len(ratios)} rounds: {min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""))
 
 
 if __name__ == "__main__":
