@@ -164,6 +164,10 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     # Nsight Compute flushes the L2 before every kernel it measures (its default --cache-control all)
     cold_l2 = tables["meta"].get("source_format") == "ncu"
     failures: list = []   # steps whose GEMMs fit no layout of the model
+    # the wall-time tables read only what the work model leaves as parsed (device, times, class, launching op):
+    # on a thread beside it (interval arithmetic in NumPy, mostly without the GIL)
+    wall_thread = ThreadPoolExecutor(1)
+    wall_job = wall_thread.submit(walltime, dict(tables))
     k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
     if on_kernels is not None:
         on_kernels(k)
@@ -186,7 +190,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     if peaks is None and not kernels.empty:
         notices.append(f"no peaks known for device {dev!r}: roofline distances are not computed "
                        "(run `tracer calibrate` on it or pass --peaks)")
-    wall = walltime({**tables, "kernels": k})
+    wall = wall_job.result()
+    wall_thread.shutdown()
     figures = (sidecar or {}).get("figures") or {}
     phases = phase_summary(k, wall["gpu"], figures) if not k.empty else pd.DataFrame()
     if figures and not figures.get("unprofiled") and (sidecar or {}).get("profiler") not in (None, "none"):
