@@ -35,24 +35,30 @@ def first_cover(starts, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, seg_s, seg_e
 
 
-def covered_before(seg_s: np.ndarray, seg_e: np.ndarray, t, _cum: np.ndarray | None = None) -> np.ndarray:
-    """Measure of the (sorted, disjoint) segments before each time t. (`_cum`: the segments' running length, when
-    the caller has it.)"""
+def covered_before(seg_s: np.ndarray, seg_e: np.ndarray, t) -> np.ndarray:
+    """Measure of the (sorted, disjoint) segments before each time t."""
     t = np.asarray(t, dtype=float)
     if len(seg_s) == 0:
         return np.zeros_like(t)
-    cum = np.r_[0.0, np.cumsum(seg_e - seg_s)] if _cum is None else _cum
+    cum = np.r_[0.0, np.cumsum(seg_e - seg_s)]
     i = np.searchsorted(seg_s, t, side="right")
     over = np.where(i > 0, np.maximum(0.0, seg_e[np.maximum(i - 1, 0)] - t), 0.0)
     return cum[i] - over
 
 
+def covered_between(seg_s: np.ndarray, seg_e: np.ndarray, starts, ends) -> np.ndarray:
+    """Measure of the (sorted, disjoint) segments inside each [start, end) window: both ends in one covered_before
+    call, so the segments' running length is summed once."""
+    starts = np.asarray(starts, dtype=float)
+    both = covered_before(seg_s, seg_e, np.r_[np.asarray(ends, dtype=float), starts])
+    return both[:len(starts)] - both[len(starts):]
+
+
 def measure_within(seg_s, seg_e, win_s, win_e) -> float:
     """Total length of the segments inside the (sorted, disjoint) windows."""
-    if len(win_s) == 0 or len(seg_s) == 0:
+    if len(win_s) == 0:
         return 0.0
-    cum = np.r_[0.0, np.cumsum(seg_e - seg_s)]   # once for both ends of the windows
-    return float((covered_before(seg_s, seg_e, win_e, cum) - covered_before(seg_s, seg_e, win_s, cum)).sum())
+    return float(covered_between(seg_s, seg_e, win_s, win_e).sum())
 
 
 def overlapping(starts, ends, win_s, win_e) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.timing.intervals import covered_before, first_cover, intersect, measure_within, overlapping, union
+from analysis.timing.intervals import covered_between, first_cover, intersect, measure_within, overlapping, union
 from tracer.schema import as_str, per_distinct, str_values
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
@@ -225,9 +225,9 @@ def step_table(windows: dict, segs: dict) -> pd.DataFrame:
         p["range_us"] = p["end_us"] - p["start_us"]
         p["period_us"] = p["period_end_us"] - p["start_us"]
         # each step its own window: the busy measure before its end less the busy measure before its start
-        before_start = covered_before(all_s, all_e, p["start_us"].to_numpy(dtype=float))
-        busy_in = covered_before(all_s, all_e, p["end_us"].to_numpy(dtype=float)) - before_start
-        busy_all = covered_before(all_s, all_e, p["period_end_us"].to_numpy(dtype=float)) - before_start
+        start = p["start_us"].to_numpy(dtype=float)
+        busy_in = covered_between(all_s, all_e, start, p["end_us"].to_numpy(dtype=float))
+        busy_all = covered_between(all_s, all_e, start, p["period_end_us"].to_numpy(dtype=float))
         p["gpu_busy_us"] = busy_all
         p["idle_in_step_us"] = p["range_us"] - np.array(busy_in)
         p["idle_after_step_us"] = p["period_us"] - p["range_us"] - (np.array(busy_all) - np.array(busy_in))
@@ -243,7 +243,7 @@ def step_class_table(steps: pd.DataFrame, segs: dict) -> pd.DataFrame:
     starts = steps["start_us"].to_numpy(dtype=float)
     ends = starts + steps["period_us"].to_numpy(dtype=float)
     # every step's period its own window: the class's busy measure before its end less that before its start
-    parts = {c: covered_before(s, e, ends) - covered_before(s, e, starts) for c, (s, e) in sorted(segs.items())}
+    parts = {c: covered_between(s, e, starts, ends) for c, (s, e) in sorted(segs.items())}
     parts[IDLE_IN_STEPS] = steps["idle_in_step_us"].to_numpy(dtype=float)
     parts[IDLE_BETWEEN] = steps["idle_after_step_us"].to_numpy(dtype=float)
     wide = pd.DataFrame({"phase": steps["phase"].to_numpy(), "step": steps["step"].to_numpy(), **parts})
