@@ -34,7 +34,7 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
     from analysis.reports.drawing_child import output_children, parsed
     from analysis.reports.report import write_kernels_parquet, write_ops_parquet, write_outputs_into
     from tracer.api import analysis_of, load
-    from tracer.io.forked import in_background, wait_background
+    from tracer.io.forked import in_background
     from tracer.io.outputs import output_folder
 
     size = check_regular_file(trace).st_size
@@ -49,14 +49,11 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
 
         def kernels_final(kernels):
             early["kernels.parquet"] = in_background(write_kernels_parquet, kernels, folder)
-        try:
-            tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model, kernels_final)
-            if tables["ops"] is not ops:   # steps inferred by the analysis: ops.parquet is written again with them
-                early.pop("ops.parquet").result()
-            names = write_outputs_into(folder, result, tables, Path(trace).name, children, early)
-        except BaseException:
-            wait_background()   # the folder is removed whole, never while the thread writes into it
-            raise
+
+        tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model, kernels_final)
+        if tables["ops"] is not ops:   # steps inferred by the analysis: ops.parquet is written again with them
+            early.pop("ops.parquet").result()
+        names = write_outputs_into(folder, result, tables, Path(trace).name, children, early)
     written = [out / n for n in names]
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
