@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import operator
 import os
 import re
 
@@ -100,7 +101,6 @@ _DATA = b""  # the trace, inherited by forked workers instead of being sent to t
 
 def _decode_span(span):
     from tracer.parse.chrome_events import DOCUMENT, EVENTS
-
     trailer = {}
     if span[1] is None:
         doc = _decode_span_events(_DATA, span, DOCUMENT)
@@ -261,18 +261,18 @@ _DIMS = {"grid", "block"}
 _REPEATED_TEXT = {"name", "Input Dims", "Input type"} | _DIMS   # dictionary-encoded in the worker
 
 
-def _collect_typed(events: list, cols: dict) -> None:
+def _collect_typed(events: list, cols: dict) -> dict:
     """Group one piece's events by category and append them to `cols` as Arrow arrays: compact columns, so
-    only this piece's Python objects are alive at any time."""
-    import operator
-
+    only this piece's Python objects are alive at any time. Returns the count of dropped events per kind."""
     import pyarrow as pa
+
+    from tracer.parse.chrome_events import Complete
 
     groups: dict[str, list] = {k: [] for k in cols}
     no_ph: dict[str, int] = {}
     category = _CATEGORY
     for e in events:
-        if e.ph == "X":
+        if e.__class__ is Complete:
             kind = category.get(e.cat)
             if kind is not None and (kind != "frame" or _FRAME_KEEP in bytes(e.name)):
                 groups[kind].append(e)
@@ -370,7 +370,7 @@ def _whole(data, source: str):
     raise TracerError(f"{source}: JSON but not a Chrome trace (no traceEvents list)")
 
 
-def _collect(events: list, cols: dict) -> None:
+def _collect(events: list, cols: dict) -> dict:
     """Append the fields of interest of each event to its category's column lists (one pass)."""
     category = _CATEGORY
     appenders = {kind: [(f, c.append, f in _TOP) for f, c in cols[kind].items()] for kind in cols}
