@@ -240,6 +240,39 @@ def test_spans_decoded_in_place_give_the_same_frames_and_leave_the_buffer_as_it_
         assert got["meta"] == expected["meta"]
 
 
+def _mapped_rss_bytes(path) -> int:
+    """Resident bytes of this process's mappings of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc/self/smaps")
+def test_a_decoded_span_of_a_mapped_trace_is_no_longer_held(monkeypatch, tmp_path):
+    """Each span of a plain trace's mapping is unmapped once decoded (tracer.io.inputs.release_pages): at the end
+    of the decode this process holds a few boundary pages of it, not the whole file, and the file's bytes read
+    back the same."""
+    from tracer.io.inputs import read_buffer
+    from tracer.parse import chrome
+
+    monkeypatch.setattr(chrome, "CHUNK_BYTES", 1_000_000)
+    monkeypatch.setattr(chrome.os, "cpu_count", lambda: 1)   # decoded in this process, whose mapping is measured
+    text = gzip.decompress((DATA / "h100_hf_gpt2_decode_b16.json.gz").read_bytes())
+    plain = tmp_path / "trace.json"
+    plain.write_bytes(text)
+    buf = read_buffer(plain)
+    memoryview(buf)[::4096].tobytes()   # every page read, as a decode reads them
+    assert _mapped_rss_bytes(plain) > 0.9 * len(text)
+    frames = chrome.chrome_trace_frames(buf, str(plain))
+    assert len(frames["kernels"]) > 1000
+    assert _mapped_rss_bytes(plain) < 0.1 * len(text)
+    assert bytes(buf) == text
+
+
 def test_gunzip_with_and_without_isal_gives_the_same_bytes(monkeypatch, tmp_path):
     """Intel's igzip (isal) gunzips when installed, zlib otherwise: the same bytes either way, for a file of two
     gzip members with zero padding after them, as a bytearray (read_buffer) and as bytes (read_bytes)."""

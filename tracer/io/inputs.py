@@ -110,6 +110,17 @@ def _mapped(f) -> mmap.mmap | bytearray:
         return bytearray(f.readall())
 
 
+def release_pages(data, start: int, end: int) -> None:
+    """Unmap from this process the whole pages of data[start:end] of read_buffer's file mapping, once they are
+    read: a worker that decoded a span no longer holds it, so a large trace's pages are not all counted in memory
+    at the end of its decode (they stay in the page cache; a later read maps them again from the file). Only for
+    a range this process has not written into (a write there would be dropped). Nothing for a bytearray."""
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+        first, last = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE, end // mmap.PAGESIZE * mmap.PAGESIZE
+        if last > first:
+            data.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
 def _gunzip(f, head: bytes, path: Path, cap: int, into: bytearray | None = None) -> bytes | bytearray:
     """Streamed gunzip (every member of a multi-member file) that stops as soon as the output passes `cap`; into
     `into` when given, grown in place piece by piece (a large bytearray grows by remapping its pages, not by

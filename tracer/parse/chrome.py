@@ -15,6 +15,7 @@ import orjson
 import pandas as pd
 
 from tracer.errors import TracerError
+from tracer.io.inputs import release_pages
 from tracer.parse.unescaped_quotes import NOTICES, NotJSON, decoded_with_name_quotes_escaped
 
 _CATEGORY = {
@@ -70,8 +71,7 @@ def _event_spans(data):
     return list(zip(starts, ends))
 
 
-# What turns a span into a JSON document: its events as an array; the last span (to the end of the file) as the
-# document's tail, whose keys after traceEvents are read too
+# A span framed as a JSON document: its events as an array; the last one (to the file's end) as the document's tail
 _ARRAY = (b"[", b"]")
 _TAIL = (b'{"traceEvents":[', b"")
 
@@ -111,6 +111,7 @@ def _decode_span(span):
         events = _decode_span_events(_DATA, span, EVENTS)
     cols = _new_columns()
     no_ph = _collect_typed(events, cols)
+    release_pages(_DATA, span[0], len(_DATA) if span[1] is None else span[1])   # the span is in `cols` now
     return len(events), cols, no_ph, trailer
 
 
@@ -394,7 +395,6 @@ def _collect(events: list, cols: dict) -> dict:
 
 def _small(value):
     """Keep trace metadata that is small and safe to echo (no environment dumps, which may hold secrets)."""
-    if not isinstance(value, dict):
-        return None
-    return {k: v for k, v in value.items() if isinstance(v, (str, int, float)) and len(str(v)) < 200
-            and "token" not in k.lower() and "env" not in k.lower()}
+    return None if not isinstance(value, dict) else {
+        k: v for k, v in value.items() if isinstance(v, (str, int, float)) and len(str(v)) < 200
+        and "token" not in k.lower() and "env" not in k.lower()}
