@@ -107,18 +107,21 @@ def model_config(model: str, layers: int | None = None):
 
 
 def context_tokens(config) -> int | None:
-    """How many positions the model can attend over (its position table or RoPE training length)."""
+    """How many positions the model can attend over (its position table or RoPE training length), from a
+    transformers config or config_dict's plain dict."""
     for key in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
-        value = getattr(config, key, None)
+        value = config.get(key) if isinstance(config, dict) else getattr(config, key, None)
         if isinstance(value, int) and value > 0:
             return value
     return None
 
 
-def check_fits_context(config, model: str, shapes) -> None:
+def check_fits_context(model: str, layers: int | None, shapes) -> None:
     """Refuse (prompt, output) shapes the model cannot hold: past its position table a GPU run dies in a
-    device-side assert, and vLLM refuses to start."""
-    limit = context_tokens(config)
+    device-side assert, and vLLM refuses to start. Read from the plain config (a refused request fails before
+    torch and transformers are imported: seconds); through transformers where a checkpoint's config.json leaves
+    the context to the model class's default."""
+    limit = context_tokens(config_dict(model, layers)) or context_tokens(model_config(model, layers))
     too_long = sorted({(p, o) for p, o in shapes if limit and p + o > limit})
     if too_long:
         shown = ", ".join(f"{p}+{o}" for p, o in too_long)

@@ -6,18 +6,21 @@ import platform
 
 
 def resolve_device(requested: str) -> str:
-    """`auto` is the GPU when one is visible, else the CPU; `cuda` without a GPU is a user error."""
-    import torch
-
+    """`auto` is the GPU when one is visible, else the CPU; `cuda` without a GPU is a user error. torch is imported
+    only to look for a GPU: a request refused for other reasons (its lengths) fails without that second."""
     from tracer.errors import TracerError
+
+    if requested == "cpu":
+        return requested
+    if requested != "auto" and not requested.startswith("cuda"):
+        raise TracerError(f"--device {requested}: expected auto, cpu or cuda[:N]")
+    import torch
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         raise TracerError(f"--device {requested}: no CUDA GPU is visible to torch "
                           f"(torch {torch.__version__}); use --device cpu or --device auto")
-    if requested not in ("cpu",) and not requested.startswith("cuda"):
-        raise TracerError(f"--device {requested}: expected auto, cpu or cuda[:N]")
     return requested
 
 

@@ -74,9 +74,8 @@ def record(req: RecordRequest, more_workloads: tuple[Workload, ...] = ()) -> lis
     workloads = (req.workload,) + tuple(more_workloads)
     if len(workloads) > 1 and req.out and not Path(req.out).is_dir():
         raise TracerError("with several workloads, --out names an existing folder")
-    from workloads.models import check_fits_context, model_config
-    check_fits_context(model_config(req.model, req.layers), req.model,
-                       [(wl.prompt_tokens, wl.output_tokens) for wl in workloads])
+    from workloads.models import check_fits_context
+    check_fits_context(req.model, req.layers, [(wl.prompt_tokens, wl.output_tokens) for wl in workloads])
     outs = []
     for wl in workloads:
         one = replace(req, workload=wl)

@@ -55,12 +55,11 @@ def run_sweep(plan: SweepPlan, out_dir: str | Path, progress=None) -> pd.DataFra
     from tracer.recording.environment import resolve_device
     from tracer.recording.run import default_dtype
 
-    from workloads.models import check_fits_context, model_config
+    from workloads.models import check_fits_context
 
     device = resolve_device(plan.device)
     plan = replace(plan, device=device, dtype=plan.dtype or default_dtype(device))
-    check_fits_context(model_config(plan.model, plan.layers), plan.model,
-                       [(pt["prompt_tokens"], pt["output_tokens"]) for pt in plan.points()])
+    check_fits_context(plan.model, plan.layers, [(pt["prompt_tokens"], pt["output_tokens"]) for pt in plan.points()])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_older_sweep(out_dir)
