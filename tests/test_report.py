@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -317,6 +318,34 @@ def test_a_figure_drawn_alongside_is_written_and_its_error_raised_here(tmp_path)
     with pytest.raises(FileNotFoundError):
         with alongside(Path.write_text, tmp_path / "missing" / "c.txt", "x"):
             pass
+
+
+def _write_pid_slowly(path: Path, seconds: float) -> None:
+    time.sleep(seconds)
+    path.write_text(str(os.getpid()))
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a child job needs a second core")
+def test_a_child_job_writes_in_its_own_process_and_a_failed_one_runs_here(tmp_path):
+    """tracer.io.forked.in_child (kernels.parquet during the analysis): the job runs in a forked child, leaving no
+    thread behind (a later fork does not wait for it); a job whose child fails is run again here by result(), so
+    its error is raised here; stop_child_jobs ends one nobody will wait for (an analysis that failed)."""
+    import threading
+
+    from tracer.io.forked import in_child, stop_child_jobs
+
+    threads = threading.active_count()
+    job = in_child(_write_pid_slowly, tmp_path / "a.txt", 0.2)
+    assert threading.active_count() == threads and not (tmp_path / "a.txt").exists()
+    job.result()
+    assert int((tmp_path / "a.txt").read_text()) not in (0, os.getpid())
+    with pytest.raises(FileNotFoundError):
+        in_child(_write_pid_slowly, tmp_path / "missing" / "b.txt", 0).result()
+    slow = in_child(_write_pid_slowly, tmp_path / "c.txt", 30)
+    started = time.perf_counter()
+    stop_child_jobs()
+    assert time.perf_counter() - started < 10 and slow.process.exitcode not in (None, 0)
+    assert not (tmp_path / "c.txt").exists()
 
 
 def _pid_and_whether_imported(path: Path, module: str) -> None:

@@ -34,7 +34,7 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
     from analysis.reports.drawing_child import output_children, parsed
     from analysis.reports.report import write_kernels_parquet, write_ops_parquet, write_outputs_into
     from tracer.api import analysis_of, load
-    from tracer.io.forked import in_background
+    from tracer.io.forked import in_background, in_child
     from tracer.io.outputs import output_folder
 
     size = check_regular_file(trace).st_size
@@ -42,13 +42,14 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
     with output_children(size) as children, output_folder(out) as folder:
         parsed_trace = load(trace)
         parsed(children)
-        # the Parquet tables encoded on threads (Arrow, mostly without the GIL) on the core the analysis leaves:
-        # ops.parquet at once, kernels.parquet as soon as the kernel table is final
+        # the Parquet tables encoded on the core the analysis leaves: ops.parquet at once on a thread (Arrow, mostly
+        # without the GIL), kernels.parquet in a child as soon as the kernel table is final (on a thread it held the
+        # GIL against the analysis, and report.html's fork at the end had to wait for it)
         ops = parsed_trace.tables["ops"]
         early = {"ops.parquet": in_background(write_ops_parquet, ops, folder)}
 
         def kernels_final(kernels):
-            early["kernels.parquet"] = in_background(write_kernels_parquet, kernels, folder)
+            early["kernels.parquet"] = in_child(write_kernels_parquet, kernels, folder)
 
         tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model, kernels_final)
         if tables["ops"] is not ops:   # steps inferred by the analysis: ops.parquet is written again with them

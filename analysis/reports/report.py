@@ -144,7 +144,7 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
             tp: int | None = None, on_kernels=None) -> dict:
     """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}. `on_kernels` is
     called with the per-launch kernel table as soon as it is final (work, roofline, bounds), before the summaries:
-    a caller may write it meanwhile."""
+    a caller may write it meanwhile (no thread of the analysis runs then, so it may fork)."""
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     props = (tables["meta"].get("device_properties") or [None])[0]
     peaks = resolve_peaks(dev, peaks_file, props) if dev or props else None
@@ -169,6 +169,8 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     wall_thread = ThreadPoolExecutor(1)
     wall_job = wall_thread.submit(walltime, dict(tables))
     k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
+    wall = wall_job.result()
+    wall_thread.shutdown()   # no thread of its own left running: the hook may fork
     if on_kernels is not None:
         on_kernels(k)
     unmapped = layout_failure_notice(failures, architecture[0]) if architecture else None
@@ -190,8 +192,6 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     if peaks is None and not kernels.empty:
         notices.append(f"no peaks known for device {dev!r}: roofline distances are not computed "
                        "(run `tracer calibrate` on it or pass --peaks)")
-    wall = wall_job.result()
-    wall_thread.shutdown()
     figures = (sidecar or {}).get("figures") or {}
     phases = phase_summary(k, wall["gpu"], figures) if not k.empty else pd.DataFrame()
     if figures and not figures.get("unprofiled") and (sidecar or {}).get("profiler") not in (None, "none"):

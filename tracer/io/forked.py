@@ -1,9 +1,9 @@
-"""Work done beside the main line, on a second core that is usually idle: outputs written by a forked child
-while the parent writes the others (drawing figures and report.html are the slowest outputs of a small trace's
-analysis), children forked early that import their libraries while the parent parses, and work
-on a background thread (the parse cache, written while the analysis runs; Arrow encodes and compresses without
-the GIL). Every fork waits for the background threads first: a child forked while a thread holds a lock (the
-allocator's, Arrow's) could wait on it for ever."""
+"""Work done beside the main line, on a second core that is usually idle: outputs written by a forked child while the
+parent writes the others (drawing figures and report.html are the slowest outputs of a small trace's analysis),
+children forked early that import their libraries while the parent parses, a job in a child of its own
+(kernels.parquet, encoded while the analysis runs), and work on a background thread (the parse cache, written
+while the analysis runs; Arrow encodes and compresses without the GIL). Every fork waits for the background
+threads first: a child forked while a thread holds a lock (the allocator's, Arrow's) could wait on it for ever."""
 from __future__ import annotations
 
 import contextlib
@@ -33,6 +33,46 @@ def in_background(fn, *args) -> Future:
     t.start()
     _BACKGROUND.append(t)
     return done
+
+
+class ChildJob:
+    """fn(*args) running in a forked child (in_child); result() waits for it, and runs fn here where the child
+    failed or none could be forked, so its error is raised as it would be inline."""
+
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+        forked = _forked(_quiet_exit, fn, args)
+        self.process = forked.process if forked is not None else None
+        if self.process is not None:
+            _CHILD_JOBS.append(self)
+
+    def result(self) -> None:
+        if self.process is not None:
+            self.process.join()
+            _CHILD_JOBS.remove(self)
+            ok, self.process = self.process.exitcode == 0, None
+            if ok:
+                return
+        self.fn(*self.args)
+
+
+_CHILD_JOBS: list[ChildJob] = []
+
+
+def in_child(fn, *args) -> ChildJob:
+    """fn(*args) in a child forked now, for work that holds the GIL too much to run on a thread beside this
+    process's own (a Parquet table encoded from pandas while the analysis runs): no thread is left running, so a
+    later fork need not wait for it."""
+    return ChildJob(fn, args)
+
+
+def stop_child_jobs() -> None:
+    """Stop the children of in_child whose result nobody will ask for (an error path, before their output folder
+    is removed)."""
+    while _CHILD_JOBS:
+        process = _CHILD_JOBS.pop().process
+        process.terminate()
+        process.join()
 
 
 def wait_background() -> None:

@@ -97,8 +97,8 @@ def check_out_file(path: str | Path, is_ours, force: bool = False, flag: str = "
 def output_folder(out: str | Path):
     """Yield an empty temporary folder; when the block ends without error, its files become `out`: the whole
     folder renamed into place when `out` is new or holds only our outputs, else file by file (atomic renames)
-    beside the user's other files. On error nothing of it is left (once background threads, which may be writing
-    into it, are done)."""
+    beside the user's other files. On error nothing of it is left (once background threads and child jobs, which may
+    be writing into it, are done or stopped)."""
     out = Path(out).absolute()
     base = out.parent
     base.mkdir(parents=True, exist_ok=True)
@@ -113,8 +113,9 @@ def output_folder(out: str | Path):
         try:
             yield tmp
         except BaseException:
-            from tracer.io.forked import wait_background
-            wait_background()   # the folder is removed whole, never while a thread writes into it
+            from tracer.io.forked import stop_child_jobs, wait_background
+            wait_background()   # the folder is removed whole, never while a thread or child writes into it
+            stop_child_jobs()
             raise
         names = sorted(p.name for p in tmp.iterdir())
         write_atomic(tmp / MARKER, orjson.dumps({"files": names}))
