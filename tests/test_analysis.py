@@ -56,8 +56,9 @@ def test_analyze_writes_all_outputs(path, tmp_path):
 
 @pytest.mark.parametrize("name", ["h100_hf_gpt2_decode_b16.json.gz", "h200_vllm_gpt2_decode_b16_graphs.json.gz"])
 def test_the_tables_written_during_the_analysis_are_those_it_ends_with(name, tmp_path):
-    """`tracer analyze` writes ops.parquet and kernels.parquet on threads while the analysis goes on (the kernels
-    as soon as their table is final, before the summaries): both hold what the analysis ends with."""
+    """`tracer analyze` writes ops.parquet (on a thread) and kernels.parquet (in a child) while the analysis goes
+    on (the kernels as soon as their table is final, before the summaries): both hold what the analysis ends
+    with."""
     import pandas as pd
 
     from tracer.api import analysis_of, load

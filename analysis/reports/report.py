@@ -22,7 +22,7 @@ summary.json (schema version 1):
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -320,13 +320,13 @@ def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
 
 
 def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, children: dict | None = None,
-                       written_early: dict[str, Future] | None = None) -> list[str]:
+                       written_early: dict | None = None) -> list[str]:
     """Every output written into `folder`; returns their names. One child draws the roofline and the breakdown
     (matplotlib is imported by it alone), another writes report.html, while this process writes the summary,
     report.md and the Parquet tables (tracer.io.forked): `children` from
     analysis.reports.drawing_child.output_children, or children forked here. `written_early`: the Parquet tables
     being written already (file name: its job, write_kernels_parquet or write_ops_parquet begun during the
-    analysis), waited for here."""
+    analysis: a Future or a tracer.io.forked.ChildJob), waited for here."""
     from tracer.io.forked import alongside
 
     children = children or {}

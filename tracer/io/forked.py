@@ -36,24 +36,32 @@ def in_background(fn, *args) -> Future:
 
 
 class ChildJob:
-    """fn(*args) running in a forked child (in_child); result() waits for it, and runs fn here where the child
-    failed or none could be forked, so its error is raised as it would be inline."""
+    """fn(*args) running in a child (forked by in_child, or a prepared child it was sent to); result() waits for it,
+    and runs fn here where the child failed or there was none, so its error is raised as it would be inline."""
 
-    def __init__(self, fn, args):
-        self.fn, self.args = fn, args
-        forked = _forked(_quiet_exit, fn, args)
-        self.process = forked.process if forked is not None else None
-        if self.process is not None:
+    def __init__(self, fn, args, process: multiprocessing.process.BaseProcess | None):
+        self.fn, self.args, self.process = fn, args, process
+        if process is not None:
             _CHILD_JOBS.append(self)
 
     def result(self) -> None:
         if self.process is not None:
             self.process.join()
-            _CHILD_JOBS.remove(self)
-            ok, self.process = self.process.exitcode == 0, None
-            if ok:
+            self._forget()
+            if self.process.exitcode == 0:
                 return
         self.fn(*self.args)
+
+    def stop(self) -> None:
+        """End the child without its result (an error path)."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join()
+            self._forget()
+
+    def _forget(self) -> None:
+        if self in _CHILD_JOBS:
+            _CHILD_JOBS.remove(self)
 
 
 _CHILD_JOBS: list[ChildJob] = []
@@ -63,16 +71,15 @@ def in_child(fn, *args) -> ChildJob:
     """fn(*args) in a child forked now, for work that holds the GIL too much to run on a thread beside this
     process's own (a Parquet table encoded from pandas while the analysis runs): no thread is left running, so a
     later fork need not wait for it."""
-    return ChildJob(fn, args)
+    forked = _forked(_quiet_exit, fn, args)
+    return ChildJob(fn, args, forked.process if forked is not None else None)
 
 
 def stop_child_jobs() -> None:
     """Stop the children of in_child whose result nobody will ask for (an error path, before their output folder
     is removed)."""
     while _CHILD_JOBS:
-        process = _CHILD_JOBS.pop().process
-        process.terminate()
-        process.join()
+        _CHILD_JOBS[-1].stop()
 
 
 def wait_background() -> None:
@@ -140,22 +147,17 @@ def alongside(fn, *args, child: PreparedChild | None = None):
         # block's own work goes on meanwhile
         child.busy = True
         in_background(_send, child, ("run", fn, args))
-        process = child.process
+        job = ChildJob(fn, args, child.process)
     else:
-        forked = _forked(_quiet_exit, fn, args)
-        process = forked.process if forked is not None else None
+        job = in_child(fn, *args)
     try:
         yield
     except BaseException:
-        if process is not None:
-            process.terminate()
-            process.join()
+        job.stop()
         raise
-    if process is not None:
+    if job.process is not None:
         wait_background()   # the job sent (or found unsendable: the child then exits without one)
-        process.join()
-    if process is None or process.exitcode != 0:
-        fn(*args)
+    job.result()
 
 
 def _forked(target, *args) -> PreparedChild | None:
