@@ -32,7 +32,7 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
     from analysis.reports.drawing_child import output_children, parsed
-    from analysis.reports.report import write_kernels_parquet, write_ops_parquet, write_outputs_into
+    from analysis.reports.output_files import write_kernels_parquet, write_ops_parquet, write_outputs_into
     from tracer.api import analysis_of, load
     from tracer.io.forked import in_background, in_child
     from tracer.io.outputs import output_folder

@@ -84,7 +84,7 @@ class Analysis:
         >>> [p.name for p in a.write("gpt2_decode")][:3]
         ['kernels.parquet', 'ops.parquet', 'summary.json']
         """
-        from analysis.reports.report import write_outputs
+        from analysis.reports.output_files import write_outputs
         return write_outputs(dict(self.result), dict(self.trace.tables), Path(out_dir), self.title)
 
 

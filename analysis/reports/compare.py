@@ -96,7 +96,7 @@ def write_comparison(comparison: dict, runs: list[tuple[str, dict]], out: str | 
     """Every output built in a temporary folder that replaces `out` whole (tracer.io.outputs): the figures and
     report.html in children (`children` from analysis.reports.drawing_child.output_children, or forked here), while this
     process writes comparison.json and report.md."""
-    from analysis.reports.report import figure_inputs
+    from analysis.reports.output_files import figure_inputs
     from tracer.io.forked import alongside
     from tracer.io.outputs import output_folder
 

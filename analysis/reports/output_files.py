@@ -1,0 +1,109 @@
+"""The files of one trace's analysis (analysis.reports.report.analyze's result): kernels.parquet, ops.parquet,
+summary.json, roofline.png, breakdown.png, report.md and report.html, written across processes so that the
+slowest (the drawings, the page, the Parquet tables) run on the core the parent leaves (tracer/io/forked.py)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+from analysis.reports.headline import backend_workload_label, peaks_line, source_lines
+
+
+def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
+                  children: dict | None = None) -> list[Path]:
+    """Every output (write_outputs_into) built in a temporary folder that replaces `out_dir` whole
+    (tracer.io.outputs)."""
+    from tracer.io.outputs import output_folder
+
+    out = Path(out_dir)
+    with output_folder(out) as tmp:
+        names = write_outputs_into(tmp, result, tables, title, children)
+    return [out / n for n in names]
+
+
+def write_kernels_parquet(kernels: pd.DataFrame, folder: Path) -> None:
+    kernels.to_parquet(folder / "kernels.parquet", index=False)
+
+
+def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
+    """ops.parquet (none for a trace without CPU ops). The analysis never changes the parsed ops in place (it
+    gives the tables a new ops frame where it infers steps), so they can be written while it runs."""
+    if len(ops):
+        ops.to_parquet(folder / "ops.parquet", index=False)
+
+
+def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, children: dict | None = None,
+                       written_early: dict | None = None) -> list[str]:
+    """Every output written into `folder`; returns their names. One child draws the roofline and the breakdown
+    (matplotlib is imported by it alone), another writes report.html, while this process writes the summary,
+    report.md and the Parquet tables (tracer.io.forked): `children` from
+    analysis.reports.drawing_child.output_children, or children forked here. `written_early`: the Parquet tables
+    being written already (file name: its job, write_kernels_parquet or write_ops_parquet begun during the
+    analysis: a Future or a tracer.io.forked.ChildJob), waited for here."""
+    from tracer.io.forked import alongside
+
+    children = children or {}
+    figures = figure_inputs(result)
+    # report.html's child forked first: a fork waits for the drawing child's job to be sent
+    with alongside(_html_page, result, folder, title), \
+            alongside(_figures, figures, folder, title, child=children.get("drawing")), \
+            ThreadPoolExecutor(1) as thread:
+        # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
+        early = written_early or {}
+        parquet = [early.get("kernels.parquet") or thread.submit(write_kernels_parquet, result["kernels"], folder),
+                   early.get("ops.parquet") or thread.submit(write_ops_parquet, tables["ops"], folder)]
+        (folder / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
+                                                           | orjson.OPT_SERIALIZE_NUMPY, default=str))
+        (folder / "report.md").write_bytes(report_markdown(result, title).encode())
+        [job.result() for job in parquet]   # (a failed write raises here)
+    return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
+                        "report.md", "report.html") if (folder / n).exists()]
+
+
+def figure_inputs(result: dict) -> dict:
+    """What the PNGs are drawn from: a child gets this, not the whole analysis, and a child forked before the
+    analysis gets it through a pipe (the kernels summed per point: analysis.reports.plots.plotted_kernels)."""
+    from analysis.reports.plots import plotted_kernels
+
+    return {"kernels": plotted_kernels(result["kernels"]), "peaks": result["peaks"], "wall": result["wall"]}
+
+
+def _figures(figures: dict, tmp: Path, title: str) -> None:
+    from analysis.reports.plots import breakdown_plot, roofline_plot
+
+    roofline_plot([(title, figures["kernels"], figures["peaks"])], tmp / "roofline.png", f"Roofline: {title}")
+    breakdown_plot([(title, figures["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
+
+
+def _html_page(result: dict, tmp: Path, title: str) -> None:
+    from analysis.reports.html.analysis_page import analysis_html
+
+    label = backend_workload_label(result["summary"], title)
+    (tmp / "report.html").write_bytes(analysis_html(result, title, label, source_lines(result["summary"])).encode())
+
+
+def report_markdown(result: dict, title: str) -> str:
+    from analysis.reports.headline import headline
+    from analysis.reports.tables import render, topic_tables
+
+    s = result["summary"]
+    runs = [(backend_workload_label(s, title), result)]
+    lines = [f"# {title}", "", " ".join(headline(runs)), "",
+             f"Source: `{s['source']['path']}` ({s['source']['format']}), device {s['source']['device'] or 'unknown'}."]
+    p = s["source"]["peaks"]
+    if p:
+        lines.append(peaks_line(p) + ".")
+    for n in s["notices"]:
+        lines.append(f"\n> {n}")
+    lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topic_tables(runs), True)]
+    from analysis.reports.deployment import deployment_markdown
+    extra = deployment_markdown(runs)
+    if extra:
+        lines += ["", extra]
+    if s.get("communication"):
+        from analysis.timing.communication import markdown
+        lines += ["", markdown(s["communication"])]
+    return "\n".join(lines) + "\n"
