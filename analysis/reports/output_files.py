@@ -24,15 +24,26 @@ def write_outputs(result: dict, tables: dict, out_dir: str | Path, title: str,
     return [out / n for n in names]
 
 
+def write_table_parquet(df: pd.DataFrame, path: Path) -> None:
+    """A per-launch or per-op table as Parquet: text columns dictionary-encoded without min/max statistics,
+    numbers plain with theirs. Strings' statistics cost more than their encoding, and numbers (times, FLOPs)
+    rarely repeat, so a dictionary for them is built and dropped: kernels.parquet of 270,708 launches 0.24-0.29 ->
+    0.11 s of CPU, ops.parquet of 993,157 ops 0.14-0.16 -> 0.11 s (10 MB and 15 MB instead of 8 and 12)."""
+    text = {c for c in df.columns
+            if isinstance(df[c].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(df[c].dtype)}
+    df.to_parquet(path, index=False, use_dictionary=[c for c in df.columns if c in text],
+                  write_statistics=[c for c in df.columns if c not in text])
+
+
 def write_kernels_parquet(kernels: pd.DataFrame, folder: Path) -> None:
-    kernels.to_parquet(folder / "kernels.parquet", index=False)
+    write_table_parquet(kernels, folder / "kernels.parquet")
 
 
 def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
     """ops.parquet (none for a trace without CPU ops). The analysis never changes the parsed ops in place (it
     gives the tables a new ops frame where it infers steps), so they can be written while it runs."""
     if len(ops):
-        ops.to_parquet(folder / "ops.parquet", index=False)
+        write_table_parquet(ops, folder / "ops.parquet")
 
 
 def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, children: dict | None = None,
