@@ -55,21 +55,25 @@ def test_analyze_writes_all_outputs(path, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["h100_hf_gpt2_decode_b16.json.gz", "h200_vllm_gpt2_decode_b16_graphs.json.gz"])
-def test_the_tables_written_during_the_analysis_are_those_it_ends_with(name, tmp_path):
+def test_the_outputs_written_during_the_analysis_are_those_it_ends_with(name, tmp_path):
     """`tracer analyze` writes ops.parquet (on a thread) and kernels.parquet (in a child) while the analysis goes
-    on (the kernels as soon as their table is final, before the summaries): both hold what the analysis ends
-    with."""
+    on (the kernels as soon as their table is final, before the summaries), then the PNGs and report.html in
+    children: every file is the one written after the analysis by write_outputs (as the Python API writes
+    them)."""
     import pandas as pd
 
+    from analysis.reports.output_files import write_outputs
     from tracer.api import analysis_of, load
 
     proc = run_cli("analyze", DATA / name, "--out", tmp_path / "out", "--peaks", PEAKS)
     assert proc.returncode == 0, proc.stderr
     tables, result = analysis_of(load(DATA / name), PEAKS)
-    for file, df in (("kernels.parquet", result["kernels"]), ("ops.parquet", tables["ops"])):
-        df.to_parquet(tmp_path / file, index=False)   # the same frame through the same writer and reader
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / file), pd.read_parquet(tmp_path / file),
-                                      check_exact=True)
+    write_outputs(result, tables, tmp_path / "after", name)
+    for file in ("kernels.parquet", "ops.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / file),
+                                      pd.read_parquet(tmp_path / "after" / file), check_exact=True)
+    for file in ("report.html", "summary.json", "report.md", "roofline.png", "breakdown.png"):
+        assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "after" / file).read_bytes(), file
 
 
 def test_decode_is_launch_bound_and_prefill_gemms_compute_bound():
