@@ -3,7 +3,8 @@
     python tests/bench/parse_speed.py TRACE [--skip-hta] [--runs N] [--hta-runs N]
 
 Each parser runs in its own child process (so each peak RSS is its own) on the same file, from a cold start
-of the parse (imports excluded: each child imports its parser's modules before the clock starts). tracer
+of the parse (imports excluded: each child imports its parser's modules before the clock starts; `tracer
+analyze`'s child those of its whole pipeline but matplotlib, which its drawing child imports). tracer
 decodes large traces on every core through forked workers, so besides the parent's peak RSS the script prints
 the peak summed PSS of the process and its workers (shared pages counted once), sampled every 20 ms. Throughput is the uncompressed JSON size over the parse time (the median time with
 --runs: rounds in turn, since this machine's speed drifts; `tracer analyze` over the full tables is then each
@@ -45,6 +46,12 @@ rows = len(tables["kernels"])
 """,
     "tracer analyze, all outputs": """
 import shutil, tempfile
+# what the pipeline imports as it goes (compiled on every import where PYTHONDONTWRITEBYTECODE is set: 0.13 s of
+# this machine's), outside the time as the other children's parsers; matplotlib is left to the drawing child
+import analysis.reports.deployment, analysis.reports.drawing_child, analysis.reports.html.analysis_page
+import analysis.reports.output_files, analysis.reports.report, analysis.reports.tables, multiprocessing.pool
+import pyarrow.parquet, tracer.api, tracer.parse.attribute, tracer.parse.cache, tracer.parse.chrome
+import tracer.parse.chrome_events, tracer.parse.load
 from tracer.commands import analyze_path
 from tracer.parse import load_tables
 from tracer.parse.cache import cache_dir
