@@ -121,6 +121,19 @@ def test_ray_gives_the_same_tables_as_local_processes(hta_out, tmp_path):
     assert a == b
 
 
+def test_a_rank_alone_on_an_unnamed_gpu_gets_its_roofline_points_without_roofs(tmp_path):
+    """HTA's rank 1 names no GPU (no deviceProperties) and has modeled kernels: its roofline shows their points
+    with no roof (the axes once failed to fit points without peaks), and a notice says why there are no
+    distances to the roof."""
+    proc = run_cli("analyze", HTA / "sampled_rank-1.json.gz", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["source"]["peaks"] is None
+    assert any(n.startswith("the trace names no GPU") for n in summary["notices"])
+    points = pd.read_parquet(tmp_path / "out" / "kernels.parquet").query("flops > 0 and work_source != 'unmodeled'")
+    assert len(points) > 0 and (tmp_path / "out" / "roofline.png").stat().st_size > 10_000
+
+
 def test_two_files_of_one_rank_is_one_line_error(tmp_path):
     for i in (0, 1):
         shutil.copy(HTA / "sampled_rank-0.json.gz", tmp_path / f"copy{i}.json.gz")

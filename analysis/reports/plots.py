@@ -178,7 +178,7 @@ def roofline_figure(runs: list[tuple[str, pd.DataFrame, dict]], title: str):
         if len(shown):
             ax.set_xlim(*x_span)
         if len(every):   # the panels share their y axis: fit it to every panel's points
-            ax.set_ylim(every["tflops"].min() / 3, max(every["tflops"].max(), *(p["bf16"] for _, _, p in pts if p)) * 2)
+            ax.set_ylim(every["tflops"].min() / 3, max([every["tflops"].max(), *(p["bf16"] for _, _, p in pts if p)]) * 2)
         if len(named):
             # the heaviest points of the panel (all runs) named once each, placed (textalloc: greedy, in display
             # space) where no name overlaps another, a point, a roof or the axes' edge, a line to its point

@@ -188,8 +188,9 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     if kernels.empty:
         notices.append("no GPU kernels in this trace (CPU-only or capture without kernels); op tables only")
     if peaks is None and not kernels.empty:
-        notices.append(f"no peaks known for device {dev!r}: roofline distances are not computed "
-                       "(run `tracer calibrate` on it or pass --peaks)")
+        notices.append((f"no peaks known for device {dev!r}" if dev else "the trace names no GPU (no device "
+                        "properties, no sidecar)") + ": roofline distances are not computed (run `tracer "
+                       "calibrate` on it or pass --peaks)")
     figures = (sidecar or {}).get("figures") or {}
     phases = phase_summary(k, wall["gpu"], figures) if not k.empty else pd.DataFrame()
     if figures and not figures.get("unprofiled") and (sidecar or {}).get("profiler") not in (None, "none"):
