@@ -48,19 +48,18 @@ def write_ops_parquet(ops: pd.DataFrame, folder: Path) -> None:
 
 def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, children: dict | None = None,
                        written_early: dict | None = None) -> list[str]:
-    """Every output written into `folder`; returns their names. One child draws the roofline and the breakdown
-    (matplotlib is imported by it alone), another writes report.html, while this process writes the summary,
-    report.md and the Parquet tables (tracer.io.forked): `children` from
-    analysis.reports.drawing_child.output_children, or children forked here. `written_early`: the Parquet tables
-    being written already (file name: its job, write_kernels_parquet or write_ops_parquet begun during the
-    analysis: a Future or a tracer.io.forked.ChildJob), waited for here."""
+    """Every output written into `folder`; returns their names. A child draws the roofline and the breakdown
+    (matplotlib is imported by it alone: tracer.io.forked) while this process writes the summary, report.md,
+    report.html and the Parquet tables: `children` from analysis.reports.drawing_child.output_children, or a
+    child forked here. `written_early`: the Parquet tables being written already (file name: its job,
+    write_kernels_parquet or write_ops_parquet begun during the analysis: a Future or a
+    tracer.io.forked.ChildJob), waited for here."""
+    from analysis.reports.tables import topic_tables
     from tracer.io.forked import alongside
 
     children = children or {}
     figures = figure_inputs(result)
-    # report.html's child forked first: a fork waits for the drawing child's job to be sent
-    with alongside(_html_page, result, folder, title), \
-            alongside(_figures, figures, folder, title, child=children.get("drawing")), \
+    with alongside(_figures, figures, folder, title, child=children.get("drawing")), \
             ThreadPoolExecutor(1) as thread:
         # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
         early = written_early or {}
@@ -68,7 +67,11 @@ def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, chi
                    early.get("ops.parquet") or thread.submit(write_ops_parquet, tables["ops"], folder)]
         (folder / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
                                                            | orjson.OPT_SERIALIZE_NUMPY, default=str))
-        (folder / "report.md").write_bytes(report_markdown(result, title).encode())
+        topics = topic_tables([(backend_workload_label(result["summary"], title), result)])
+        (folder / "report.md").write_bytes(report_markdown(result, title, topics).encode())
+        # report.html here, not in a child of its own beside this process's few texts: on the 623 MB trace the
+        # child's fork and page faults cost 0.1 s of the page's 0.4 s
+        _html_page(result, folder, title, topics)
         [job.result() for job in parquet]   # (a failed write raises here)
     return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
                         "report.md", "report.html") if (folder / n).exists()]
@@ -89,16 +92,18 @@ def _figures(figures: dict, tmp: Path, title: str) -> None:
     breakdown_plot([(title, figures["wall"])], tmp / "breakdown.png", f"Wall time per step: {title}")
 
 
-def _html_page(result: dict, tmp: Path, title: str) -> None:
+def _html_page(result: dict, tmp: Path, title: str, topics: list) -> None:
     from analysis.reports.html.analysis_page import analysis_html
 
     label = backend_workload_label(result["summary"], title)
-    (tmp / "report.html").write_bytes(analysis_html(result, title, label, source_lines(result["summary"])).encode())
+    page = analysis_html(result, title, label, source_lines(result["summary"]), topics)
+    (tmp / "report.html").write_bytes(page.encode())
 
 
-def report_markdown(result: dict, title: str) -> str:
+def report_markdown(result: dict, title: str, topics: list) -> str:
+    """report.md; `topics`: the run's analysis.reports.tables.topic_tables (report.html shows them too)."""
     from analysis.reports.headline import headline
-    from analysis.reports.tables import render, topic_tables
+    from analysis.reports.tables import render
 
     s = result["summary"]
     runs = [(backend_workload_label(s, title), result)]
@@ -109,7 +114,7 @@ def report_markdown(result: dict, title: str) -> str:
         lines.append(peaks_line(p) + ".")
     for n in s["notices"]:
         lines.append(f"\n> {n}")
-    lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topic_tables(runs), True)]
+    lines += ["", "![roofline](roofline.png)", "", "![breakdown](breakdown.png)", "", render(topics, True)]
     from analysis.reports.deployment import deployment_markdown
     extra = deployment_markdown(runs)
     if extra:

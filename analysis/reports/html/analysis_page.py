@@ -242,17 +242,17 @@ def _header(title: str, headline: list[str], lines: list[str], notices: list[str
     return "".join(out)
 
 
-def analysis_html(result: dict, title: str, label: str, source_lines: list[str]) -> str:
+def analysis_html(result: dict, title: str, label: str, source_lines: list[str], topics: list) -> str:
     """report.html of one trace's analysis (analysis.reports.report.analyze's result), the run called `label`;
-    `source_lines`: what was read and which peaks were used (analysis.reports.headline writes them)."""
+    `source_lines`: what was read and which peaks were used (analysis.reports.headline writes them); `topics`:
+    the run's analysis.reports.tables.topic_tables (report.md shows them too)."""
     from analysis.reports.headline import headline
-    from analysis.reports.tables import topic_tables
 
     s = result["summary"]
     runs = [(label, result)]
     header = _header(title, headline(runs), source_lines, s["notices"],
                      ["kernels.parquet", "summary.json", "report.md"])
-    return _page(title, header, runs, topic_tables(runs))
+    return _page(title, header, runs, topics)
 
 
 def comparison_html(comparison: dict, runs: list[tuple[str, dict]], source_lines: list[str]) -> str:
