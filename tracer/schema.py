@@ -188,6 +188,15 @@ def categorical_of(labels, codes) -> pd.Categorical:
     return pd.Categorical.from_codes(inverse.reshape(-1).astype(np.int64)[np.asarray(codes)], categories=categories)
 
 
+def categorical_of_values(values: np.ndarray) -> pd.Categorical:
+    """pd.Categorical(values) of an object array of strings, quicker: pandas first makes every string of it an
+    Arrow string (a million kernels' model operations: 0.05 s, against 0.008 s hashed as objects here)."""
+    codes, uniques = pd.factorize(values)
+    if not len(values) or (codes < 0).any():   # (missing values: pandas' own way)
+        return pd.Categorical(values)
+    return categorical_of(uniques, codes)
+
+
 def text_column(labels, codes) -> pd.api.extensions.ExtensionArray:
     """labels[codes] as a column of the schema's text dtype, built by Arrow from the codes: no Python string per
     row (a million-row column of a few distinct texts: milliseconds, against tens of them from a NumPy array)."""

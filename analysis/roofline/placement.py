@@ -28,7 +28,7 @@ from analysis.roofline.precision import cutlass_tile_n, kernel_precision
 from analysis.roofline.memory_traffic import dram_bytes, l2_capacity_bytes, writes_persistent_state
 from analysis.steps.step_tokens import step_keys
 from analysis.work.op_work import op_work
-from tracer.schema import distinct_combinations, str_values, text_column
+from tracer.schema import categorical_of_values, distinct_combinations, str_values, text_column
 
 LATENCY_ROOF_PCT = 30.0
 LATENCY_MAX_US = 10.0
@@ -52,8 +52,10 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
     has_op = (k["op_id"].notna() & (k["op_input_shapes"] != "")).to_numpy(dtype=bool) if n else np.zeros(0, bool)
     if has_op.any():
         pos = np.flatnonzero(has_op)
-        by_op = pd.DataFrame({"pos": pos, "op_id": k["op_id"].to_numpy()[pos], "dur": k["dur_us"].to_numpy()[pos]})
-        main = by_op.sort_values("dur", ascending=False, kind="stable").drop_duplicates("op_id")["pos"].to_numpy()
+        # each op's longest kernel (the first of equals; a missing duration counts least): a group-by, not a sort
+        dur = np.nan_to_num(k["dur_us"].to_numpy(dtype=float, na_value=np.nan)[pos], nan=-np.inf)
+        longest = pd.Series(dur).groupby(k["op_id"].to_numpy(dtype=np.int64, na_value=-1)[pos], sort=False).idxmax()
+        main = pos[longest.to_numpy()]
         (ops, shapes, dtypes, names), inverse = distinct_combinations(
             *(k[c].iloc[main] for c in ("op_name", "op_input_shapes", "op_input_dtypes", "name")))
         work = np.full((len(ops), 3), np.nan)
@@ -84,18 +86,19 @@ def kernel_work(kernels: pd.DataFrame, architecture: tuple | None = None,
         moe_executed, mma_n = executed_expert_flops(str_values(k["grid"]) if "grid" in k else None, ops,
                                                     keys, steps, shape, layer)
         executed = np.where(np.isnan(executed), moe_executed, executed)
-        precision = kernel_precision(k["name"], k["kernel_class"], ops, shape)
     else:
-        precision = kernel_precision(k["name"], k["kernel_class"], ops, None) if n else np.zeros(0, dtype=object)
         mma_n = np.full(n, np.nan)
+    model_op = categorical_of_values(ops)
+    precision = kernel_precision(k["name"], k["kernel_class"], model_op,
+                                 architecture[0] if architecture is not None and n else None)
     if "ncu_tensor_inst" in k:   # the tile N that turns ncu's tensor instruction counts into FLOPs
         tile_n = cutlass_tile_n(names, classes)
         k["mma_n"] = np.where(np.isnan(mma_n), tile_n, mma_n)
     k["flops"], k["l2_bytes"], k["written_bytes"], k["dram_bytes"] = flops, dram, written, dram.copy()
-    k["precision"] = pd.Categorical(precision)
+    k["precision"] = precision
     k["work_source"] = text_column(WORK_SOURCES, source)
     k["executed_flops"] = executed
-    k["model_op"] = pd.Categorical(ops)
+    k["model_op"] = model_op
     k["layer"] = pd.array(np.where(ops != "", layer, -1), dtype="Int64")
     k.loc[(ops == "") | (layer < 0), "layer"] = pd.NA
     return k

@@ -22,18 +22,18 @@ _W4A16 = re.compile(r"marlin|machete|awq|gptq|wna16", re.I)
 TENSOR_CLASSES = ("gemm", "attention")
 
 
-def kernel_precision(names: pd.Series, classes: pd.Series, model_ops: np.ndarray,
-                     shape: ModelShape | None) -> np.ndarray:
+def kernel_precision(names: pd.Series, classes: pd.Series, model_ops: pd.Categorical,
+                     shape: ModelShape | None) -> pd.Categorical:
     """fp8, int8 or "" (the model's dtype, or CUDA cores) per kernel; worked out once per distinct kernel. The
-    kernels table's name and class columns, categoricals: their codes are their distinct values, where an array
-    of a string per kernel would be hashed string by string."""
-    from tracer.schema import as_str, distinct_combinations
+    kernels table's name and class columns and the kernels' model operations, categoricals: their codes are their
+    distinct values, where an array of a string per kernel would be hashed string by string."""
+    from tracer.schema import categorical_of, distinct_combinations
     if not len(names):
-        return np.zeros(0, dtype=object)
+        return pd.Categorical(np.zeros(0, dtype=object))
     (u_names, u_classes, u_ops), inverse = distinct_combinations(names.reset_index(drop=True),
                                                                 classes.reset_index(drop=True),
-                                                                as_str(pd.Series(model_ops, dtype=object)))
-    return _precision_of(u_names, u_classes, u_ops, shape)[inverse]
+                                                                pd.Series(model_ops))
+    return categorical_of(_precision_of(u_names, u_classes, u_ops, shape), inverse)
 
 
 def _precision_of(names, classes, model_ops, shape: ModelShape | None) -> np.ndarray:
