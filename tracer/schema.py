@@ -156,12 +156,19 @@ def as_text_category(s: pd.Series) -> pd.Series:
     return s.fillna("") if s.hasnans else s
 
 
+def distinct_values(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's code into the distinct values of `s` (missing ones too), and those values as a Series (of s's
+    dtype where it is categorical): work done once per distinct value is spread back by the codes."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    return codes, pd.Series(uniques, dtype=s.dtype if isinstance(s.dtype, pd.CategoricalDtype) else None)
+
+
 def per_distinct(s: pd.Series, fn) -> pd.Series:
     """fn (an elementwise conversion: astype, str methods, map) of each distinct value of `s`, missing ones too,
     spread back over the rows: the same Series as fn(s). A column of a million launches holds a few hundred names,
     and pandas makes a Python string per row when it converts a categorical or object column."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=False)
-    out = fn(pd.Series(uniques, dtype=s.dtype if isinstance(s.dtype, pd.CategoricalDtype) else None)).take(codes)
+    codes, distinct = distinct_values(s)
+    out = fn(distinct).take(codes)
     out.index = s.index
     return out
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.timing.intervals import covered_between, first_cover, intersect, measure_within, overlapping, union
-from tracer.schema import as_str, per_distinct, str_values
+from tracer.schema import as_str, distinct_values, str_values
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
 IDLE_BETWEEN = "GPU idle between steps (host)"
@@ -161,14 +161,19 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
     """Long table: phase, family, us, us_per_step; the families sum to the phase's wall time."""
     rows = []
     runtime = runtime if runtime is not None else pd.DataFrame(columns=["name", "start_us", "dur_us", "tid"])
-    # each call's family as its index in HOST_FAMILIES, worked out once per distinct API name
-    rt_family = pd.Index(HOST_FAMILIES).get_indexer(per_distinct(runtime["name"], _host_family)) if len(runtime) \
-        else np.zeros(0, dtype=np.int64)
+    # each call's family as its index in HOST_FAMILIES, worked out once per distinct API name and spread back by
+    # the names' codes (not as a text per call, hashed again)
+    if len(runtime):
+        codes, names = distinct_values(runtime["name"])
+        rt_family = pd.Index(HOST_FAMILIES).get_indexer(_host_family(names))[codes]
+    else:
+        rt_family = np.zeros(0, dtype=np.int64)
     sampler_ops = set(kernels.loc[as_str(kernels["kernel_class"]) == "sampling", "op_id"].dropna().astype(int)) \
         if len(kernels) else set()
     is_sampler = np.isin(np.arange(len(ops)), list(sampler_ops)) if len(ops) else np.zeros(0, bool)
     rt_s, rt_e = _starts_ends(runtime)
     op_s, op_e = _starts_ends(ops)
+    rt_tid, op_tid = _tids(runtime), _tids(ops)
     for phase, w in windows.items():
         ws, we = w["window"]
         ss, se = w["steps"]
@@ -176,10 +181,9 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
         wall = _length(ws, we)
         # only calls and ops that overlap the phase's windows: the others change nothing inside them, and the
         # unions below need not sort them (a trace's other phases hold most of its ops)
-        on_rt = (runtime["tid"].isin(w["tids"]).to_numpy(dtype=bool) & overlapping(rt_s, rt_e, ws, we)) \
-            if len(runtime) else np.zeros(0, bool)
-        on_op = (ops["tid"].isin(w["tids"]).to_numpy(dtype=bool) & overlapping(op_s, op_e, ws, we)) \
-            if len(ops) else np.zeros(0, bool)
+        tids = np.fromiter(w["tids"], dtype=np.int64)
+        on_rt = np.isin(rt_tid, tids) & overlapping(rt_s, rt_e, ws, we)
+        on_op = np.isin(op_tid, tids) & overlapping(op_s, op_e, ws, we)
         # (family, its API calls or ops: start and end arrays, selected by mask, not frames copied whole)
         layers = [(f, rt_s, rt_e, on_rt & (rt_family == i)) for i, f in enumerate(HOST_FAMILIES[:4])]
         layers += [(HOST_FAMILIES[4], op_s, op_e, on_op & is_sampler), (HOST_FAMILIES[5], op_s, op_e, on_op)]
@@ -201,6 +205,13 @@ def host_decomposition(windows: dict, ops: pd.DataFrame, runtime: pd.DataFrame |
 def _starts_ends(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     start = df["start_us"].to_numpy(dtype=float)
     return start, start + df["dur_us"].to_numpy(dtype=float)
+
+
+def _tids(df: pd.DataFrame) -> np.ndarray:
+    """The rows' threads as int64, a missing one as a value no thread has (NumPy's isin, not pandas' on Int64)."""
+    if not len(df):
+        return np.zeros(0, dtype=np.int64)
+    return df["tid"].to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
 
 
 def _host_family(names: pd.Series) -> pd.Series:
