@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.timing.intervals import covered_between, first_cover, intersect, measure_within, overlapping, union
-from tracer.schema import as_str, distinct_values, str_values
+from tracer.schema import as_str, distinct_values
 
 IDLE_IN_STEPS = "GPU idle in steps (launch gaps)"
 IDLE_BETWEEN = "GPU idle between steps (host)"
@@ -102,8 +102,8 @@ def gpu_segments(kernels: pd.DataFrame, memops: pd.DataFrame) -> dict:
     on = (kernels["device"].fillna(-1) == dev).to_numpy(dtype=bool)
     start = kernels["start_us"].to_numpy(dtype=float, na_value=np.nan)[on]
     end = start + kernels["dur_us"].to_numpy(dtype=float, na_value=np.nan)[on]
-    codes, classes = pd.factorize(str_values(kernels["kernel_class"])[on], use_na_sentinel=False)
-    classes = list(classes)
+    codes, distinct = distinct_values(kernels["kernel_class"])
+    codes, classes = codes[on], [str(c) for c in distinct]
     if len(memops):
         m_on = (memops["device"].fillna(-1) == dev).to_numpy(dtype=bool)
         m_start = memops["start_us"].to_numpy(dtype=float, na_value=np.nan)[m_on]
