@@ -57,9 +57,9 @@ def test_analyze_writes_all_outputs(path, tmp_path):
 @pytest.mark.parametrize("name", ["h100_hf_gpt2_decode_b16.json.gz", "h200_vllm_gpt2_decode_b16_graphs.json.gz"])
 def test_the_outputs_written_during_the_analysis_are_those_it_ends_with(name, tmp_path):
     """`tracer analyze` writes ops.parquet (on a thread) and kernels.parquet (in a child) while the analysis goes
-    on (the kernels as soon as their table is final, before the summaries), then the PNGs and report.html in
-    children: every file is the one written after the analysis by write_outputs (as the Python API writes
-    them)."""
+    on (the kernels as soon as their table is final, before the summaries), then the PNGs in a child and
+    report.html itself: every file is the one written after the analysis by write_outputs (as the Python API
+    writes them)."""
     import pandas as pd
 
     from analysis.reports.output_files import write_outputs

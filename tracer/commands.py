@@ -44,7 +44,7 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
         parsed(children)
         # the Parquet tables encoded on the core the analysis leaves: ops.parquet at once on a thread (Arrow, mostly
         # without the GIL), kernels.parquet in a child as soon as the kernel table is final (on a thread it held the
-        # GIL against the analysis, and report.html's fork at the end had to wait for it)
+        # GIL against the analysis, and a fork after it had to wait for the thread)
         ops = parsed_trace.tables["ops"]
         early = {"ops.parquet": in_background(write_ops_parquet, ops, folder)}
 

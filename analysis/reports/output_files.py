@@ -1,6 +1,6 @@
 """The files of one trace's analysis (analysis.reports.report.analyze's result): kernels.parquet, ops.parquet,
 summary.json, roofline.png, breakdown.png, report.md and report.html, written across processes so that the
-slowest (the drawings, the page, the Parquet tables) run on the core the parent leaves (tracer/io/forked.py)."""
+slowest beside the page (the drawings, the Parquet tables) run on the core the parent leaves (tracer/io/forked.py)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

@@ -1,5 +1,5 @@
 """Work done beside the main line, on a second core that is usually idle: outputs written by a forked child while the
-parent writes the others (drawing figures and report.html are the slowest outputs of a small trace's analysis),
+parent writes the others (the figures of an analysis, a comparison's report.html too: its slowest outputs),
 children forked early that import their libraries while the parent parses, a job in a child of its own
 (kernels.parquet, encoded while the analysis runs), and work on a background thread (the parse cache, written
 while the analysis runs; Arrow encodes and compresses without the GIL). Every fork waits for the background
