@@ -7,26 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tracer.schema import categorical_of
 
 # peaks keys that are not compute roofs (TFLOP/s): bandwidths, sizes, counts, and the text fields
 NOT_COMPUTE = {"hbm_gbps", "l2_gbps", "l2_mb", "sms"}
 MAX_POINTS_PER_PHASE = 2000   # above this, a phase's points are kernel names only, without the layer
 NAME_CHARS = 300              # full kernel names in hovers, cut here (CUTLASS names run to kilobytes)
-
-
-def _text(s: pd.Series, empty: str = "") -> pd.Series:
-    """The column as text (`empty` for "", "nan" and "<NA>"), categorical: grouped by, it is grouped on integer
-    codes (a million launches' Arrow strings hashed once per group-by cost a tenth of a second each)."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=False)
-    text = _as_text(pd.Series(uniques, dtype=object))
-    # categories in text order (categorical_of's): a group-by then orders its groups as it would the text itself
-    return pd.Series(categorical_of(text.replace({"": empty}) if empty else text, codes), index=s.index)
-
-
-def _keys_as_str(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Grouped keys back from categorical to text (a few hundred rows)."""
-    return frame.assign(**{c: frame[c].astype(str) for c in columns})
 
 
 def roofline_points(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
@@ -162,16 +147,17 @@ def _weighted_of(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def _main_label(ids: np.ndarray, sel: np.ndarray, labels: _Coded, dur: np.ndarray) -> list[str]:
-    """Per group, _main_by_time of its rows: the label with most time, the first in sorted order on a tie (one
-    group-by over all groups: the same compensated sums over the same launches in the same order)."""
+    """Per group, its rows' label with most time, the first in text order on a tie; "" where all its rows' labels
+    are missing (a missing label is no candidate)."""
+    texts = np.array([str(t) for t in labels.distinct], dtype=object)
+    order = np.argsort(texts.astype(str), kind="stable")   # the distinct labels in text order
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
     group = labels.group[sel]
-    present = group != labels.missing   # a missing label is no group of its own there
-    sums = pd.Series(dur[sel][present]).groupby([ids[present], group[present]]).sum()
-    texts = [str(labels.distinct[g]) for g in sums.index.get_level_values(1)]
-    ranked = pd.Series(sums.to_numpy(), index=pd.MultiIndex.from_arrays([sums.index.get_level_values(0), texts])) \
-        .sort_index()
-    best = ranked.groupby(level=0).idxmax()
-    return [str(best[j][1]) if j in best.index else "" for j in range(int(ids.max()) + 1 if len(ids) else 0)]
+    present = group != labels.missing
+    best = _main_by_time(ids[present], int(ids.max()) + 1 if len(ids) else 0, rank[group[present]],
+                         max(len(order), 1), dur[sel][present])
+    return [str(texts[order[b]]) if b >= 0 else "" for b in best]
 
 
 def compute_roofs(peaks: dict | None, used_tflops) -> list[tuple[str, float]]:
@@ -203,17 +189,21 @@ def step_kernels(k: pd.DataFrame, run: str = "") -> pd.DataFrame:
     """Per step, its kernels by name and model operation: calls, time, share of the step's kernel time."""
     if k.empty:
         return pd.DataFrame()
-    # only the columns it needs: a copy of every column of a million launches costs seconds
-    s = k.loc[k["step"].notna(), [c for c in ("phase", "step", "short_name", "kernel_class", "model_op", "dur_us")
-                                  if c in k]]
-    if s.empty:
+    rows = np.flatnonzero(k["step"].notna().to_numpy(dtype=bool) & k["kernel_class"].notna().to_numpy(dtype=bool))
+    if len(rows) == 0:
         return pd.DataFrame()
-    s["phase"] = _text(s["phase"])
-    s["kernel"] = _text(s["short_name"])
-    s["model_op"] = _text(s["model_op"], empty="-") if "model_op" in s else "-"
-    g = s.groupby(["phase", "step", "kernel", "kernel_class", "model_op"], observed=True).agg(
-        calls=("dur_us", "size"), time_us=("dur_us", "sum")).reset_index()
-    g = _keys_as_str(g, ["phase", "kernel", "kernel_class", "model_op"])
+    # only the columns it needs: a copy of every column of a million launches costs seconds
+    s = k[[c for c in ("phase", "step", "short_name", "kernel_class", "model_op", "dur_us") if c in k]].iloc[rows]
+    step_codes, steps = pd.factorize(s["step"].to_numpy(dtype=np.int64), sort=True)
+    cls = s["kernel_class"]   # grouped in its categories' order, as a group-by of the categorical column
+    keys = {"phase": _text_codes(s, "phase"), "step": (step_codes, steps),
+            "kernel": _text_codes(s, "short_name"),
+            "kernel_class": (cls.cat.codes.to_numpy(dtype=np.int64), cls.cat.categories.astype(str).to_numpy()),
+            "model_op": _text_codes(s, "model_op", empty="-", absent="-")}
+    ids, n, g = _groups(keys)
+    g["calls"] = np.bincount(ids, minlength=n)
+    g["time_us"] = _sums(ids, {"dur": s["dur_us"].to_numpy(dtype=float, na_value=np.nan)})["dur"].to_numpy()
+    g["step"] = pd.array(g["step"], dtype="Int64")
     g["pct_of_step"] = 100 * g["time_us"] / g.groupby(["phase", "step"])["time_us"].transform("sum")
     g.insert(0, "step_key", step_key(run, g["phase"], g["step"]))
     g.insert(0, "run", run)
@@ -232,32 +222,85 @@ def kernel_table(k: pd.DataFrame, steps_per_phase: dict, run: str = "") -> pd.Da
     kernel time, time-weighted % of roof, the bound holding most of its time, flagged calls."""
     if k.empty:
         return pd.DataFrame()
-    k = k[[c for c in ("phase", "short_name", "kernel_class", "model_op", "roof_flag", "bound", "work_source",
-                       "roof_pct", "dur_us") if c in k]]   # the columns it needs, not every column copied
-    d = k.assign(phase=_text(k["phase"]), kernel=_text(k["short_name"]), kernel_class=_text(k["kernel_class"]),
-                 model_op=_text(k["model_op"], empty="-") if "model_op" in k else "-",
-                 flagged=(_text(k["roof_flag"]) != "") if "roof_flag" in k else False,
-                 bound_s=_text(k["bound"]) if "bound" in k else "",
-                 work=_text(k["work_source"]) if "work_source" in k else "",
-                 roof_w=(k["roof_pct"] * k["dur_us"]) if "roof_pct" in k else np.nan,
-                 roof_t=k["dur_us"].where(k["roof_pct"].notna()) if "roof_pct" in k else np.nan)
-    keys = ["phase", "kernel", "kernel_class", "model_op"]
-    g = d.groupby(keys, observed=True).agg(calls=("dur_us", "size"), time_us=("dur_us", "sum"),
-                                           roof_w=("roof_w", "sum"), roof_t=("roof_t", "sum"),
-                                           flagged=("flagged", "sum")).reset_index()
-    bound = d.groupby(keys + ["bound_s"], observed=True)["dur_us"].sum().reset_index() \
-        .sort_values("dur_us", ascending=False).drop_duplicates(keys)
-    work = d.groupby(keys + ["work"], observed=True)["dur_us"].sum().reset_index() \
-        .sort_values("dur_us", ascending=False).drop_duplicates(keys)
-    g = g.merge(bound[keys + ["bound_s"]], on=keys, how="left").merge(work[keys + ["work"]], on=keys, how="left")
-    g = _keys_as_str(g, keys + ["bound_s", "work"])
+    ids, n, g = _groups({"phase": _text_codes(k, "phase"), "kernel": _text_codes(k, "short_name"),
+                         "kernel_class": _text_codes(k, "kernel_class"),
+                         "model_op": _text_codes(k, "model_op", empty="-", absent="-")})
+    dur = k["dur_us"].to_numpy(dtype=float, na_value=np.nan)
+    pct = k["roof_pct"].to_numpy(dtype=float, na_value=np.nan) if "roof_pct" in k else np.full(len(k), np.nan)
+    flag_codes, flags = _text_codes(k, "roof_flag")
+    sums = _sums(ids, {"time_us": dur, "roof_w": pct * dur, "roof_t": np.where(np.isnan(pct), np.nan, dur),
+                       "flagged": (flags != "")[flag_codes].astype(np.int64)})
+    g["calls"] = np.bincount(ids, minlength=n)
+    g["time_us"] = sums["time_us"].to_numpy()
+    g["flagged"] = sums["flagged"].to_numpy()
+    for column, source in (("bound", "bound"), ("work_source", "work_source")):
+        codes, texts = _text_codes(k, source)
+        g[column] = pd.array(texts[_main_by_time(ids, n, codes, len(texts), dur)], dtype="str")
+    roof_w, roof_t = sums["roof_w"].to_numpy(), sums["roof_t"].to_numpy()
     g["mean_us"] = g["time_us"] / g["calls"]
     g["ms_per_step"] = g["time_us"] / 1e3 / g["phase"].map(lambda p: steps_per_phase.get(p) or 1)
     g["pct_of_phase"] = 100 * g["time_us"] / g.groupby("phase")["time_us"].transform("sum")
-    g["roof_pct"] = np.where(g["roof_t"] > 0, g["roof_w"] / g["roof_t"].where(g["roof_t"] > 0), np.nan)
-    g = g.rename(columns={"bound_s": "bound", "work": "work_source"}).drop(columns=["roof_w", "roof_t"])
+    g["roof_pct"] = np.where(roof_t > 0, roof_w / np.where(roof_t > 0, roof_t, 1.0), np.nan)
     g.insert(0, "run", run)
     return g.sort_values(["phase", "time_us"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _text_codes(k: pd.DataFrame, column: str, empty: str = "", absent: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code into the column's distinct texts (`empty` for "", "nan" and "<NA>"), numbered in text order,
+    and those texts; the one text `absent` where the table has no such column. Made once per distinct value: a
+    million launches' strings hashed or made per row cost a tenth of a second a column."""
+    if column not in k:
+        return np.zeros(len(k), dtype=np.int64), np.array([absent], dtype=object)
+    s = k[column]
+    if isinstance(s.dtype, pd.CategoricalDtype):   # its own codes, a missing value one past its categories
+        uniques = np.append(s.cat.categories.to_numpy(dtype=object), np.nan)
+        codes = s.cat.codes.to_numpy(dtype=np.int64)
+        codes = np.where(codes < 0, len(uniques) - 1, codes)
+    else:
+        codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    text = _as_text(pd.Series(uniques, dtype=object)).fillna("")
+    texts, inverse = np.unique(np.asarray((text.replace({"": empty}) if empty else text).to_numpy(dtype=object),
+                                          dtype=object).astype(str), return_inverse=True)
+    return inverse.reshape(-1)[codes], texts.astype(object)
+
+
+def _groups(keys: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, int, pd.DataFrame]:
+    """Each row's group over the key columns (name: (each row's code, the values the codes stand for)), the
+    groups numbered in the order of the codes (a sorted group-by's: codes in text order give text order); the
+    number of groups; and a frame of each group's key values (text as the schema's text dtype)."""
+    codes = [c for c, _ in keys.values()]
+    ids, span = np.zeros(len(codes[0]), dtype=np.int64), 1
+    for c, (_, values) in zip(codes, keys.values()):
+        size = max(len(values), 1)
+        if span * size >= 2**62:   # renumbered (in the same order) before the combined key could overflow
+            ids, distinct = pd.factorize(ids, sort=True)
+            span = len(distinct)
+        ids, span = ids * size + c, span * size
+    ids, distinct = pd.factorize(ids, sort=True)
+    first = np.full(len(distinct), len(ids), dtype=np.int64)   # each group's first row holds its key values
+    np.minimum.at(first, ids, np.arange(len(ids)))
+    out = {}
+    for c, (name, (_, values)) in zip(codes, keys.items()):
+        v = np.asarray(values)[c[first]]
+        out[name] = pd.array(v, dtype="str") if v.dtype == object else v
+    return ids, len(distinct), pd.DataFrame(out)
+
+
+def _main_by_time(ids: np.ndarray, n: int, codes: np.ndarray, n_codes: int, dur: np.ndarray) -> np.ndarray:
+    """Per group (ids 0..n-1), the code its rows take with most time, the lowest on a tie; -1 for a group
+    without rows."""
+    time = np.full(n * n_codes, -np.inf)
+    by_pair = _sums(ids * n_codes + codes, {"dur": dur})
+    time[by_pair.index.to_numpy()] = by_pair["dur"].to_numpy()
+    time = time.reshape(n, n_codes)
+    return np.where(time.max(axis=1) > -np.inf, time.argmax(axis=1), -1)
+
+
+def _sums(ids: np.ndarray, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Each column's sum per group id (the sorted ids that occur), over the rows in their order with pandas'
+    compensated summation, missing values skipped: a group-by's sums to the last bit, so equal sums stay equal
+    and sort as they did."""
+    return pd.DataFrame(columns).groupby(ids).sum()
 
 
 def operation_table(kernels: pd.DataFrame) -> pd.DataFrame:
