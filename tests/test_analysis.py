@@ -56,10 +56,10 @@ def test_analyze_writes_all_outputs(path, tmp_path):
 
 @pytest.mark.parametrize("name", ["h100_hf_gpt2_decode_b16.json.gz", "h200_vllm_gpt2_decode_b16_graphs.json.gz"])
 def test_the_outputs_written_during_the_analysis_are_those_it_ends_with(name, tmp_path):
-    """`tracer analyze` writes ops.parquet (on a thread) and kernels.parquet (in a child) while the analysis goes
-    on (the kernels as soon as their table is final, before the summaries), then the PNGs in a child and
-    report.html itself: every file is the one written after the analysis by write_outputs (as the Python API
-    writes them)."""
+    """`tracer analyze` writes ops.parquet (on a thread), kernels.parquet (in a child) and the PNGs (in the drawing
+    child) while the analysis goes on (as soon as the kernel table and the wall time are final, before the last
+    summaries), then report.html itself: every file is the one written after the analysis by write_outputs (as
+    the Python API writes them)."""
     import pandas as pd
 
     from analysis.reports.output_files import write_outputs
@@ -74,6 +74,23 @@ def test_the_outputs_written_during_the_analysis_are_those_it_ends_with(name, tm
                                       pd.read_parquet(tmp_path / "after" / file), check_exact=True)
     for file in ("report.html", "summary.json", "report.md", "roofline.png", "breakdown.png"):
         assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "after" / file).read_bytes(), file
+
+
+def test_an_analysis_that_fails_after_its_early_outputs_began_leaves_no_folder_and_no_child(tmp_path, monkeypatch):
+    """The Parquet kernel table and the PNGs begin in children before the last summaries; when one of those
+    fails, the error is raised, the children are stopped and nothing of the output folder is left."""
+    import multiprocessing
+
+    import analysis.reports.report as report
+    from tracer.commands import analyze_path
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a summary that fails")
+    monkeypatch.setattr(report, "phase_summary", broken)
+    with pytest.raises(RuntimeError, match="a summary that fails"):
+        analyze_path(str(DATA / "h100_hf_gpt2_decode_b16.json.gz"), str(tmp_path / "out"), True, PEAKS)
+    assert list(tmp_path.iterdir()) == []
+    assert multiprocessing.active_children() == []
 
 
 def test_decode_is_launch_bound_and_prefill_gemms_compute_bound():

@@ -223,10 +223,10 @@ def _analyze(trace: Trace, peaks, ncu, ncu_phase, work_model: dict) -> Analysis:
 
 
 def analysis_of(trace: Trace, peaks=None, ncu=None, ncu_phase=None, work_model: dict | None = None,
-                on_kernels=None):
-    """(tables, result) of one loaded trace: analysis.reports.report.analyze (`on_kernels`: its hook for the final
-    kernel table), the parser's notices first, and the communication summary where the trace has communication
-    kernels. The one way in for `tracer analyze`, `tracer compare` and `Trace.analyze`."""
+                on_early_result=None):
+    """(tables, result) of one loaded trace: analysis.reports.report.analyze (`on_early_result`: its hook for the
+    parts final before the summaries), the parser's notices first, and the communication summary where the trace
+    has communication kernels. The one way in for `tracer analyze`, `tracer compare` and `Trace.analyze`."""
     from analysis.reports.report import analyze
 
     ncu_table = None
@@ -236,7 +236,8 @@ def analysis_of(trace: Trace, peaks=None, ncu=None, ncu_phase=None, work_model: 
         ncu_table = ncu_kernels(ncu)
         ncu_phase = ncu_phase or (read_sidecar(ncu) or {}).get("ncu_range") or "decode"
     tables = dict(trace.tables)
-    result = analyze(tables, trace.sidecar, peaks, ncu_table, ncu_phase, **(work_model or {}), on_kernels=on_kernels)
+    result = analyze(tables, trace.sidecar, peaks, ncu_table, ncu_phase, **(work_model or {}),
+                     on_early_result=on_early_result)
     result["summary"]["notices"][:0] = tables["meta"].get("notices", [])   # dropped invalid events first
     _add_communication(trace, tables, result)
     return tables, result

@@ -32,7 +32,8 @@ def analyze_one(trace: str, peaks_file=None, ncu_file=None, ncu_phase=None,
 def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None, ncu_file=None,
                  ncu_phase=None, work_model: dict | None = None, force: bool = False) -> list[Path]:
     from analysis.reports.drawing_child import output_children, parsed
-    from analysis.reports.output_files import write_kernels_parquet, write_ops_parquet, write_outputs_into
+    from analysis.reports.output_files import (started_figures, write_kernels_parquet, write_ops_parquet,
+                                               write_outputs_into)
     from tracer.api import analysis_of, load
     from tracer.io.forked import in_background, in_child
     from tracer.io.outputs import output_folder
@@ -44,22 +45,27 @@ def analyze_path(trace: str, out_dir: str | None, as_json: bool, peaks_file=None
         parsed(children)
         # the Parquet tables encoded on the core the analysis leaves: ops.parquet at once on a thread (Arrow, mostly
         # without the GIL), kernels.parquet in a child as soon as the kernel table is final (on a thread it held the
-        # GIL against the analysis, and a fork after it had to wait for the thread)
+        # GIL against the analysis, and a fork after it had to wait for the thread); the figures drawn from then on
+        # too, by the drawing child (the page, the parent's longest output, is then the last to end)
         ops = parsed_trace.tables["ops"]
         early = {"ops.parquet": in_background(write_ops_parquet, ops, folder)}
 
-        def kernels_final(kernels):
-            early["kernels.parquet"] = in_child(write_kernels_parquet, kernels, folder)
+        def early_result(parts: dict):
+            # the figures' inputs summed before the fork: after it, every page the parent writes is copied first
+            early["figures"] = started_figures(parts, folder, Path(trace).name, children)
+            early["kernels.parquet"] = in_child(write_kernels_parquet, parts["kernels"], folder)
 
-        tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model, kernels_final)
+        tables, result = analysis_of(parsed_trace, peaks_file, ncu_file, ncu_phase, work_model, early_result)
         if tables["ops"] is not ops:   # steps inferred by the analysis: ops.parquet is written again with them
             early.pop("ops.parquet").result()
+        # what the terminal shows, made while the drawing child may still draw
+        shown = None if as_json else terminal_summary(result, tables)
         names = write_outputs_into(folder, result, tables, Path(trace).name, children, early)
     written = [out / n for n in names]
     if as_json:
         sys.stdout.write(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
-        click.echo(terminal_summary(result, tables))
+        click.echo(shown)
     click.echo("wrote " + " ".join(str(p) for p in written), err=True)
     return written
 

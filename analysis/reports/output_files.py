@@ -51,18 +51,29 @@ def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, chi
     """Every output written into `folder`; returns their names. A child draws the roofline and the breakdown
     (matplotlib is imported by it alone: tracer.io.forked) while this process writes the summary, report.md,
     report.html and the Parquet tables: `children` from analysis.reports.drawing_child.output_children, or a
-    child forked here. `written_early`: the Parquet tables being written already (file name: its job,
-    write_kernels_parquet or write_ops_parquet begun during the analysis: a Future or a
-    tracer.io.forked.ChildJob), waited for here."""
-    from analysis.reports.tables import topic_tables
-    from tracer.io.forked import alongside
+    child forked here. `written_early`: outputs begun during the analysis, waited for here: "kernels.parquet"
+    and "ops.parquet" (write_kernels_parquet, write_ops_parquet: a Future or a tracer.io.forked.ChildJob),
+    "figures" (started_figures)."""
+    from tracer.io.forked import finished
 
-    children = children or {}
-    figures = figure_inputs(result)
-    with alongside(_figures, figures, folder, title, child=children.get("drawing")), \
-            ThreadPoolExecutor(1) as thread:
+    early = written_early or {}
+    figures = early.get("figures") or started_figures(result, folder, title, children)
+    try:
+        _write_tables_and_texts(folder, result, tables, title, early)
+    except BaseException:
+        figures.stop()
+        raise
+    finished(figures)
+    return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
+                        "report.md", "report.html") if (folder / n).exists()]
+
+
+def _write_tables_and_texts(folder: Path, result: dict, tables: dict, title: str, early: dict) -> None:
+    """The Parquet tables (waited for where begun early), summary.json, report.md and report.html."""
+    from analysis.reports.tables import topic_tables
+
+    with ThreadPoolExecutor(1) as thread:
         # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
-        early = written_early or {}
         parquet = [early.get("kernels.parquet") or thread.submit(write_kernels_parquet, result["kernels"], folder),
                    early.get("ops.parquet") or thread.submit(write_ops_parquet, tables["ops"], folder)]
         (folder / "summary.json").write_bytes(orjson.dumps(result["summary"], option=orjson.OPT_INDENT_2
@@ -73,8 +84,16 @@ def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, chi
         # child's fork and page faults cost 0.1 s of the page's 0.4 s
         _html_page(result, folder, title, topics)
         [job.result() for job in parquet]   # (a failed write raises here)
-    return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
-                        "report.md", "report.html") if (folder / n).exists()]
+
+
+def started_figures(result: dict, folder: Path, title: str, children: dict | None = None):
+    """roofline.png and breakdown.png begun in the drawing child (`children`: write_outputs_into's), or in a child
+    forked now; `result` needs only its "kernels", "peaks" and "wall" (analysis.reports.report.analyze gives them to
+    its on_early_result hook before the last summaries). A tracer.io.forked job: write_outputs_into waits for it."""
+    from tracer.io.forked import started_alongside
+
+    return started_alongside(_figures, figure_inputs(result), folder, title,
+                             child=(children or {}).get("drawing"))
 
 
 def figure_inputs(result: dict) -> dict:

@@ -139,10 +139,11 @@ def _elem_bytes_from_ops(ops: pd.DataFrame) -> int | None:
 def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.DataFrame | None = None,
             ncu_phase: str | None = None, model_config: dict | None = None, workload: dict | None = None,
             dtype: str | None = None, quantization: str | None = None, kv_cache_dtype: str | None = None,
-            tp: int | None = None, on_kernels=None) -> dict:
-    """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}. `on_kernels` is
-    called with the per-launch kernel table as soon as it is final (work, roofline, bounds), before the summaries:
-    a caller may write it meanwhile (no thread of the analysis runs then, so it may fork)."""
+            tp: int | None = None, on_early_result=None) -> dict:
+    """Everything computed from the tables: {"kernels", "summary", "classes", "phases", "top"}. `on_early_result`
+    is called with the parts of the result that the figures and the Parquet kernel table need, {"kernels" (work,
+    roofline, bounds), "peaks", "wall"}, as soon as they are final, before the summaries that need the wall time: a
+    caller may write and draw them meanwhile (no thread of the analysis runs then, so it may fork)."""
     dev = device_name(tables) or ((sidecar or {}).get("device") or {}).get("name", "")
     props = (tables["meta"].get("device_properties") or [None])[0]
     peaks = resolve_peaks(dev, peaks_file, props) if dev or props else None
@@ -167,10 +168,6 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
     wall_thread = ThreadPoolExecutor(1)
     wall_job = wall_thread.submit(walltime, dict(tables))
     k = roofline(kernel_work(kernels, architecture, failures), peaks, model_dtype, cold_l2=cold_l2)
-    wall = wall_job.result()
-    wall_thread.shutdown()   # no thread of its own left running: the hook may fork
-    if on_kernels is not None:
-        on_kernels(k)
     unmapped = layout_failure_notice(failures, architecture[0]) if architecture else None
     if unmapped:
         notices.append(unmapped)
@@ -191,10 +188,6 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         notices.append((f"no peaks known for device {dev!r}" if dev else "the trace names no GPU (no device "
                         "properties, no sidecar)") + ": roofline distances are not computed (run `tracer "
                        "calibrate` on it or pass --peaks)")
-    figures = (sidecar or {}).get("figures") or {}
-    phases = phase_summary(k, wall["gpu"], figures) if not k.empty else pd.DataFrame()
-    if figures and not figures.get("unprofiled") and (sidecar or {}).get("profiler") not in (None, "none"):
-        notices.append(NO_UNPROFILED)
     classes = class_breakdown(k)
     memops = tables["memops"]
     if not memops.empty:
@@ -203,6 +196,16 @@ def analyze(tables: dict, sidecar: dict | None = None, peaks_file=None, ncu: pd.
         classes = pd.concat([classes, mm], ignore_index=True)
         classes["pct_of_phase"] = 100 * classes["kernel_us"] / classes.groupby("phase")["kernel_us"].transform("sum")
     top = top_kernels(k)
+    # the wall-time tables are needed from here on: the summaries above, which need none, ran while the thread
+    # made them
+    wall = wall_job.result()
+    wall_thread.shutdown()   # no thread of its own left running: the hook may fork
+    if on_early_result is not None:
+        on_early_result({"kernels": k, "peaks": peaks, "wall": wall["gpu"]})
+    figures = (sidecar or {}).get("figures") or {}
+    phases = phase_summary(k, wall["gpu"], figures) if not k.empty else pd.DataFrame()
+    if figures and not figures.get("unprofiled") and (sidecar or {}).get("profiler") not in (None, "none"):
+        notices.append(NO_UNPROFILED)
     ncu_cmp = ncu_against_analytic(k)   # a report of one step read as the trace itself
     if ncu is not None and ncu_phase:
         step = 0 if ncu_phase == "decode" else None

@@ -136,28 +136,37 @@ class PreparedChild:
     held: bool = False   # waiting for `release` before it imports
 
 
-@contextlib.contextmanager
-def alongside(fn, *args, child: PreparedChild | None = None):
-    """Run fn(*args) in a child while the block runs (a `prepared_child` when given, else one forked now), and wait
-    for it when the block ends. Where the child failed, or there is no fork or no second core, fn runs here
-    instead, so its error is raised as it would be inline and the output is the same either way. An error inside
-    the block stops the child."""
+def started_alongside(fn, *args, child: PreparedChild | None = None) -> ChildJob:
+    """fn(*args) begun in a child (a `prepared_child` when given, else one forked now); `finished` waits for it.
+    Where there is no fork or no second core, fn runs at `finished`, here."""
     if child is not None and not child.busy and child.process.is_alive():
         # sent from a thread: a big trace's tables take the child a few tenths of a second to read, time the
-        # block's own work goes on meanwhile
+        # caller's own work goes on meanwhile
         child.busy = True
         in_background(_send, child, ("run", fn, args))
-        job = ChildJob(fn, args, child.process)
-    else:
-        job = in_child(fn, *args)
+        return ChildJob(fn, args, child.process)
+    return in_child(fn, *args)
+
+
+def finished(job: ChildJob) -> None:
+    """Wait for a started_alongside job; where its child failed, run it here, so that its error is raised as it
+    would be inline and the output is the same either way."""
+    if job.process is not None:
+        wait_background()   # the job sent (or found unsendable: the child then exits without one)
+    job.result()
+
+
+@contextlib.contextmanager
+def alongside(fn, *args, child: PreparedChild | None = None):
+    """Run fn(*args) in a child while the block runs (started_alongside), and wait for it when the block ends
+    (finished). An error inside the block stops the child."""
+    job = started_alongside(fn, *args, child=child)
     try:
         yield
     except BaseException:
         job.stop()
         raise
-    if job.process is not None:
-        wait_background()   # the job sent (or found unsendable: the child then exits without one)
-    job.result()
+    finished(job)
 
 
 def _forked(target, *args) -> PreparedChild | None:
