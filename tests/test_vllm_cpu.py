@@ -1,4 +1,8 @@
 """vLLM's CPU build, end to end: record under its own torch profiler, then analyse the trace."""
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import CPU_RECORDINGS, assert_one_line_error, run_cli
@@ -29,12 +33,17 @@ def test_engine_that_fails_to_start_says_why_in_one_line(tmp_path):
     """vLLM's engine core logs the root cause in its own process and the parent only hears "see root cause
     above"; tracer holds the start-up log back and names the cause (here: more KV cache than the RAM)."""
     pytest.importorskip("vllm")
+    temp = Path(tempfile.mkdtemp(prefix="tracer-test-"))   # short: a socket's path holds 107 bytes at most
     # eager: the failure comes after the model loads; no torch.compile warm-up before it (13 s less)
     proc = run_cli("record", "--backend", "vllm", "-w", "decode_b1_s8_o2", "--device", "cpu", "--layers", "1",
-                   "--enforce-eager", "--out", tmp_path / "t.json.gz", env={"VLLM_CPU_KVCACHE_SPACE": "100000"},
-                   timeout=600)
+                   "--enforce-eager", "--out", tmp_path / "t.json.gz",
+                   env={"VLLM_CPU_KVCACHE_SPACE": "100000", "TMPDIR": str(temp)}, timeout=600)
     line = assert_one_line_error(proc)
     assert "kv cache" in line.lower() and "100000" in line and "see root cause above" not in line
     log = line.rsplit("vLLM's log: ", 1)[1].rstrip(")")
     assert "Traceback" in open(log).read()   # the whole story is kept, out of the user's way
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []   # no trace, no half-written file
+    # vLLM's engine processes leave their ZeroMQ sockets where they name them: in a folder of tracer's, removed
+    sockets = [p.name for p in temp.rglob("*") if p.is_socket()]
+    shutil.rmtree(temp)
+    assert sockets == []

@@ -6,10 +6,12 @@ Prefix caching is off unless asked for: with it on, a repeated prompt's prefill 
 """
 from __future__ import annotations
 
-import re
-
+import atexit
 import math
 import os
+import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,29 @@ def import_vllm():
     except ImportError as e:
         raise TracerError(f"vllm is not installed ({e}); install it with: {INSTALL_HINT}") from None
     return vllm
+
+
+# a Unix socket's path holds at most 107 bytes; vLLM adds "/" and a 36-character uuid to the folder
+IPC_FOLDER_MAX_BYTES = 107 - 37
+
+
+def ipc_folder() -> str | None:
+    """The folder vLLM's processes name their ZeroMQ sockets in (VLLM_RPC_BASE_PATH): the user's, else one of this
+    process's own, removed when it exits (vLLM names 7-10 sockets per engine start in the temporary folder and
+    leaves them there); None, vLLM's default, where no such folder has a path short enough for a socket."""
+    if os.environ.get("VLLM_RPC_BASE_PATH"):
+        return os.environ["VLLM_RPC_BASE_PATH"]
+    for parent in dict.fromkeys((tempfile.gettempdir(), "/tmp")):
+        if len(os.fsencode(os.path.join(parent, "tracer-ipc-12345678"))) > IPC_FOLDER_MAX_BYTES:
+            continue
+        try:
+            folder = tempfile.mkdtemp(prefix="tracer-ipc-", dir=parent)
+        except OSError:
+            continue
+        os.environ["VLLM_RPC_BASE_PATH"] = folder   # read by vLLM when it opens them, and by its children
+        atexit.register(shutil.rmtree, folder, True)
+        return folder
+    return None
 
 
 def require_vllm() -> None:
@@ -86,6 +111,7 @@ def build_engine(model_dir: str, device: str, dtype_name: str, opts: VllmOptions
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on the CPU backend
     # A forked worker cannot use CUDA once this process has touched it (NVML, device queries): spawn instead.
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+    ipc_folder()
     kwargs = dict(model=model_dir, skip_tokenizer_init=True, dtype=dtype_name, seed=0,
                   max_model_len=opts.max_model_len or max_len,
                   gpu_memory_utilization=opts.gpu_memory_utilization or (0.3 if device == "cpu" else 0.5),
