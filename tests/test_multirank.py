@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pandas as pd
 import pytest
@@ -172,9 +173,14 @@ def test_vllm_cpu_tensor_parallel_2_one_trace_per_rank(tmp_path):
     prof = tmp_path / "prof"
     script = tmp_path / "tp2.py"
     script.write_text(TP2.format(root=str(ROOT), out=str(prof)))
+    # vLLM's own engine here, not tracer's: its ZeroMQ sockets named in a short folder of the test's, then removed
+    sockets = tempfile.mkdtemp(prefix="tracer-test-")
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_OMP_THREADS_BIND="0|1",
-               VLLM_WORKER_MULTIPROC_METHOD="spawn")
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=1200)
+               VLLM_WORKER_MULTIPROC_METHOD="spawn", VLLM_RPC_BASE_PATH=sockets)
+    try:
+        proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=1200)
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     traces = sorted(prof.glob("*.pt.trace.json.gz"))
     assert len(traces) == 2

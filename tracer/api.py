@@ -162,7 +162,7 @@ def record(workload: str | Iterable[str], backend: str = "hf", model: str = "gpt
     """
     from tracer.recording.run import RecordRequest, record as run_record
     from workloads.spec import parse_workload
-    from workloads.vllm_engine import VllmOptions
+    from workloads.vllm_start import VllmOptions
 
     names = workload.split(",") if isinstance(workload, str) else list(workload)
     wls = [parse_workload(w.strip()) for w in names if w.strip()]

@@ -73,7 +73,8 @@ def vllm_rounds(args, wl, indep: bool):
 
     from workloads.models import model_config, saved_checkpoint
     from tracer.recording.run import shutdown_engine
-    from workloads.vllm_engine import VllmOptions, build_engine, engine_max_len, run_vllm
+    from workloads.vllm_engine import run_vllm
+    from workloads.vllm_start import VllmOptions, build_engine, engine_max_len
 
     config = model_config(args.model, None)
     model_dir = saved_checkpoint(args.model, None, args.dtype)

@@ -53,7 +53,7 @@ def vllm_options(f):
 
 
 def vllm_options_of(kw):
-    from workloads.vllm_engine import VllmOptions
+    from workloads.vllm_start import VllmOptions
     return VllmOptions(enforce_eager=kw["enforce_eager"], gpu_memory_utilization=kw["gpu_memory_utilization"],
                        max_num_batched_tokens=kw["max_num_batched_tokens"], max_num_seqs=kw["max_num_seqs"],
                        prefix_caching=kw["enable_prefix_caching"],

@@ -17,7 +17,7 @@ from tracer.recording.nvml_sampler import NvmlSampler
 from tracer.io.sidecar import write_sidecar
 from tracer.recording.progress import progress
 from workloads.spec import Workload
-from workloads.vllm_engine import VllmOptions
+from workloads.vllm_start import VllmOptions
 
 PROFILERS = ("torch", "nsys", "ncu", "none")
 BACKENDS = ("hf", "vllm")
@@ -113,7 +113,7 @@ def _record_in_process(req: RecordRequest, runs: list[tuple[Workload, Path]]) ->
         return written
 
     from workloads.models import model_config, saved_checkpoint
-    from workloads.vllm_engine import build_engine, engine_max_len
+    from workloads.vllm_start import build_engine, engine_max_len
 
     config = model_config(req.model, req.layers)
     progress(f"saving {req.model} ({req.dtype}) as a local checkpoint for vLLM")

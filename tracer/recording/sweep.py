@@ -20,7 +20,7 @@ import pandas as pd
 from tracer.errors import TracerError
 from tracer.recording.nvml_sampler import NvmlSampler
 from workloads.spec import Workload
-from workloads.vllm_engine import VllmOptions
+from workloads.vllm_start import VllmOptions
 
 SWEEP_FILES = ("sweep.parquet", "sweep.csv", "sweep.json", "nvml_timeline.parquet")
 
@@ -194,7 +194,7 @@ class _HfRunner:
 class _VllmRunner:
     def __init__(self, plan: SweepPlan, points: list[dict]):
         from workloads.models import model_config, saved_checkpoint
-        from workloads.vllm_engine import build_engine, engine_max_len
+        from workloads.vllm_start import build_engine, engine_max_len
 
         self.plan = plan
         self.config = model_config(plan.model, plan.layers)

@@ -70,7 +70,7 @@ def start_vllm(opts, enable_prefix_caching: bool = False, enforce_eager: bool = 
                max_model_len: int | None = None, startup_timeout_s: float = 900) -> tuple[subprocess.Popen, str]:
     """Start the server for ServeOptions `opts`; returns the process (ready) and its log path."""
     from workloads.models import context_tokens, model_config, saved_checkpoint
-    from workloads.vllm_engine import ipc_folder, require_vllm
+    from workloads.vllm_start import ipc_folder, require_vllm
     require_vllm()
     ipc_folder()   # (in this process's environment, which the server's copies)
     dtype = opts.resolved_dtype()
