@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tracer.schema import categorical_of, distinct_values
 
 # peaks keys that are not compute roofs (TFLOP/s): bandwidths, sizes, counts, and the text fields
 NOT_COMPUTE = {"hbm_gbps", "l2_gbps", "l2_mb", "sms"}
@@ -101,14 +102,20 @@ class _Coded:
         return self.text[self.codes[row]]
 
 
-def _group_ids(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
-    """Each row's group over the columns (codes; missing values a group of their own), numbered in order of first
-    appearance as groupby(sort=False, dropna=False) visits them, and the number of groups."""
-    ids, n = np.zeros(len(columns[0]), dtype=np.int64), 1
+def _group_ids(columns: list[np.ndarray], sort: bool = False) -> tuple[np.ndarray, int]:
+    """Each row's group over the columns (codes; missing values a group of their own) and the number of groups:
+    numbered in order of first appearance as groupby(sort=False, dropna=False) visits them, or with `sort` in the
+    codes' order, the first column first (a sorted group-by's: codes in text order give text order). One combined
+    key, factorized once."""
+    key, span = np.zeros(len(columns[0]), dtype=np.int64), 1
     for codes in columns:
-        ids, distinct = pd.factorize(ids * (int(codes.max()) + 1 if len(codes) else 1) + codes)
-        n = len(distinct)
-    return ids, n
+        size = int(codes.max()) + 1 if len(codes) else 1
+        if span * size >= 2**62:   # renumbered, in the same order, before the combined key could overflow
+            key, distinct = pd.factorize(key, sort=True)
+            span = len(distinct)
+        key, span = key * size + codes, span * size
+    ids, distinct = pd.factorize(key, sort=sort)
+    return ids, len(distinct)
 
 
 def _aggregate(sel, ids, n, phase, keys, names, labels, data, flagged) -> pd.DataFrame:
@@ -251,39 +258,25 @@ def _text_codes(k: pd.DataFrame, column: str, empty: str = "", absent: str = "")
     million launches' strings hashed or made per row cost a tenth of a second a column."""
     if column not in k:
         return np.zeros(len(k), dtype=np.int64), np.array([absent], dtype=object)
-    s = k[column]
-    if isinstance(s.dtype, pd.CategoricalDtype):   # its own codes, a missing value one past its categories
-        uniques = np.append(s.cat.categories.to_numpy(dtype=object), np.nan)
-        codes = s.cat.codes.to_numpy(dtype=np.int64)
-        codes = np.where(codes < 0, len(uniques) - 1, codes)
-    else:
-        codes, uniques = pd.factorize(s, use_na_sentinel=False)
-    text = _as_text(pd.Series(uniques, dtype=object)).fillna("")
-    texts, inverse = np.unique(np.asarray((text.replace({"": empty}) if empty else text).to_numpy(dtype=object),
-                                          dtype=object).astype(str), return_inverse=True)
-    return inverse.reshape(-1)[codes], texts.astype(object)
+    codes, distinct = distinct_values(k[column])
+    text = _as_text(distinct.astype(object)).fillna("")
+    text = categorical_of(text.replace({"": empty}) if empty else text, codes)   # categories in text order
+    return text.codes.astype(np.int64), np.asarray(text.categories, dtype=object)
 
 
 def _groups(keys: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, int, pd.DataFrame]:
-    """Each row's group over the key columns (name: (each row's code, the values the codes stand for)), the
-    groups numbered in the order of the codes (a sorted group-by's: codes in text order give text order); the
-    number of groups; and a frame of each group's key values (text as the schema's text dtype)."""
+    """Each row's group over the key columns (name: (each row's code, the values the codes stand for)), numbered
+    in the codes' order (_group_ids with `sort`); the number of groups; and a frame of each group's key values
+    (text as the schema's text dtype)."""
     codes = [c for c, _ in keys.values()]
-    ids, span = np.zeros(len(codes[0]), dtype=np.int64), 1
-    for c, (_, values) in zip(codes, keys.values()):
-        size = max(len(values), 1)
-        if span * size >= 2**62:   # renumbered (in the same order) before the combined key could overflow
-            ids, distinct = pd.factorize(ids, sort=True)
-            span = len(distinct)
-        ids, span = ids * size + c, span * size
-    ids, distinct = pd.factorize(ids, sort=True)
-    first = np.full(len(distinct), len(ids), dtype=np.int64)   # each group's first row holds its key values
+    ids, n = _group_ids(codes, sort=True)
+    first = np.full(n, len(ids), dtype=np.int64)   # each group's first row holds its key values
     np.minimum.at(first, ids, np.arange(len(ids)))
     out = {}
     for c, (name, (_, values)) in zip(codes, keys.items()):
         v = np.asarray(values)[c[first]]
         out[name] = pd.array(v, dtype="str") if v.dtype == object else v
-    return ids, len(distinct), pd.DataFrame(out)
+    return ids, n, pd.DataFrame(out)
 
 
 def _main_by_time(ids: np.ndarray, n: int, codes: np.ndarray, n_codes: int, dur: np.ndarray) -> np.ndarray:
