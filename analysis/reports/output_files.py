@@ -54,25 +54,12 @@ def write_outputs_into(folder: Path, result: dict, tables: dict, title: str, chi
     child forked here. `written_early`: outputs begun during the analysis, waited for here: "kernels.parquet"
     and "ops.parquet" (write_kernels_parquet, write_ops_parquet: a Future or a tracer.io.forked.ChildJob),
     "figures" (started_figures)."""
-    from tracer.io.forked import finished
+    from analysis.reports.tables import topic_tables
+    from tracer.io.forked import joined
 
     early = written_early or {}
     figures = early.get("figures") or started_figures(result, folder, title, children)
-    try:
-        _write_tables_and_texts(folder, result, tables, title, early)
-    except BaseException:
-        figures.stop()
-        raise
-    finished(figures)
-    return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
-                        "report.md", "report.html") if (folder / n).exists()]
-
-
-def _write_tables_and_texts(folder: Path, result: dict, tables: dict, title: str, early: dict) -> None:
-    """The Parquet tables (waited for where begun early), summary.json, report.md and report.html."""
-    from analysis.reports.tables import topic_tables
-
-    with ThreadPoolExecutor(1) as thread:
+    with joined(figures), ThreadPoolExecutor(1) as thread:
         # the Parquet tables on a thread (Arrow encodes and compresses them without the GIL) beside the texts
         parquet = [early.get("kernels.parquet") or thread.submit(write_kernels_parquet, result["kernels"], folder),
                    early.get("ops.parquet") or thread.submit(write_ops_parquet, tables["ops"], folder)]
@@ -84,6 +71,8 @@ def _write_tables_and_texts(folder: Path, result: dict, tables: dict, title: str
         # child's fork and page faults cost 0.1 s of the page's 0.4 s
         _html_page(result, folder, title, topics)
         [job.result() for job in parquet]   # (a failed write raises here)
+    return [n for n in ("kernels.parquet", "ops.parquet", "summary.json", "roofline.png", "breakdown.png",
+                        "report.md", "report.html") if (folder / n).exists()]
 
 
 def started_figures(result: dict, folder: Path, title: str, children: dict | None = None):

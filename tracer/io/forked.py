@@ -137,8 +137,8 @@ class PreparedChild:
 
 
 def started_alongside(fn, *args, child: PreparedChild | None = None) -> ChildJob:
-    """fn(*args) begun in a child (a `prepared_child` when given, else one forked now); `finished` waits for it.
-    Where there is no fork or no second core, fn runs at `finished`, here."""
+    """fn(*args) begun in a child (a `prepared_child` when given, else one forked now); `joined` waits for it.
+    Where there is no fork or no second core, fn runs here when `joined` waits for it."""
     if child is not None and not child.busy and child.process.is_alive():
         # sent from a thread: a big trace's tables take the child a few tenths of a second to read, time the
         # caller's own work goes on meanwhile
@@ -148,25 +148,24 @@ def started_alongside(fn, *args, child: PreparedChild | None = None) -> ChildJob
     return in_child(fn, *args)
 
 
-def finished(job: ChildJob) -> None:
-    """Wait for a started_alongside job; where its child failed, run it here, so that its error is raised as it
-    would be inline and the output is the same either way."""
-    if job.process is not None:
-        wait_background()   # the job sent (or found unsendable: the child then exits without one)
-    job.result()
-
-
 @contextlib.contextmanager
-def alongside(fn, *args, child: PreparedChild | None = None):
-    """Run fn(*args) in a child while the block runs (started_alongside), and wait for it when the block ends
-    (finished). An error inside the block stops the child."""
-    job = started_alongside(fn, *args, child=child)
+def joined(job: ChildJob):
+    """Wait for a started_alongside job when the block ends; where its child failed, run it here, so that its error
+    is raised as it would be inline and the output is the same either way. An error inside the block stops it."""
     try:
         yield
     except BaseException:
         job.stop()
         raise
-    finished(job)
+    if job.process is not None:
+        wait_background()   # the job sent (or found unsendable: the child then exits without one)
+    job.result()
+
+
+def alongside(fn, *args, child: PreparedChild | None = None):
+    """Run fn(*args) in a child while the block runs (started_alongside), and wait for it when the block ends
+    (joined)."""
+    return joined(started_alongside(fn, *args, child=child))
 
 
 def _forked(target, *args) -> PreparedChild | None:
